@@ -1,0 +1,1 @@
+"""Analytics on the comparisons in ClickHouse: reports, slices, promotion gate."""

@@ -1,0 +1,28 @@
+"""Event contracts: Avro schemas (``avro/*.avsc``) and their single-object codec.
+
+    from schemas import REQUEST, RESPONSE, COMPARISON
+    data = REQUEST.encode({...})
+    event = REQUEST.decode(data)
+"""
+
+from schemas.codec import (
+    COMPARISON,
+    DEAD_LETTER,
+    REQUEST,
+    RESPONSE,
+    EventCodec,
+    SchemaRegistry,
+    default_registry,
+    load_schema,
+)
+
+__all__ = [
+    "COMPARISON",
+    "DEAD_LETTER",
+    "REQUEST",
+    "RESPONSE",
+    "EventCodec",
+    "SchemaRegistry",
+    "default_registry",
+    "load_schema",
+]

@@ -1,0 +1,1 @@
+"""The ``shadow`` command: run agents, the demo, migrations, reports and gates."""

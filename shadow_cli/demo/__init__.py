@@ -1,0 +1,1 @@
+"""The demo: a synthetic production service, its champion and three challengers."""

@@ -1,0 +1,280 @@
+"""Compose agents into one Faust app: a single role per process, or all of them.
+
+Each process is a Faust worker (``faust.App``): Faust runs the agents'
+lifecycle, serves the web endpoints (``/healthz``, ``/metrics``, and the chDB
+owner's ``/shadow/sql``), and handles shutdown. The data-plane agents inside
+are batched services (see :mod:`shadowstream.agent`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
+from shadowstream.agent import AgentService
+from shadowstream.config import Settings, kafka_client_config, redact_url
+from shadowstream.embedded import free_port
+from shadowstream.errors import ConfigError
+from shadowstream.kafka import TopicSpec, ensure_topics
+from shadowstream.topics import TopicNames
+from sinks.clickhouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
+from sinks.clickhouse.sink import ClickHouseSinkService
+from sinks.clickhouse.warehouse import Warehouse, chdb_path, connect
+from stream_agents.challengers.base import ChallengerAdapter
+from stream_agents.challengers.worker import ChallengerWorkerService
+from stream_agents.comparators import build_comparator
+from stream_agents.comparison import ComparisonBuilder
+from stream_agents.fanout import FanOut
+from stream_agents.router import RouterService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Roles:
+    router: bool = False
+    challengers: list[str] = field(default_factory=list)
+    sink: bool = False
+
+    @classmethod
+    def everything(cls, settings: Settings) -> Roles:
+        return cls(router=True, challengers=[c.name for c in settings.challengers], sink=True)
+
+    def label(self) -> str:
+        parts = []
+        if self.router:
+            parts.append("router")
+        parts += [f"challenger-{n}" for n in self.challengers]
+        if self.sink:
+            parts.append("sink")
+        return "+".join(parts) if len(parts) < 3 else "all"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    topics = TopicNames(settings.topic_prefix)
+    n, rf = settings.partitions, settings.replication_factor
+    specs = [
+        TopicSpec(name, n, rf) for name in topics.keyed_topics([c.name for c in settings.challengers])
+    ]
+    retention_ms = int((settings.late_retention_seconds * 2 + settings.join_window_seconds + 3600) * 1000)
+    specs = [
+        TopicSpec(
+            s.name,
+            s.partitions,
+            s.replication_factor,
+            {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)}
+            if s.name == topics.router_changelog
+            else {},
+        )
+        for s in specs
+    ]
+    specs.append(TopicSpec(topics.deadletter, n, rf))
+    specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
+    return specs
+
+
+def create_topics(settings: Settings) -> list[str]:
+    return ensure_topics(kafka_client_config(settings), topic_specs(settings))
+
+
+def build_comparison_builder(settings: Settings) -> ComparisonBuilder:
+    comparators = {
+        spec.name: build_comparator(spec.comparator.kind, spec.comparator.options)
+        for spec in settings.challengers
+    }
+    format_checks = {}
+    for spec in settings.challengers:
+        if spec.output_schema is not None:
+            from stream_agents.formats import json_schema_check
+
+            format_checks[spec.name] = json_schema_check(spec.output_schema)
+    models = {spec.name: spec.model_id for spec in settings.challengers}
+    return ComparisonBuilder(comparators, format_checks, models)
+
+
+class Pipeline:
+    """The agents of one process, hosted by one Faust app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roles: Roles,
+        *,
+        warehouse_factory: Callable[[], Warehouse] | None = None,
+        adapters: dict[str, ChallengerAdapter] | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.roles = roles
+        self.topics = TopicNames(settings.topic_prefix)
+        kafka = kafka_client_config(settings)
+        self.web_port = settings.web_port or free_port(settings.web_host)
+        self.app = faust.App(
+            app_id or f"{settings.topic_prefix}-{roles.label()}",
+            broker=f"kafka://{kafka.bootstrap_servers}",
+            store="memory://",
+            autodiscover=False,
+            web_enabled=True,
+            web_host=settings.web_host,
+            web_bind=settings.web_host,
+            web_port=self.web_port,
+            web_in_thread=False,
+            broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+            broker_heartbeat_interval=max(settings.kafka_session_timeout_ms / 6000, 0.5),
+            topic_replication_factor=settings.replication_factor,
+            topic_partitions=settings.partitions,
+            logging_config=None,
+        )
+        self.services: list[AgentService] = []
+        self._owner_path = None
+        self._warehouse: Warehouse | None = None
+        adapters = adapters or {}
+
+        if roles.router:
+            fanout = FanOut(
+                settings.challengers,
+                shadow_endpoints=settings.shadow_endpoints,
+                write_endpoints=settings.write_endpoints,
+            )
+            self.services.append(
+                RouterService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    partitions=settings.partitions,
+                    fanout=fanout,
+                    builder=build_comparison_builder(settings),
+                    window_s=settings.join_window_seconds,
+                    late_retention_s=settings.late_retention_seconds,
+                    commit_interval_s=settings.commit_interval_seconds,
+                    max_message_bytes=settings.max_message_bytes,
+                )
+            )
+        for name in roles.challengers:
+            spec = settings.challenger(name)
+            self.services.append(
+                ChallengerWorkerService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    spec=spec,
+                    window_s=settings.join_window_seconds,
+                    adapter=adapters.get(name),
+                    commit_interval_s=settings.commit_interval_seconds,
+                    max_message_bytes=settings.max_message_bytes,
+                )
+            )
+        if roles.sink:
+            if warehouse_factory is None:
+                warehouse_factory = self._default_warehouse
+            self.services.append(
+                ClickHouseSinkService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    warehouse_factory=warehouse_factory,
+                    batch_rows=settings.sink_batch_rows,
+                    batch_seconds=settings.sink_batch_seconds,
+                    raw_events=settings.sink_raw_events,
+                    max_message_bytes=settings.max_message_bytes,
+                    retention_days=settings.retention_days,
+                )
+            )
+        if not self.services:
+            raise ConfigError("nothing to run: no router, challenger or sink selected")
+        for service in self.services:
+            self.app.service(service)  # type: ignore[arg-type]
+        self._add_views()
+
+    # -- warehouse ownership --------------------------------------------------------------
+    def _default_warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            password = self.settings.clickhouse_password
+            self._warehouse = connect(
+                self.settings.clickhouse_url,
+                self.settings.clickhouse_database,
+                password.get_secret_value() if password else None,
+            )
+        return self._warehouse
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self._default_warehouse()
+
+    def _add_views(self) -> None:
+        pipeline = self
+
+        class Health(View):
+            async def get(self, request: Request) -> Response:
+                ready = all(s.ready.is_set() for s in pipeline.services)
+                return self.json({"ready": ready}, status=200 if ready else 503)
+
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                return self.json(pipeline.metrics())
+
+        class Sql(View):
+            async def post(self, request: Request) -> Response:
+                owner = pipeline._owner_token
+                if owner is None:
+                    return self.json({"error": "this process does not own a chDB directory"}, status=404)
+                body = await request.read()
+                status, payload = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    handle_sql,
+                    pipeline.warehouse,
+                    owner,
+                    body,
+                    request.headers.get("Authorization"),
+                )
+                return self.bytes(payload, content_type="application/json", status=status)
+
+        self.app.page("/healthz")(Health)
+        self.app.page("/metrics")(Metrics)
+        self.app.page(SQL_PATH)(Sql)
+        self._owner_token: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        log.info(
+            "starting %s (broker %s, clickhouse %s, web http://%s:%s)",
+            self.roles.label(),
+            redact_url(self.settings.broker_url),
+            redact_url(self.settings.clickhouse_url),
+            self.settings.web_host,
+            self.web_port,
+        )
+        await self.app.start()
+        path = chdb_path(self.settings.clickhouse_url) if self.roles.sink else None
+        if path is not None:
+            self.warehouse  # noqa: B018 - open the engine: this process owns the directory
+            info = register_owner(path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}")
+            self._owner_token = info.token
+            self._owner_path = path
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every agent has its partitions (the group joins take a few seconds)."""
+        deadline = time.monotonic() + timeout
+        for service in self.services:
+            remaining = deadline - time.monotonic()
+            try:
+                await asyncio.wait_for(service.ready.wait(), max(remaining, 0.01))
+            except TimeoutError:
+                raise TimeoutError(f"{service.agent_name} not ready after {timeout:.0f}s") from None
+
+    async def stop(self) -> None:
+        if self._owner_path is not None:
+            unregister_owner(self._owner_path)
+            self._owner_path = None
+        await self.app.stop()
+
+    def metrics(self) -> dict[str, Any]:
+        return {s.agent_name: s.metrics() for s in self.services}
+
+    def service(self, kind: type[AgentService]) -> Sequence[AgentService]:
+        return [s for s in self.services if isinstance(s, kind)]

@@ -1,0 +1,60 @@
+"""The one exception hierarchy every Shadowstream package raises from."""
+
+from __future__ import annotations
+
+
+class ShadowstreamError(Exception):
+    """Root of every error Shadowstream raises on purpose."""
+
+
+class ConfigError(ShadowstreamError):
+    """The configuration (file or environment) is invalid."""
+
+
+class SchemaError(ShadowstreamError):
+    """An event could not be encoded or decoded."""
+
+
+class UnknownSchemaError(SchemaError):
+    """A single-object encoded event names a writer schema nobody registered."""
+
+    reason = "unknown_schema"
+
+    def __init__(self, fingerprint: bytes) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(
+            f"unknown Avro writer schema fingerprint {fingerprint.hex()} "
+            "(no registered schema has it; is the reader older than the writer?)"
+        )
+
+
+class MalformedEventError(SchemaError):
+    """Bytes that are not a valid single-object encoded Avro event.
+
+    ``reason`` is a short machine-readable tag (used for dead-letter counters):
+    ``not_avro``, ``truncated``, ``wrong_event_type`` or ``invalid``.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class BrokerError(ShadowstreamError):
+    """The Kafka broker is unreachable or refused an operation."""
+
+
+class WarehouseError(ShadowstreamError):
+    """ClickHouse (server or embedded chDB) failed or is unavailable."""
+
+
+class WarehouseUnavailableError(WarehouseError):
+    """ClickHouse could not be reached; the operation may succeed later."""
+
+
+class ChallengerError(ShadowstreamError):
+    """A challenger adapter could not be loaded or configured."""
+
+
+class GateError(ShadowstreamError):
+    """A promotion gate could not be evaluated."""

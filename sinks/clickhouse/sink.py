@@ -1,0 +1,247 @@
+"""The ClickHouse sink agent: Kafka -> ClickHouse in batches, offsets after the ack.
+
+* Consumes comparisons (and, with ``raw_events``, requests and responses).
+* Events are inserted as they travel (Avro bodies in a container block,
+  parsed by ClickHouse), so the sink does almost no per-event Python work.
+* A batch is inserted when it reaches ``batch_rows`` or ``batch_seconds``;
+  offsets are committed only after ClickHouse acknowledged every insert of it.
+* ClickHouse unavailable: consumption pauses (memory stays bounded at one
+  batch), the batch is retried with exponential backoff, nothing is committed.
+* Messages that are not events of the expected type go to the dead-letter
+  topic; events written with an older schema version are resolved and
+  re-encoded with the current one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Message, TopicPartition
+
+from schemas import COMPARISON, REQUEST, RESPONSE, EventCodec
+from shadowstream.agent import AgentService
+from shadowstream.errors import SchemaError, WarehouseError
+from shadowstream.kafka import KafkaClientConfig
+from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.topics import TopicNames
+from sinks.clickhouse.migrations import migrate
+from sinks.clickhouse.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+HEADER = 10
+
+
+@dataclass
+class _Kind:
+    name: str
+    table: str
+    codec: EventCodec
+
+
+@dataclass
+class _Batch:
+    bodies: dict[str, list[bytes]] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rows: int = 0
+    started: float = 0.0
+    inserted: set[str] = field(default_factory=set)
+
+    def add(self, kind: str, body: bytes) -> None:
+        self.bodies.setdefault(kind, []).append(body)
+        self.rows += 1
+
+
+class ClickHouseSinkService(AgentService):
+    agent_name = "sink"
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaClientConfig,
+        topics: TopicNames,
+        warehouse_factory: Callable[[], Warehouse],
+        batch_rows: int = 20_000,
+        batch_seconds: float = 1.0,
+        raw_events: bool = True,
+        max_message_bytes: int = 1_000_000,
+        retention_days: int = 90,
+        auto_migrate: bool = True,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka = kafka
+        self.topics = topics
+        self.warehouse_factory = warehouse_factory
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.max_message_bytes = max_message_bytes
+        self.retention_days = retention_days
+        self.auto_migrate = auto_migrate
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.kinds = {topics.comparisons: _Kind("comparisons", "comparisons_in", COMPARISON)}
+        if raw_events:
+            self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST)
+            self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
+        self._by_name = {k.name: k for k in self.kinds.values()}
+        self._batch = _Batch()
+        self._warehouse: Warehouse | None = None
+        self._paused = False
+        self._retry_at = 0.0
+        self._backoff = backoff_initial_s
+        self.counters: dict[str, int] = {
+            "inserted_comparisons": 0,
+            "inserted_requests": 0,
+            "inserted_responses": 0,
+            "batches": 0,
+            "insert_failures": 0,
+            "reencoded": 0,
+        }
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.producer = OutputProducer(self.kafka.producer(), "sink")
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink")
+        if self.auto_migrate:
+            await asyncio.get_running_loop().run_in_executor(None, self._migrate)
+        self.consumer = BatchConsumer(
+            self.kafka.consumer(self.topics.sink_group),
+            list(self.kinds),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            name="sink",
+        )
+
+    def _migrate(self) -> None:
+        applied = migrate(self.warehouse, self.retention_days)
+        if applied:
+            log.info("sink: applied migrations %s", [f"{m.version}_{m.name}" for m in applied])
+
+    @property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = self.warehouse_factory()
+        return self._warehouse
+
+    async def teardown(self) -> None:
+        if self._batch.rows and not self._paused:
+            try:
+                await self._flush()
+            except Exception as exc:
+                log.warning("sink: final batch not stored (%s); it will be re-read", exc)
+        await self.consumer.close()
+        self.producer.close()
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        self.ready.set()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        # Uncommitted work is simply re-read by the next owner (inserts are idempotent).
+        self._batch = _Batch()
+        if self._paused:
+            self._paused = False
+
+    # -- main loop ----------------------------------------------------------------------
+    async def step(self) -> None:
+        if self._paused:
+            # keep the group membership alive while ClickHouse is away
+            await self.consumer.poll(100, 0.1)
+            if time.monotonic() >= self._retry_at:
+                await self._try_flush()
+            return
+        room = self.batch_rows - self._batch.rows
+        messages = await self.consumer.poll(min(max(room, 1), 10_000), 0.1)
+        for msg in messages:
+            self._handle(msg)
+        batch = self._batch
+        if batch.rows >= self.batch_rows or (
+            batch.offsets and time.monotonic() - batch.started >= self.batch_seconds
+        ):
+            await self._try_flush()
+        self.producer.poll()
+
+    def _handle(self, msg: Message) -> None:
+        topic: str = msg.topic()
+        kind = self.kinds.get(topic)
+        key = (topic, msg.partition())
+        if not self._batch.offsets:
+            self._batch.started = time.monotonic()
+        self._batch.offsets[key] = msg.offset() + 1
+        if kind is None:
+            return
+        value = msg.value()
+        if not value:
+            self.deadletters.send(msg, "empty", "message has no value")
+            return
+        if len(value) > self.max_message_bytes:
+            self.deadletters.send(msg, "oversized", f"{len(value)} bytes")
+            return
+        codec = kind.codec
+        if value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
+            self._batch.add(kind.name, value[HEADER:])
+            return
+        try:  # an older (or foreign) writer schema: resolve, then store in today's shape
+            record = codec.decode(value)
+            self._batch.add(kind.name, codec.encode(record)[HEADER:])
+            self.counters["reencoded"] += 1
+        except SchemaError as exc:
+            self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+
+    async def _try_flush(self) -> None:
+        try:
+            await self._flush()
+        except WarehouseError as exc:
+            self.counters["insert_failures"] += 1
+            self.last_error = str(exc)
+            delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
+            self._retry_at = time.monotonic() + delay
+            self._backoff = min(self._backoff * 2, self.backoff_max_s)
+            if not self._paused:
+                self.consumer.pause(self.consumer.assigned_partitions())
+                self._paused = True
+            log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
+
+    async def _flush(self) -> None:
+        batch = self._batch
+        loop = asyncio.get_running_loop()
+        if batch.rows:
+            await loop.run_in_executor(None, self._insert_batch, batch)
+            self.counters["batches"] += 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
+        await self.producer.flush()  # dead letters of this batch are safe
+        await self.consumer.commit(offsets)
+        self._batch = _Batch()
+        self._backoff = self.backoff_initial_s
+        if self._paused:
+            self.consumer.resume(self.consumer.assigned_partitions())
+            self._paused = False
+            self.last_error = None
+            log.info("sink: ClickHouse is back; resumed")
+
+    def _insert_batch(self, batch: _Batch) -> None:
+        for name, bodies in batch.bodies.items():
+            if name in batch.inserted:
+                continue
+            kind = self._by_name[name]
+            self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
+            batch.inserted.add(name)
+            self.counters[f"inserted_{name}"] += len(bodies)
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            **self.counters,
+            "pending_rows": self._batch.rows,
+            "paused": self._paused,
+            "last_error": self.last_error,
+            "deadletters": dict(self.deadletters.counter.by_reason),
+        }

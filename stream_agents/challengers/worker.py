@@ -1,0 +1,349 @@
+"""The challenger worker agent: one consumer group per challenger, scale by adding workers.
+
+It consumes ``<prefix>.challenger.<name>`` (live) and
+``<prefix>.challenger.<name>.batch`` (batch experiments), calls the model with
+a timeout and bounded concurrency, and publishes a ResponseEvent to the
+responses topic on the same partition.
+
+* Offsets are committed only up to the oldest request still in flight, after
+  the responses before it were delivered (see OffsetTracker), so a crash
+  never skips a request.
+* A request older than the join window is not sent to the model: its join has
+  already closed as ``challenger_missing``; answering would only cost money.
+* Requests of a cancelled batch experiment get a ``skipped`` response.
+* Batch traffic never takes more than ``batch_share`` of the concurrency, so
+  it cannot starve live shadowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from confluent_kafka import Message, TopicPartition
+
+from schemas import REQUEST, RESPONSE
+from shadowstream.config import ChallengerSpec
+from shadowstream.errors import SchemaError
+from shadowstream.kafka import KafkaClientConfig
+from shadowstream.topics import TopicNames
+from stream_agents.challengers import build_adapter
+from stream_agents.challengers.base import ChallengeContext, ChallengerAdapter, ModelAnswer
+from stream_agents.control import ControlFollower
+from stream_agents.fanout import ExperimentRegistry
+from shadowstream.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
+from shadowstream.agent import AgentService
+
+log = logging.getLogger(__name__)
+
+TOOL_TRACE_HEADER = "shadow.tool_trace"
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _to_json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+class ChallengerWorkerService(AgentService):
+    agent_name = "challenger"
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaClientConfig,
+        topics: TopicNames,
+        spec: ChallengerSpec,
+        window_s: float,
+        adapter: ChallengerAdapter | None = None,
+        commit_interval_s: float = 1.0,
+        batch_share: float = 0.5,
+        poll_timeout_s: float = 0.05,
+        max_message_bytes: int = 1_000_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka = kafka
+        self.topics = topics
+        self.spec = spec
+        self.agent_name = f"challenger:{spec.name}"
+        self.window_s = window_s
+        self._adapter = adapter
+        self.commit_interval_s = commit_interval_s
+        self.batch_limit = max(1, int(spec.concurrency * batch_share))
+        self.poll_timeout_s = poll_timeout_s
+        self.max_message_bytes = max_message_bytes
+        self.live_topic = topics.challenger(spec.name)
+        self.batch_topic = topics.challenger_batch(spec.name)
+        self.tracker = OffsetTracker()
+        self.registry = ExperimentRegistry()
+        self._semaphore = asyncio.Semaphore(spec.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._batch_in_flight = 0
+        self._batch_paused = False
+        self._slot_freed = asyncio.Event()
+        self._next_commit = 0.0
+        self._next_control = 0.0
+        self.counters: dict[str, int] = {
+            "received": 0,
+            "ok": 0,
+            "error": 0,
+            "timeout": 0,
+            "skipped_stale": 0,
+            "skipped_cancelled": 0,
+            "commits": 0,
+        }
+        self.latency_ms_total = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.adapter = self._adapter or build_adapter(self.spec)
+        self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
+        self.deadletters = DeadLetters(
+            self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
+        )
+        self.control = ControlFollower(self.kafka, self.topics.control, self.registry)
+        self.consumer = BatchConsumer(
+            self.kafka.consumer(
+                self.topics.challenger_group(self.spec.name),
+                **{"max.poll.interval.ms": max(300_000, int(self.spec.timeout_seconds * 4000))},
+            ),
+            [self.live_topic, self.batch_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            name=f"challenger-{self.spec.name}",
+        )
+
+    async def teardown(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.spec.timeout_seconds + 1)
+        try:
+            snapshot = self.tracker.committable()
+            await self.producer.flush(timeout=10)
+            await self.consumer.commit(snapshot)
+        except Exception as exc:
+            log.warning("%s: final commit failed (%s)", self.agent_name, exc)
+        await self.consumer.close()
+        self.control.close()
+        self.producer.close()
+        await self.adapter.close()
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        log.info("%s: assigned %s", self.agent_name, [(tp.topic, tp.partition) for tp in partitions])
+        self._batch_paused = False
+        self.ready.set()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        # Work in flight for these partitions may still finish and be produced;
+        # commit only what is already complete and delivered.
+        try:
+            snapshot = [
+                tp
+                for tp in self.tracker.committable()
+                if (tp.topic, tp.partition) in {(p.topic, p.partition) for p in partitions}
+            ]
+            self.producer.flush_sync(timeout=30)
+            self.consumer.commit_sync(snapshot)
+        except Exception as exc:
+            log.warning("%s: commit on revoke failed (%s)", self.agent_name, exc)
+        for tp in partitions:
+            self.tracker.forget(tp.topic, tp.partition)
+
+    # -- main loop ---------------------------------------------------------------------
+    async def step(self) -> None:
+        in_flight = len(self._tasks)
+        room = self.spec.concurrency * 2 - in_flight
+        self._apply_batch_priority()
+        if room > 0:
+            messages = await self.consumer.poll(min(room, 1000), self.poll_timeout_s)
+            for msg in messages:
+                self._handle(msg)
+        else:
+            self._slot_freed.clear()
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), timeout=self.poll_timeout_s)
+            except TimeoutError:
+                pass
+            # keep the group membership alive while saturated
+            await self.consumer.poll(0, 0)
+        now = time.monotonic()
+        if now >= self._next_control:
+            self._next_control = now + 1.0
+            await self.consumer.run(self.control.poll_sync, 0.0)
+        if now >= self._next_commit:
+            self._next_commit = now + self.commit_interval_s
+            snapshot = self.tracker.committable()
+            await self.producer.flush()
+            await self.consumer.commit(snapshot)
+            self.counters["commits"] += 1
+        self.producer.poll()
+
+    def _apply_batch_priority(self) -> None:
+        batch_partitions = [
+            TopicPartition(t, p) for t, p in self.consumer.assignment if t == self.batch_topic
+        ]
+        if not batch_partitions:
+            return
+        if self._batch_in_flight >= self.batch_limit and not self._batch_paused:
+            self.consumer.pause(batch_partitions)
+            self._batch_paused = True
+        elif self._batch_in_flight < self.batch_limit and self._batch_paused:
+            self.consumer.resume(batch_partitions)
+            self._batch_paused = False
+
+    def _handle(self, msg: Message) -> None:
+        topic: str = msg.topic()
+        partition: int = msg.partition()
+        offset: int = msg.offset()
+        self.counters["received"] += 1
+        value = msg.value()
+        if not value or len(value) > self.max_message_bytes:
+            self.deadletters.send(msg, "oversized" if value else "empty", "")
+            self.tracker.skip(topic, partition, offset)
+            return
+        try:
+            request = REQUEST.decode(value)
+        except SchemaError as exc:
+            self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+            self.tracker.skip(topic, partition, offset)
+            return
+        if not request["request_id"]:
+            self.deadletters.send(msg, "missing_request_id", "")
+            self.tracker.skip(topic, partition, offset)
+            return
+        experiment = request["experiment_id"]
+        if experiment != "live" and experiment in self.registry.cancelled:
+            self.counters["skipped_cancelled"] += 1
+            self._publish(request, partition, None, 0.0, "skipped", "experiment cancelled")
+            self.tracker.skip(topic, partition, offset)
+            return
+        _, sent_ms = msg.timestamp()
+        if sent_ms > 0 and time.time() * 1000 - sent_ms > self.window_s * 1000:
+            # its join window has closed: an answer could only be "late"
+            self.counters["skipped_stale"] += 1
+            self.tracker.skip(topic, partition, offset)
+            return
+        trace_header = None
+        for key, header_value in msg.headers() or ():
+            if key == TOOL_TRACE_HEADER:
+                trace_header = header_value
+        self.tracker.start(topic, partition, offset)
+        is_batch = topic == self.batch_topic
+        if is_batch:
+            self._batch_in_flight += 1
+        task = asyncio.ensure_future(
+            self._call(request, topic, partition, offset, trace_header, is_batch)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(
+        self,
+        request: dict[str, Any],
+        topic: str,
+        partition: int,
+        offset: int,
+        trace_header: bytes | None,
+        is_batch: bool,
+    ) -> None:
+        try:
+            context = ChallengeContext(
+                request_id=request["request_id"],
+                endpoint=request["endpoint"],
+                attributes=request["attributes"],
+                experiment_id=request["experiment_id"],
+                tool_trace=_json_or_text(trace_header.decode()) if trace_header else None,
+            )
+            payload = _json_or_text(request["payload"])
+            async with self._semaphore:
+                answer, status, error, latency_ms = await self._invoke(payload, context)
+            self.counters[status] += 1
+            self.latency_ms_total += latency_ms
+            self._publish(request, partition, answer, latency_ms, status, error)
+        except Exception as exc:  # never lose the offset: publish an error response
+            log.exception("%s: unexpected failure", self.agent_name)
+            self._publish(request, partition, None, 0.0, "error", f"worker: {exc}")
+        finally:
+            self.tracker.finish(topic, partition, offset)
+            if is_batch:
+                self._batch_in_flight -= 1
+            self._slot_freed.set()
+
+    async def _invoke(
+        self, payload: Any, context: ChallengeContext
+    ) -> tuple[ModelAnswer | None, str, str | None, float]:
+        attempts = 1 + self.spec.retries
+        started = time.perf_counter()
+        deadline = started + self.spec.timeout_seconds
+        error: str | None = None
+        for _ in range(attempts):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            try:
+                answer = await asyncio.wait_for(self.adapter.invoke(payload, context), remaining)
+                return answer, "ok", None, (time.perf_counter() - started) * 1000
+            except TimeoutError:
+                return None, "timeout", f"no answer within {self.spec.timeout_seconds}s", (
+                    time.perf_counter() - started
+                ) * 1000
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+        return None, "error", error, (time.perf_counter() - started) * 1000
+
+    def _publish(
+        self,
+        request: dict[str, Any],
+        partition: int,
+        answer: ModelAnswer | None,
+        latency_ms: float,
+        status: str,
+        error: str | None,
+    ) -> None:
+        output = None
+        if answer is not None and answer.output is not None:
+            output = _to_json(answer.output)
+        record = {
+            "request_id": request["request_id"],
+            "timestamp_us": time.time_ns() // 1000,
+            "role": "challenger",
+            "challenger": self.spec.name,
+            "model": self.spec.model_id,
+            "output": output,
+            "latency_ms": latency_ms,
+            "status": status,
+            "error": error,
+            "usage": {
+                "tokens_in": answer.tokens_in if answer else None,
+                "tokens_out": answer.tokens_out if answer else None,
+                "tool_calls": answer.tool_calls if answer else None,
+                "cost": answer.cost if answer else None,
+            },
+            "tool_trace": _to_json(answer.tool_trace)
+            if answer is not None and answer.tool_trace is not None
+            else None,
+            "experiment_id": request["experiment_id"],
+        }
+        self.producer.produce(
+            self.topics.responses,
+            RESPONSE.encode(record),
+            request["request_id"],
+            partition=partition,
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        answered = self.counters["ok"] + self.counters["error"] + self.counters["timeout"]
+        return {
+            **self.counters,
+            "in_flight": len(self._tasks),
+            "mean_latency_ms": round(self.latency_ms_total / answered, 3) if answered else None,
+            "deadletters": dict(self.deadletters.counter.by_reason),
+        }

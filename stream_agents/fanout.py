@@ -1,0 +1,228 @@
+"""Fan-out: decide which challengers a request goes to.
+
+In order, per challenger:
+
+1. experiment: live requests go to every challenger; a batch experiment's
+   requests only to the challengers the experiment names (cancelled runs: none);
+2. side-effect guard: the endpoint must match ``shadow_endpoints`` and none of
+   ``write_endpoints``, and the challenger's own ``endpoints`` globs;
+3. sampling: deterministic by request_id (the same request is always in or
+   out; challengers at the same rate see the same requests, so their results
+   are paired);
+4. rate limit (``max_rps``) and budget (tokens / cost per rolling hour), which
+   skip the request and count it as "not sampled", never as a failure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shadowstream.config import ChallengerSpec
+
+_TWO_64 = float(1 << 64)
+
+
+def sample_point(request_id: str) -> float:
+    """A request's position in [0, 1): stable across processes and restarts."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _TWO_64
+
+
+def is_sampled(request_id: str, rate: float) -> bool:
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    return sample_point(request_id) < rate
+
+
+def endpoint_matches(endpoint: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(endpoint, p) for p in patterns)
+
+
+class TokenBucket:
+    """requests/s limiter; ``share`` scales it to this instance's part of the partitions."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.share = 1.0
+        self._clock = clock
+        self._tokens = max(rate, 1.0)
+        self._last = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        rate = self.rate * self.share
+        self._tokens = min(max(rate, 1.0), self._tokens + (now - self._last) * rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class RollingSpend:
+    """Tokens and cost spent in the last hour, from the challenger's own responses."""
+
+    def __init__(self, window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+        self.window_s = window_s
+        self._clock = clock
+        self._events: deque[tuple[float, int, float]] = deque()
+        self.tokens = 0
+        self.cost = 0.0
+
+    def add(self, tokens: int, cost: float) -> None:
+        if tokens or cost:
+            self._events.append((self._clock(), tokens, cost))
+            self.tokens += tokens
+            self.cost += cost
+
+    def _trim(self) -> None:
+        cutoff = self._clock() - self.window_s
+        while self._events and self._events[0][0] < cutoff:
+            _, tokens, cost = self._events.popleft()
+            self.tokens -= tokens
+            self.cost -= cost
+
+    def over(self, tokens_limit: int | None, cost_limit: float | None, share: float) -> bool:
+        self._trim()
+        if tokens_limit is not None and self.tokens >= tokens_limit * share:
+            return True
+        return cost_limit is not None and self.cost >= cost_limit * share
+
+
+@dataclass
+class ChallengerCounters:
+    sampled: int = 0
+    not_sampled_rate: int = 0
+    not_sampled_endpoint: int = 0
+    not_sampled_rps: int = 0
+    not_sampled_budget: int = 0
+    not_sampled_experiment: int = 0
+
+
+@dataclass
+class ExperimentRegistry:
+    """Batch experiments known from the control topic: id -> challengers, cancelled flag."""
+
+    challengers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
+
+    def apply(self, command: dict[str, Any]) -> None:
+        experiment = str(command.get("experiment_id", ""))
+        if not experiment:
+            return
+        if command.get("type") == "experiment":
+            self.challengers[experiment] = tuple(command.get("challengers") or ())
+            if command.get("cancelled"):
+                self.cancelled.add(experiment)
+            else:
+                self.cancelled.discard(experiment)
+        elif command.get("type") == "cancel":
+            self.cancelled.add(experiment)
+
+
+class FanOut:
+    """``route(request) -> [challenger names]``; counts every decision per challenger."""
+
+    def __init__(
+        self,
+        challengers: Sequence[ChallengerSpec],
+        *,
+        shadow_endpoints: Sequence[str] = ("*",),
+        write_endpoints: Sequence[str] = (),
+        experiments: ExperimentRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.specs = list(challengers)
+        self.shadow_endpoints = tuple(shadow_endpoints)
+        self.write_endpoints = tuple(write_endpoints)
+        self.experiments = experiments or ExperimentRegistry()
+        self.counters = {s.name: ChallengerCounters() for s in self.specs}
+        self._buckets = {
+            s.name: TokenBucket(s.max_rps, clock) for s in self.specs if s.max_rps is not None
+        }
+        self._spend = {s.name: RollingSpend(clock=clock) for s in self.specs if s.budget}
+        self._share = 1.0
+        self._endpoint_cache: dict[tuple[str, str], bool] = {}
+
+    def set_share(self, share: float) -> None:
+        """This instance's share of the partitions (limits are global, split evenly)."""
+        self._share = max(min(share, 1.0), 0.0)
+        for bucket in self._buckets.values():
+            bucket.share = self._share
+
+    def _endpoint_allowed(self, spec: ChallengerSpec, endpoint: str) -> bool:
+        key = (spec.name, endpoint)
+        allowed = self._endpoint_cache.get(key)
+        if allowed is None:
+            allowed = (
+                endpoint_matches(endpoint, self.shadow_endpoints)
+                and not endpoint_matches(endpoint, self.write_endpoints)
+                and endpoint_matches(endpoint, spec.endpoints)
+            )
+            if len(self._endpoint_cache) < 10_000:
+                self._endpoint_cache[key] = allowed
+        return allowed
+
+    def record_usage(self, challenger: str, response: dict[str, Any]) -> None:
+        """Feed a challenger's response into its budget."""
+        spend = self._spend.get(challenger)
+        if spend is None:
+            return
+        usage = response.get("usage") or {}
+        tokens = (usage.get("tokens_in") or 0) + (usage.get("tokens_out") or 0)
+        spend.add(int(tokens), float(usage.get("cost") or 0.0))
+
+    def route(self, request: dict[str, Any], targets: Sequence[str] | None = None) -> list[str]:
+        """Challengers this request goes to.
+
+        ``targets`` names the challengers of a batch request (sent along with
+        it); without it, the experiment registry is asked.
+        """
+        experiment = request.get("experiment_id") or "live"
+        rid: str = request["request_id"]
+        endpoint: str = request.get("endpoint", "")
+        batch = experiment != "live"
+        if batch:
+            if targets is None:
+                targets = self.experiments.challengers.get(experiment)
+            if experiment in self.experiments.cancelled:
+                targets = ()
+        point: float | None = None
+        asked: list[str] = []
+        for spec in self.specs:
+            counters = self.counters[spec.name]
+            if batch and (targets is None or spec.name not in targets):
+                counters.not_sampled_experiment += 1
+                continue
+            if not self._endpoint_allowed(spec, endpoint):
+                counters.not_sampled_endpoint += 1
+                continue
+            if not batch and spec.sample_rate < 1.0:
+                if point is None:
+                    point = sample_point(rid)
+                if point >= spec.sample_rate:
+                    counters.not_sampled_rate += 1
+                    continue
+            bucket = self._buckets.get(spec.name)
+            if bucket is not None and not bucket.allow():
+                counters.not_sampled_rps += 1
+                continue
+            spend = self._spend.get(spec.name)
+            if (
+                spend is not None
+                and spec.budget is not None
+                and spend.over(spec.budget.tokens_per_hour, spec.budget.cost_per_hour, self._share)
+            ):
+                counters.not_sampled_budget += 1
+                continue
+            counters.sampled += 1
+            asked.append(spec.name)
+        return asked

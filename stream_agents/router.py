@@ -1,0 +1,348 @@
+"""The router agent: fan-out and join, co-located on one partition number.
+
+It consumes ``requests``, ``batch.requests`` and ``responses`` (same partition
+count, range assignment, so partition *p* of all three lands on the same
+instance). For each new request it forwards the original bytes to every
+chosen challenger's topic, on the same partition, and records the choice in
+the join; champion and challenger responses complete the join.
+
+Commit protocol (at-least-once, exact after a restart):
+
+1. flush the producer: fan-out messages and comparisons are on the broker;
+2. write the markers of requests closed since the last commit to the
+   changelog, flush again;
+3. commit, per input partition, the offset of the oldest event an open
+   request still holds (or everything consumed, if none is held).
+
+After a crash the new owner restores the markers from the changelog and
+replays from the committed offsets: open requests are rebuilt, closed ones are
+recognised as duplicates (or late), so nothing is lost and nothing is joined
+twice; at most a comparison is re-emitted (ClickHouse keeps one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.errors import SchemaError
+from shadowstream.kafka import KafkaClientConfig
+from shadowstream.topics import TopicNames
+from stream_agents.comparison import ComparisonBuilder
+from stream_agents.control import ControlFollower
+from stream_agents.fanout import FanOut
+from stream_agents.join import JoinEngine, Marker
+from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.agent import AgentService
+
+log = logging.getLogger(__name__)
+
+SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
+TARGETS_HEADER = "shadow.challengers"
+
+
+def encode_marker(marker: Marker) -> bytes:
+    return orjson.dumps(
+        {"t": marker.closed_at, "a": sorted(marker.asked), "r": sorted(marker.received)}
+    )
+
+
+def decode_marker(data: bytes) -> Marker:
+    raw = orjson.loads(data)
+    return Marker(float(raw["t"]), frozenset(raw["a"]), frozenset(raw["r"]))
+
+
+def _header(msg: Message, name: str) -> bytes | None:
+    headers = msg.headers()
+    if not headers:
+        return None
+    for key, value in headers:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+class RouterService(AgentService):
+    agent_name = "router"
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaClientConfig,
+        topics: TopicNames,
+        partitions: int,
+        fanout: FanOut,
+        builder: ComparisonBuilder,
+        window_s: float,
+        late_retention_s: float,
+        commit_interval_s: float = 1.0,
+        max_message_bytes: int = 1_000_000,
+        batch_size: int = 5_000,
+        poll_timeout_s: float = 0.05,
+        expire_interval_s: float = 0.2,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka = kafka
+        self.topics = topics
+        self.partitions = partitions
+        self.fanout = fanout
+        self.builder = builder
+        self.window_s = window_s
+        self.late_retention_s = late_retention_s
+        self.commit_interval_s = commit_interval_s
+        self.max_message_bytes = max_message_bytes
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.expire_interval_s = expire_interval_s
+        self.engines: dict[int, JoinEngine] = {}
+        self._consumed: dict[tuple[int, int], int] = {}  # (source, partition) -> next offset
+        self._source_of = {
+            topics.requests: SOURCE_REQUESTS,
+            topics.batch_requests: SOURCE_BATCH,
+            topics.responses: SOURCE_RESPONSES,
+        }
+        self._topic_of = {v: k for k, v in self._source_of.items()}
+        self._fanout_topics = {
+            s.name: (topics.challenger(s.name), topics.challenger_batch(s.name))
+            for s in fanout.specs
+        }
+        self._next_commit = 0.0
+        self._next_expire = 0.0
+        self._next_control = 0.0
+        self.counters: dict[str, int] = {
+            "consumed": 0,
+            "fanned_out": 0,
+            "comparisons": 0,
+            "commits": 0,
+            "restored_markers": 0,
+        }
+        self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.producer = OutputProducer(self.kafka.producer(), "router")
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
+        self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
+        self.consumer = BatchConsumer(
+            self.kafka.consumer(self.topics.router_group),
+            [self.topics.requests, self.topics.batch_requests, self.topics.responses],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            name="router",
+        )
+
+    async def teardown(self) -> None:
+        try:
+            await self.consumer.run(self._commit_sync)
+        except Exception as exc:
+            log.warning("router: final commit failed (%s); the next owner replays", exc)
+        await self.consumer.close()
+        self.control.close()
+        self.producer.close()
+
+    # -- rebalance (called on the consumer thread, inside poll) --------------------------
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        numbers = sorted({tp.partition for tp in partitions})
+        for p in numbers:
+            if p not in self.engines:
+                engine = self._new_engine()
+                restored = self._restore(p, engine)
+                self.counters["restored_markers"] += restored
+                self.engines[p] = engine
+        self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
+        log.info("router: assigned partitions %s", numbers)
+        self.ready.set()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        numbers = sorted({tp.partition for tp in partitions})
+        try:
+            self._commit_sync()
+        except Exception as exc:
+            log.warning("router: commit on revoke failed (%s); the next owner replays", exc)
+        for p in numbers:
+            self.engines.pop(p, None)
+            for source in (SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES):
+                self._consumed.pop((source, p), None)
+        self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
+        log.info("router: revoked partitions %s", numbers)
+
+    def _new_engine(self) -> JoinEngine:
+        return JoinEngine(
+            window_s=self.window_s,
+            late_retention_s=self.late_retention_s,
+            build=self.builder,
+        )
+
+    def _restore(self, partition: int, engine: JoinEngine) -> int:
+        """Read this partition's changelog back into the engine's markers."""
+        conf = self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}")
+        consumer = Consumer(conf)
+        try:
+            tp = TopicPartition(self.topics.router_changelog, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high <= low:
+                return 0
+            start = low
+            since_ms = int((time.time() - self.late_retention_s - self.window_s - 60) * 1000)
+            try:
+                found = consumer.offsets_for_times(
+                    [TopicPartition(tp.topic, partition, since_ms)], timeout=10
+                )
+                if found and found[0].offset >= 0:
+                    start = max(low, found[0].offset)
+            except Exception:  # brokers without timestamp lookup: read it all
+                start = low
+            consumer.assign([TopicPartition(tp.topic, partition, start or OFFSET_BEGINNING)])
+            markers: list[tuple[str, Marker]] = []
+            position = start
+            deadline = time.monotonic() + 120
+            while position < high and time.monotonic() < deadline:
+                for msg in consumer.consume(10_000, 1.0):
+                    if msg.error() is not None:
+                        continue
+                    position = msg.offset() + 1
+                    key, value = msg.key(), msg.value()
+                    if key is None or value is None:
+                        continue
+                    try:
+                        markers.append((key.decode(), decode_marker(value)))
+                    except (ValueError, KeyError, UnicodeDecodeError):
+                        continue
+            kept = engine.restore_markers(markers)
+            log.info("router: partition %s restored %s markers", partition, kept)
+            return kept
+        finally:
+            consumer.close()
+
+    # -- main loop ---------------------------------------------------------------------------
+    async def step(self) -> None:
+        messages = await self.consumer.poll(self.batch_size, self.poll_timeout_s)
+        for msg in messages:
+            self._handle(msg)
+        self.counters["consumed"] += len(messages)
+        now = time.monotonic()
+        if now >= self._next_expire:
+            self._next_expire = now + self.expire_interval_s
+            for partition, engine in list(self.engines.items()):
+                self._emit(engine.expire(), partition)
+        if now >= self._next_control:
+            self._next_control = now + 1.0
+            await self.consumer.run(self.control.poll_sync, 0.0)
+        if now >= self._next_commit:
+            self._next_commit = now + self.commit_interval_s
+            await self.consumer.run(self._commit_sync)
+        self.producer.poll()
+
+    def _handle(self, msg: Message) -> None:
+        topic = msg.topic()
+        source = self._source_of.get(topic or "")
+        if source is None:
+            return
+        partition: int = msg.partition()
+        offset: int = msg.offset()
+        self._consumed[(source, partition)] = offset + 1
+        engine = self.engines.get(partition)
+        if engine is None:  # a message outside our assignment callbacks (should not happen)
+            engine = self.engines[partition] = self._new_engine()
+        value = msg.value()
+        if not value:
+            self.deadletters.send(msg, "empty", "message has no value")
+            return
+        if len(value) > self.max_message_bytes:
+            self.deadletters.send(
+                msg, "oversized", f"{len(value)} bytes > limit {self.max_message_bytes}"
+            )
+            return
+        try:
+            event = (RESPONSE if source == SOURCE_RESPONSES else REQUEST).decode(value)
+        except SchemaError as exc:
+            self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+            return
+        rid = event.get("request_id")
+        if not rid:
+            self.deadletters.send(msg, "missing_request_id", "request_id is empty")
+            return
+        if source == SOURCE_RESPONSES:
+            outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
+            if event["role"] == "challenger":
+                self.fanout.record_usage(event["challenger"], event)
+        else:
+            header = _header(msg, TARGETS_HEADER)
+            targets = header.decode().split(",") if header else None
+            self._current = (value, msg.key(), partition, targets, source == SOURCE_BATCH)
+            outputs = engine.add_request(event, self._route, source, offset)
+            self._current = None
+        if outputs:
+            self._emit(outputs, partition)
+
+    def _route(self, request: dict[str, Any]) -> list[str]:
+        """Called by the join once per new request: choose challengers, forward the bytes."""
+        assert self._current is not None
+        value, key, partition, targets, batch = self._current
+        asked = self.fanout.route(request, targets)
+        for name in asked:
+            live_topic, batch_topic = self._fanout_topics[name]
+            self.producer.produce(
+                batch_topic if batch else live_topic,
+                value,
+                key or request["request_id"].encode(),
+                partition=partition,
+            )
+        self.counters["fanned_out"] += len(asked)
+        return asked
+
+    def _emit(self, comparisons: list[dict[str, Any]], partition: int) -> None:
+        topic = self.topics.comparisons
+        for comparison in comparisons:
+            self.producer.produce(
+                topic, COMPARISON.encode(comparison), comparison["request_id"], partition=partition
+            )
+        self.counters["comparisons"] += len(comparisons)
+
+    # -- commit ---------------------------------------------------------------------------------
+    def _commit_sync(self) -> None:
+        """Flush outputs, persist markers, then commit what no open request still holds."""
+        markers = {p: engine.drain_markers() for p, engine in self.engines.items()}
+        self.producer.flush_sync()
+        changelog = self.topics.router_changelog
+        wrote = 0
+        for partition, items in markers.items():
+            for rid, marker in items:
+                self.producer.produce(changelog, encode_marker(marker), rid, partition=partition)
+                wrote += 1
+        if wrote:
+            self.producer.flush_sync()
+        offsets = []
+        for (source, partition), next_offset in self._consumed.items():
+            engine = self.engines.get(partition)
+            if engine is None:
+                continue
+            position = engine.commit_offset(source, next_offset)
+            offsets.append(TopicPartition(self._topic_of[source], partition, position))
+        self.consumer.commit_sync(offsets)
+        self.counters["commits"] += 1
+
+    # -- introspection -------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        join: dict[str, int] = {}
+        for engine in self.engines.values():
+            for key, value in engine.stats.as_dict().items():
+                join[key] = join.get(key, 0) + value
+        return {
+            **self.counters,
+            "partitions": sorted(self.engines),
+            "open_requests": sum(e.open_entries for e in self.engines.values()),
+            "markers": sum(e.markers for e in self.engines.values()),
+            "held_events": sum(e.held_events() for e in self.engines.values()),
+            "join": join,
+            "deadletters": dict(self.deadletters.counter.by_reason),
+            "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
+        }
