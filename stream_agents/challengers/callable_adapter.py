@@ -11,10 +11,10 @@ import asyncio
 import importlib
 import inspect
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shadowstream.errors import ChallengerError
+from shadowstream.threads import DaemonThreadPool
 from stream_agents.challengers.base import ChallengeContext, ModelAnswer
 
 
@@ -59,9 +59,9 @@ class CallableAdapter:
             getattr(self._fn, "__call__", None)  # noqa: B004 - async callable objects
         )
         self._with_context = _wants_context(self._fn)
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonThreadPool | None = None
         if not self._is_async:
-            self._executor = ThreadPoolExecutor(
+            self._executor = DaemonThreadPool(
                 max_workers=concurrency, thread_name_prefix=f"challenger-{name}"
             )
 

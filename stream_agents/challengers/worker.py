@@ -124,7 +124,11 @@ class ChallengerWorkerService(AgentService):
 
     async def teardown(self) -> None:
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.spec.timeout_seconds + 1)
+            # give calls in flight a moment; the rest are abandoned uncommitted and
+            # re-delivered to whoever owns the partition next
+            _, pending = await asyncio.wait(self._tasks, timeout=min(self.spec.timeout_seconds, 5.0))
+            for task in pending:
+                task.cancel()
         try:
             snapshot = self.tracker.committable()
             await self.producer.flush(timeout=10)

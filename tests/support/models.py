@@ -1,0 +1,45 @@
+"""Challenger callables used by the tests (importable as tests.support.models:NAME)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+
+def champion_output(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the test 'production service' answers."""
+    i = int(payload["i"])
+    return {"a": i, "b": f"item-{i}", "tags": ["x", "y"]}
+
+
+async def same(payload: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(0.002)
+    return champion_output(payload)
+
+
+async def different_quarter(payload: dict[str, Any]) -> dict[str, Any]:
+    """Differs from the champion on $.b for every 4th request; always ~30 ms."""
+    await asyncio.sleep(0.03)
+    out = champion_output(payload)
+    if int(payload["i"]) % 4 == 0:
+        out["b"] = "changed"
+    return out
+
+
+def sync_same(payload: dict[str, Any]) -> dict[str, Any]:
+    return champion_output(payload)
+
+
+async def never_answers(payload: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(3600)
+    return {}
+
+
+def hangs(payload: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(3600)
+    return {}
+
+
+def fails(payload: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError("model exploded")
