@@ -9,6 +9,7 @@ queue is full (broker slow or down) or an event cannot be delivered before
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -35,6 +36,7 @@ def _default_payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if len(args) == 1 and not kwargs:
         return args[0]
     return {"args": list(args), "kwargs": kwargs}
+
 
 try:  # orjson is optional: ~5x faster JSON for payloads, same output semantics
     import orjson
@@ -268,10 +270,8 @@ class ShadowEmitter:
             def record(call: ChampionCall, result: Any) -> None:
                 call.output = result
                 if usage is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         call.usage(**dict(usage(result)))
-                    except Exception:
-                        pass
 
             if inspect.iscoroutinefunction(fn):
 

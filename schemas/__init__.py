@@ -1,8 +1,8 @@
 """Event contracts: Avro schemas (``avro/*.avsc``) and their single-object codec.
 
-    from schemas import REQUEST, RESPONSE, COMPARISON
-    data = REQUEST.encode({...})
-    event = REQUEST.decode(data)
+from schemas import REQUEST, RESPONSE, COMPARISON
+data = REQUEST.encode({...})
+event = REQUEST.decode(data)
 """
 
 from schemas.codec import (

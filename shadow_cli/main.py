@@ -81,7 +81,9 @@ def parse_time(text: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"expected an ISO time like 2026-11-26T10:00, got {text!r}") from None
+        raise click.BadParameter(
+            f"expected an ISO time like 2026-11-26T10:00, got {text!r}"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -171,14 +173,16 @@ async def _serve(pipeline: Any, settings: Any) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await pipeline.start()
-    log.warning("%s running (metrics: http://%s:%s/metrics)", pipeline.roles.label(),
-                settings.web_host, pipeline.web_port)
+    log.warning(
+        "%s running (metrics: http://%s:%s/metrics)",
+        pipeline.roles.label(),
+        settings.web_host,
+        pipeline.web_port,
+    )
     crashed = False
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
         if any(s.crashed for s in pipeline.services) or pipeline.app.crashed:
             crashed = True
             break
@@ -256,6 +260,47 @@ def worker_sink(ctx: click.Context, create_topics: bool) -> None:
     from shadow_cli.runtime import Roles
 
     _run_roles(ctx, lambda s: Roles(sink=True), create_topics)
+
+
+@cli.command()
+@click.option("--rate", default=100.0, show_default=True, help="Requests per second.")
+@click.option("--seconds", default=0.0, help="Stop after this long (default: run until Ctrl-C).")
+@click.option("--service", default="support-triage", show_default=True)
+@click.pass_context
+def traffic(ctx: click.Context, rate: float, seconds: float, service: str) -> None:
+    """A synthetic production service emitting requests and champion responses."""
+    from producers import ShadowEmitter
+    from shadow_cli.demo.traffic import generate
+    from shadow_cli.output import console
+
+    settings = load(ctx)
+    emitter = ShadowEmitter(
+        settings.broker_url,
+        service=service,
+        champion_model="champion-v1",
+        topic_prefix=settings.topic_prefix,
+        kafka_config={k: v for k, v in settings.kafka_options.items()},
+    )
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        task = asyncio.ensure_future(generate(emitter, rate=rate, seconds=seconds or 1e12))
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            return -1
+        return task.result()
+
+    run_async(go())
+    emitter.close(10)
+    stats = emitter.stats()
+    console.print(f"emitted {stats.emitted:,} events, dropped {stats.dropped:,}")
 
 
 @cli.group()

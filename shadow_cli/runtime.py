@@ -13,7 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import faust
 from faust.web import Request, Response, View
@@ -36,6 +37,8 @@ from stream_agents.fanout import FanOut
 from stream_agents.router import RouterService
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=AgentService)
 
 
 @dataclass
@@ -62,9 +65,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     topics = TopicNames(settings.topic_prefix)
     n, rf = settings.partitions, settings.replication_factor
     specs = [
-        TopicSpec(name, n, rf) for name in topics.keyed_topics([c.name for c in settings.challengers])
+        TopicSpec(name, n, rf)
+        for name in topics.keyed_topics([c.name for c in settings.challengers])
     ]
-    retention_ms = int((settings.late_retention_seconds * 2 + settings.join_window_seconds + 3600) * 1000)
+    retention_ms = int(
+        (settings.late_retention_seconds * 2 + settings.join_window_seconds + 3600) * 1000
+    )
     specs = [
         TopicSpec(
             s.name,
@@ -134,7 +140,7 @@ class Pipeline:
             logging_config=None,
         )
         self.services: list[AgentService] = []
-        self._owner_path = None
+        self._owner_path: Path | None = None
         self._warehouse: Warehouse | None = None
         adapters = adapters or {}
 
@@ -222,7 +228,9 @@ class Pipeline:
             async def post(self, request: Request) -> Response:
                 owner = pipeline._owner_token
                 if owner is None:
-                    return self.json({"error": "this process does not own a chDB directory"}, status=404)
+                    return self.json(
+                        {"error": "this process does not own a chDB directory"}, status=404
+                    )
                 body = await request.read()
                 status, payload = await asyncio.get_running_loop().run_in_executor(
                     None,
@@ -253,7 +261,9 @@ class Pipeline:
         path = chdb_path(self.settings.clickhouse_url) if self.roles.sink else None
         if path is not None:
             self.warehouse  # noqa: B018 - open the engine: this process owns the directory
-            info = register_owner(path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}")
+            info = register_owner(
+                path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}"
+            )
             self._owner_token = info.token
             self._owner_path = path
 
@@ -276,5 +286,5 @@ class Pipeline:
     def metrics(self) -> dict[str, Any]:
         return {s.agent_name: s.metrics() for s in self.services}
 
-    def service(self, kind: type[AgentService]) -> Sequence[AgentService]:
+    def service(self, kind: type[S]) -> list[S]:
         return [s for s in self.services if isinstance(s, kind)]

@@ -240,14 +240,16 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     ``config_file`` defaults to ``$SHADOW_CONFIG``; without either, only env
     vars and defaults apply.
     """
-    path = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
+    source = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
     settings_cls: type[Settings] = Settings
-    if path:
-        if not Path(path).is_file():
+    path = Path(source) if source else None
+    if path is not None:
+        if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
+        toml_file = path
 
         class _FileSettings(Settings):
-            model_config = SettingsConfigDict(toml_file=Path(path))
+            model_config = SettingsConfigDict(toml_file=toml_file)
 
         settings_cls = _FileSettings
     try:

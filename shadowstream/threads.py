@@ -55,7 +55,7 @@ class DaemonThreadPool(Executor):
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                except BaseException as exc:
                     future.set_exception(exc)
             with self._lock:
                 self._idle += 1

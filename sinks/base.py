@@ -16,4 +16,6 @@ class EventSink(Protocol):
     the batch, and raises WarehouseUnavailableError when it may succeed later.
     """
 
-    def write(self, kind: str, writer_schema: dict[str, object], bodies: Sequence[bytes]) -> None: ...
+    def write(
+        self, kind: str, writer_schema: dict[str, object], bodies: Sequence[bytes]
+    ) -> None: ...

@@ -76,10 +76,11 @@ class ControlFollower:
             return 0
         applied = 0
         for msg in self._consumer.consume(max_messages, timeout):
-            if msg.error() is not None or msg.value() is None:
+            value = msg.value()
+            if msg.error() is not None or not value:
                 continue
             try:
-                command = orjson.loads(msg.value())
+                command = orjson.loads(value)
             except orjson.JSONDecodeError:
                 log.warning("ignoring undecodable control message at offset %s", msg.offset())
                 continue

@@ -265,7 +265,9 @@ class JoinEngine:
         entry.challengers = {}
         entry.emitted = entry.skipped = _NO_SIDES
 
-    def _after_close(self, rid: str, marker: Marker, side: str, response: Event) -> list[Comparison]:
+    def _after_close(
+        self, rid: str, marker: Marker, side: str, response: Event
+    ) -> list[Comparison]:
         if side in marker.received:
             self.stats.duplicates += 1
             return []

@@ -32,15 +32,15 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.agent import AgentService
 from shadowstream.errors import SchemaError
 from shadowstream.kafka import KafkaClientConfig
+from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.topics import TopicNames
 from stream_agents.comparison import ComparisonBuilder
 from stream_agents.control import ControlFollower
 from stream_agents.fanout import FanOut
 from stream_agents.join import JoinEngine, Marker
-from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
-from shadowstream.agent import AgentService
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,9 @@ def decode_marker(data: bytes) -> Marker:
 
 
 def _header(msg: Message, name: str) -> bytes | None:
-    headers = msg.headers()
-    if not headers:
-        return None
-    for key, value in headers:
-        if key == name:
-            return value  # type: ignore[no-any-return]
+    for key, value in msg.headers() or []:  # type: ignore[str-unpack]
+        if key == name and isinstance(value, bytes):
+            return value
     return None
 
 
@@ -208,7 +205,7 @@ class RouterService(AgentService):
                 for msg in consumer.consume(10_000, 1.0):
                     if msg.error() is not None:
                         continue
-                    position = msg.offset() + 1
+                    position = (msg.offset() or 0) + 1
                     key, value = msg.key(), msg.value()
                     if key is None or value is None:
                         continue
@@ -246,8 +243,8 @@ class RouterService(AgentService):
         source = self._source_of.get(topic or "")
         if source is None:
             return
-        partition: int = msg.partition()
-        offset: int = msg.offset()
+        partition = msg.partition() or 0
+        offset = msg.offset() or 0
         self._consumed[(source, partition)] = offset + 1
         engine = self.engines.get(partition)
         if engine is None:  # a message outside our assignment callbacks (should not happen)

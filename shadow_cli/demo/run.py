@@ -27,14 +27,15 @@ OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["label", "confidence", "summary"],
     "properties": {
-        "label": {
-            "enum": ["billing", "shipping", "returns", "technical", "account", "other"]
-        },
+        "label": {"enum": ["billing", "shipping", "returns", "technical", "account", "other"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "summary": {"type": "string"},
     },
 }
-JSON_IGNORING_NOISE = {"kind": "json", "options": {"ignore_paths": ["$.trace_id", "$.generated_at"]}}
+JSON_IGNORING_NOISE = {
+    "kind": "json",
+    "options": {"ignore_paths": ["$.trace_id", "$.generated_at"]},
+}
 
 
 def demo_settings(broker_url: str, data_dir: Path) -> Settings:
@@ -82,7 +83,9 @@ async def run_demo(
         broker = EmbeddedBroker(log_file=data_dir / "broker.log").start()
         settings = demo_settings(broker.url, data_dir)
         create_topics(settings)
-        spin.update(task, description="starting agents: router, 4 challenger workers, ClickHouse sink")
+        spin.update(
+            task, description="starting agents: router, 4 challenger workers, ClickHouse sink"
+        )
         pipeline = Pipeline(settings, Roles.everything(settings), app_id="shadow-demo")
         await pipeline.start()
         spin.update(task, description="waiting for consumer groups to form")
@@ -141,7 +144,9 @@ async def _traffic_with_progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[sent]:>7,} requests  {task.fields[stored]:>7,} comparisons stored"),
+        TextColumn(
+            "{task.fields[sent]:>7,} requests  {task.fields[stored]:>7,} comparisons stored"
+        ),
         TimeElapsedColumn(),
     ]
     total = None if keep_running else seconds
@@ -155,8 +160,12 @@ async def _traffic_with_progress(
             counter["sent"] = sent
 
         gen = asyncio.ensure_future(
-            generate(emitter, rate=rate, seconds=1e9 if keep_running else seconds,
-                     on_progress=on_progress)
+            generate(
+                emitter,
+                rate=rate,
+                seconds=1e9 if keep_running else seconds,
+                on_progress=on_progress,
+            )
         )
         start = time.monotonic()
         while not gen.done() and not stop.is_set():

@@ -13,11 +13,42 @@ from typing import Any
 from producers import ShadowEmitter
 from shadow_cli.demo.models import answer, champion_latency_ms, usage_for
 
-WORDS = (
-    "order invoice refund package delivery late broken password login account charge "
-    "card subscription cancel upgrade plan address tracking number support help error "
-    "app crash screen payment failed twice return label warehouse customs fee discount"
-).split()
+WORDS = [
+    "order",
+    "invoice",
+    "refund",
+    "package",
+    "delivery",
+    "late",
+    "broken",
+    "password",
+    "login",
+    "account",
+    "charge",
+    "card",
+    "subscription",
+    "cancel",
+    "upgrade",
+    "plan",
+    "address",
+    "tracking",
+    "number",
+    "support",
+    "help",
+    "error",
+    "app",
+    "crash",
+    "screen",
+    "payment",
+    "failed",
+    "twice",
+    "return",
+    "label",
+    "warehouse",
+    "customs",
+    "fee",
+    "discount",
+]
 
 ENDPOINTS = [("/v1/classify", 0.6), ("/v1/triage", 0.3), ("/v1/summarize", 0.1)]
 WRITE_ENDPOINT = "/v1/tickets/create"  # has side effects: never shadowed
@@ -66,11 +97,13 @@ def serve_one(emitter: ShadowEmitter, request: GeneratedRequest) -> None:
         request.request_id, request.endpoint, request.payload, attributes=request.attributes
     )
     output = answer(request.payload)
+    usage = usage_for(request.payload)
     emitter.emit_response(
         request.request_id,
         output,
         champion_latency_ms(request.payload),
-        **usage_for(request.payload),
+        tokens_in=usage["tokens_in"],
+        tokens_out=usage["tokens_out"],
     )
 
 

@@ -93,7 +93,9 @@ def _jsonable(value: Any) -> Any:
     raise TypeError
 
 
-def handle_sql(warehouse: Warehouse, token: str, body: bytes, auth_header: str | None) -> tuple[int, bytes]:
+def handle_sql(
+    warehouse: Warehouse, token: str, body: bytes, auth_header: str | None
+) -> tuple[int, bytes]:
     """Serve one request of the owner endpoint: ``{"kind", "sql", "parameters"}``."""
     if not auth_header or not secrets.compare_digest(auth_header, f"Bearer {token}"):
         return 403, orjson.dumps({"error": "forbidden"})
@@ -144,7 +146,7 @@ class RemoteWarehouse:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return orjson.loads(response.read())  # type: ignore[no-any-return]
         except urllib.error.HTTPError as exc:
             try:
@@ -163,9 +165,9 @@ class RemoteWarehouse:
         return QueryResult(tuple(data["columns"]), rows)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
-        return self._call({"kind": "command", "sql": sql, "parameters": dict(parameters or {})}).get(
-            "result"
-        )
+        return self._call(
+            {"kind": "command", "sql": sql, "parameters": dict(parameters or {})}
+        ).get("result")
 
     def insert_avro(
         self, table: str, writer_schema: Mapping[str, Any], bodies: Sequence[bytes]

@@ -171,12 +171,12 @@ class ClickHouseSinkService(AgentService):
         self.producer.poll()
 
     def _handle(self, msg: Message) -> None:
-        topic: str = msg.topic()
+        topic = msg.topic() or ""
         kind = self.kinds.get(topic)
-        key = (topic, msg.partition())
+        key = (topic, msg.partition() or 0)
         if not self._batch.offsets:
             self._batch.started = time.monotonic()
-        self._batch.offsets[key] = msg.offset() + 1
+        self._batch.offsets[key] = (msg.offset() or 0) + 1
         if kind is None:
             return
         value = msg.value()

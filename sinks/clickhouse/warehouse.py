@@ -15,6 +15,7 @@ is never formatted into SQL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,6 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shadowstream.errors import WarehouseError, WarehouseUnavailableError
-
 from sinks.clickhouse.avro_container import container
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,8 @@ class ClickHouseWarehouse:
 
     def close(self) -> None:
         if self._path is None:
-            try:
+            with contextlib.suppress(Exception):
                 self._client.close()
-            except Exception:
-                pass
 
 
 def connect(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:

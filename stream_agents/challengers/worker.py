@@ -86,7 +86,7 @@ class ChallengerWorkerService(AgentService):
         self.tracker = OffsetTracker()
         self.registry = ExperimentRegistry()
         self._semaphore = asyncio.Semaphore(spec.concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[None]] = set()
         self._batch_in_flight = 0
         self._batch_paused = False
         self._slot_freed = asyncio.Event()
@@ -123,10 +123,10 @@ class ChallengerWorkerService(AgentService):
         )
 
     async def teardown(self) -> None:
-        if self._tasks:
+        if self._calls:
             # give calls in flight a moment; the rest are abandoned uncommitted and
             # re-delivered to whoever owns the partition next
-            _, pending = await asyncio.wait(self._tasks, timeout=min(self.spec.timeout_seconds, 5.0))
+            _, pending = await asyncio.wait(self._calls, timeout=min(self.spec.timeout_seconds, 5.0))
             for task in pending:
                 task.cancel()
         try:
@@ -163,7 +163,7 @@ class ChallengerWorkerService(AgentService):
 
     # -- main loop ---------------------------------------------------------------------
     async def step(self) -> None:
-        in_flight = len(self._tasks)
+        in_flight = len(self._calls)
         room = self.spec.concurrency * 2 - in_flight
         self._apply_batch_priority()
         if room > 0:
@@ -204,9 +204,9 @@ class ChallengerWorkerService(AgentService):
             self._batch_paused = False
 
     def _handle(self, msg: Message) -> None:
-        topic: str = msg.topic()
-        partition: int = msg.partition()
-        offset: int = msg.offset()
+        topic = msg.topic() or ""
+        partition = msg.partition() or 0
+        offset = msg.offset() or 0
         self.counters["received"] += 1
         value = msg.value()
         if not value or len(value) > self.max_message_bytes:
@@ -235,9 +235,9 @@ class ChallengerWorkerService(AgentService):
             self.counters["skipped_stale"] += 1
             self.tracker.skip(topic, partition, offset)
             return
-        trace_header = None
-        for key, header_value in msg.headers() or ():
-            if key == TOOL_TRACE_HEADER:
+        trace_header: bytes | None = None
+        for key, header_value in msg.headers() or []:  # type: ignore[str-unpack]
+            if key == TOOL_TRACE_HEADER and isinstance(header_value, bytes):
                 trace_header = header_value
         self.tracker.start(topic, partition, offset)
         is_batch = topic == self.batch_topic
@@ -246,8 +246,8 @@ class ChallengerWorkerService(AgentService):
         task = asyncio.ensure_future(
             self._call(request, topic, partition, offset, trace_header, is_batch)
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
 
     async def _call(
         self,
@@ -347,7 +347,7 @@ class ChallengerWorkerService(AgentService):
         answered = self.counters["ok"] + self.counters["error"] + self.counters["timeout"]
         return {
             **self.counters,
-            "in_flight": len(self._tasks),
+            "in_flight": len(self._calls),
             "mean_latency_ms": round(self.latency_ms_total / answered, 3) if answered else None,
             "deadletters": dict(self.deadletters.counter.by_reason),
         }

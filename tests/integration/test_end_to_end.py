@@ -49,9 +49,12 @@ def test_two_challengers_yield_exactly_one_comparison_per_request(make_settings:
             requests = wh.query(f"SELECT count() FROM {wh.database}.requests FINAL").scalar()
             assert requests == 2000
             # every request's champion usage is carried over
-            assert wh.query(
-                f"SELECT countIf(champion_tokens_in = 10) FROM {wh.database}.comparisons FINAL"
-            ).scalar() == 4000
+            assert (
+                wh.query(
+                    f"SELECT countIf(champion_tokens_in = 10) FROM {wh.database}.comparisons FINAL"
+                ).scalar()
+                == 4000
+            )
         finally:
             await pipeline.stop()
 

@@ -39,8 +39,12 @@ def emit_traffic(
     for i in range(n):
         rid = f"{prefix}-{i}"
         payload = {"i": i}
-        emitter.emit_request(rid, endpoint, payload, attributes=attributes(i) if attributes else None)
-        emitter.emit_response(rid, champion_output(payload), champion_latency_ms, tokens_in=10, tokens_out=i % 7)
+        emitter.emit_request(
+            rid, endpoint, payload, attributes=attributes(i) if attributes else None
+        )
+        emitter.emit_response(
+            rid, champion_output(payload), champion_latency_ms, tokens_in=10, tokens_out=i % 7
+        )
         ids.append(rid)
     assert emitter.flush(30) == 0
     stats = emitter.stats()

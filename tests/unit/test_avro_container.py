@@ -1,0 +1,33 @@
+"""The sink frames Avro bodies into a container ClickHouse (and any Avro reader) can read."""
+
+from __future__ import annotations
+
+import io
+
+import fastavro
+
+from schemas import REQUEST
+from sinks.clickhouse.avro_container import container
+
+
+def test_container_is_a_valid_avro_file() -> None:
+    events = [
+        {
+            "request_id": f"r{i}",
+            "timestamp_us": i,
+            "service": "s",
+            "endpoint": "/e",
+            "champion_model": "m",
+            "payload": "{}",
+            "attributes": {"k": "ü" * i},
+            "experiment_id": "live",
+        }
+        for i in range(300)
+    ]
+    bodies = [REQUEST.encode(e)[10:] for e in events]
+    data = container(REQUEST.schema, bodies)
+    assert list(fastavro.reader(io.BytesIO(data))) == events
+
+
+def test_empty_container_is_valid() -> None:
+    assert list(fastavro.reader(io.BytesIO(container(REQUEST.schema, [])))) == []
