@@ -50,6 +50,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ToolCallSpec(_Strict):
+    """How the tool calls in ``tool_trace`` (agent/LLM answers) are compared.
+
+    ``mode``: ``report`` (default) lists tool-call differences in the diff
+    summary and paths without changing ``diverged``; ``diverge`` also counts
+    them as divergence; ``off`` skips them. ``tool_calls = "diverge"`` is
+    shorthand for ``{mode = "diverge"}``. The other keys are options of
+    stream_agents.comparators.ToolCallComparator.
+    """
+
+    mode: Literal["off", "report", "diverge"] = "report"
+    ordered: bool = True
+    compare_arguments: bool = True
+    ignore_arguments: list[str] = Field(default_factory=list)
+    abs_tol: float = Field(default=0.0, ge=0)
+    rel_tol: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"mode": value}
+        return value
+
+
 class ComparatorSpec(_Strict):
     """Which comparator decides "diverged" for a challenger, and its options.
 
@@ -58,6 +83,7 @@ class ComparatorSpec(_Strict):
 
     kind: ComparatorKind = "json"
     options: dict[str, Any] = Field(default_factory=dict)
+    tool_calls: ToolCallSpec = Field(default_factory=ToolCallSpec)
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +118,8 @@ class HttpAdapterSpec(_Strict):
     tokens_out_path: str | None = None
     tool_calls_path: str | None = None
     cost_path: str | None = None
+    # the challenger's own tool calls and results (compared with the champion's)
+    tool_trace_path: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -118,6 +146,12 @@ class ChallengerSpec(_Strict):
     control: bool = False
     endpoints: list[str] = Field(default_factory=lambda: ["*"])
     output_schema: dict[str, Any] | None = None
+    # record-replay: wait for the champion's response and hand its tool trace
+    # (calls and results) to the challenger instead of letting it call tools
+    replay_tools: bool = False
+    # cost of an answer that does not report one (for budgets and reports)
+    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
+    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _one_adapter(self) -> ChallengerSpec:
@@ -142,6 +176,22 @@ class GateSpec(_Strict):
     max_invalid_format_rate: float = Field(default=0.01, ge=0, le=1)
     min_samples: int = Field(default=200, ge=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
+class NoiseSpec(_Strict):
+    """Learning noisy JSON paths from ``control`` challengers (see stream_agents.noise).
+
+    A path that differs between champion and control in at least ``min_rate``
+    of at least ``min_samples`` comparisons is left out of the other
+    challengers' divergence on that endpoint (and listed in ignored_paths).
+    """
+
+    enabled: bool = True
+    min_rate: float = Field(default=0.2, gt=0, le=1)
+    min_samples: int = Field(default=50, ge=1)
+    window: int = Field(default=10_000, ge=10)
+    max_paths: int = Field(default=1_000, ge=1)
+    per_endpoint: bool = True
 
 
 class Settings(BaseSettings):
@@ -187,6 +237,9 @@ class Settings(BaseSettings):
 
     # -- gate --------------------------------------------------------------
     gate: GateSpec = Field(default_factory=GateSpec)
+
+    # -- comparison ------------------------------------------------------------
+    noise: NoiseSpec = Field(default_factory=NoiseSpec)
 
     # -- process -----------------------------------------------------------
     web_host: str = "127.0.0.1"
