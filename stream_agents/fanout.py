@@ -9,8 +9,13 @@ In order, per challenger:
 3. sampling: deterministic by request_id (the same request is always in or
    out; challengers at the same rate see the same requests, so their results
    are paired);
-4. rate limit (``max_rps``) and budget (tokens / cost per rolling hour), which
-   skip the request and count it as "not sampled", never as a failure.
+4. budget (tokens / cost per rolling hour, requests in flight reserved at the
+   average spend of recent answers) and rate limit (``max_rps``), which skip
+   the request and count it as "not sampled (budget)" / "not sampled (rps)",
+   never as a failure.
+
+Limits are global: each router instance enforces its share of them (the
+share of partitions it owns, see :meth:`FanOut.set_share`).
 """
 
 from __future__ import annotations
@@ -47,7 +52,10 @@ def endpoint_matches(endpoint: str, patterns: Iterable[str]) -> bool:
 
 
 class TokenBucket:
-    """requests/s limiter; ``share`` scales it to this instance's part of the partitions."""
+    """requests/s limiter; ``share`` scales it to this instance's part of the partitions.
+
+    Bursts up to one second's worth of requests (at least one).
+    """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -68,33 +76,88 @@ class TokenBucket:
 
 
 class RollingSpend:
-    """Tokens and cost spent in the last hour, from the challenger's own responses."""
+    """Tokens and cost of one challenger in the last hour, and what is still on its way.
 
-    def __init__(self, window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+    Spend is known only when a challenger's response comes back, so a burst of
+    requests could overshoot the budget long before the first bill arrives.
+    Each request sent is therefore *reserved* at the average spend of recent
+    answers until its own response settles it (or ``pending_ttl_s`` passes: a
+    timeout, or a response that went to another instance). Before any answer
+    has reported usage, at most ``max_unpriced`` requests are in flight.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        pending_ttl_s: float = 60.0,
+        max_unpriced: int = 8,
+    ) -> None:
         self.window_s = window_s
+        self.pending_ttl_s = pending_ttl_s
+        self.max_unpriced = max(1, max_unpriced)
         self._clock = clock
         self._events: deque[tuple[float, int, float]] = deque()
+        self._pending: deque[float] = deque()
         self.tokens = 0
         self.cost = 0.0
+        self.avg_tokens: float | None = None  # per answer, exponentially weighted
+        self.avg_cost: float | None = None
+        self.answers = 0
 
-    def add(self, tokens: int, cost: float) -> None:
+    def reserve(self) -> None:
+        """A request was sent: count it at the expected spend until it is answered."""
+        self._pending.append(self._clock())
+
+    def add(self, tokens: int, cost: float, *, reported: bool = True) -> None:
+        """A response arrived; ``reported`` says whether it carried usage at all."""
+        self.answers += 1
+        if self._pending:
+            self._pending.popleft()
+        if reported:
+            self.avg_tokens = _ewma(self.avg_tokens, tokens)
+            self.avg_cost = _ewma(self.avg_cost, cost)
         if tokens or cost:
             self._events.append((self._clock(), tokens, cost))
             self.tokens += tokens
             self.cost += cost
 
     def _trim(self) -> None:
-        cutoff = self._clock() - self.window_s
+        now = self._clock()
+        cutoff = now - self.window_s
         while self._events and self._events[0][0] < cutoff:
             _, tokens, cost = self._events.popleft()
             self.tokens -= tokens
             self.cost -= cost
+        if not self._events:  # no float drift once the window is empty
+            self.tokens, self.cost = 0, 0.0
+        stale = now - self.pending_ttl_s
+        while self._pending and self._pending[0] < stale:
+            self._pending.popleft()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
 
     def over(self, tokens_limit: int | None, cost_limit: float | None, share: float) -> bool:
         self._trim()
-        if tokens_limit is not None and self.tokens >= tokens_limit * share:
-            return True
-        return cost_limit is not None and self.cost >= cost_limit * share
+        pending = len(self._pending)
+        if not self.answers and pending >= self.max_unpriced:
+            return True  # nothing known about the price yet: do not flood
+        if tokens_limit is not None:
+            expected = self.tokens + pending * (self.avg_tokens or 0.0)
+            if expected >= tokens_limit * share:
+                return True
+        if cost_limit is not None:
+            expected_cost = self.cost + pending * (self.avg_cost or 0.0)
+            if expected_cost >= cost_limit * share:
+                return True
+        return False
+
+
+def _ewma(previous: float | None, value: float, alpha: float = 0.1) -> float:
+    return float(value) if previous is None else previous + alpha * (value - previous)
 
 
 @dataclass
@@ -148,7 +211,13 @@ class FanOut:
         self._buckets = {
             s.name: TokenBucket(s.max_rps, clock) for s in self.specs if s.max_rps is not None
         }
-        self._spend = {s.name: RollingSpend(clock=clock) for s in self.specs if s.budget}
+        self._spend = {
+            s.name: RollingSpend(
+                clock=clock, pending_ttl_s=s.timeout_seconds + 5.0, max_unpriced=s.concurrency
+            )
+            for s in self.specs
+            if s.budget
+        }
         self._share = 1.0
         self._endpoint_cache: dict[tuple[str, str], bool] = {}
 
@@ -172,13 +241,22 @@ class FanOut:
         return allowed
 
     def record_usage(self, challenger: str, response: dict[str, Any]) -> None:
-        """Feed a challenger's response into its budget."""
+        """Feed a challenger's response into its budget (every response, errors too)."""
         spend = self._spend.get(challenger)
         if spend is None:
             return
         usage = response.get("usage") or {}
-        tokens = (usage.get("tokens_in") or 0) + (usage.get("tokens_out") or 0)
-        spend.add(int(tokens), float(usage.get("cost") or 0.0))
+        tokens_in, tokens_out, cost = (
+            usage.get("tokens_in"),
+            usage.get("tokens_out"),
+            usage.get("cost"),
+        )
+        reported = tokens_in is not None or tokens_out is not None or cost is not None
+        spend.add(int((tokens_in or 0) + (tokens_out or 0)), float(cost or 0.0), reported=reported)
+
+    def spend(self, challenger: str) -> RollingSpend | None:
+        """The rolling spend of a challenger with a budget (for metrics and tests)."""
+        return self._spend.get(challenger)
 
     def route(self, request: dict[str, Any], targets: Sequence[str] | None = None) -> list[str]:
         """Challengers this request goes to.
@@ -211,10 +289,7 @@ class FanOut:
                 if point >= spec.sample_rate:
                     counters.not_sampled_rate += 1
                     continue
-            bucket = self._buckets.get(spec.name)
-            if bucket is not None and not bucket.allow():
-                counters.not_sampled_rps += 1
-                continue
+            # budget before rate: a request skipped for budget must not use up a token
             spend = self._spend.get(spec.name)
             if (
                 spend is not None
@@ -223,6 +298,12 @@ class FanOut:
             ):
                 counters.not_sampled_budget += 1
                 continue
+            bucket = self._buckets.get(spec.name)
+            if bucket is not None and not bucket.allow():
+                counters.not_sampled_rps += 1
+                continue
+            if spend is not None:
+                spend.reserve()
             counters.sampled += 1
             asked.append(spec.name)
         return asked
