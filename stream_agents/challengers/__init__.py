@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from shadowstream.config import ChallengerSpec
-from stream_agents.challengers.base import ChallengeContext, ChallengerAdapter, ModelAnswer
+from stream_agents.challengers.base import (
+    ChallengeContext,
+    ChallengerAdapter,
+    ChallengerCallError,
+    ModelAnswer,
+)
 
-__all__ = ["ChallengeContext", "ChallengerAdapter", "ModelAnswer", "build_adapter"]
+__all__ = [
+    "ChallengeContext",
+    "ChallengerAdapter",
+    "ChallengerCallError",
+    "ModelAnswer",
+    "build_adapter",
+]
 
 
 def build_adapter(spec: ChallengerSpec) -> ChallengerAdapter:
@@ -17,4 +28,4 @@ def build_adapter(spec: ChallengerSpec) -> ChallengerAdapter:
     assert spec.http is not None
     from stream_agents.challengers.http_adapter import HttpAdapter
 
-    return HttpAdapter(spec.name, spec.http, spec.concurrency)
+    return HttpAdapter(spec.name, spec.http, spec.concurrency, spec.timeout_seconds)

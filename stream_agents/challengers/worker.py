@@ -18,6 +18,7 @@ responses topic on the same partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -26,16 +27,21 @@ import orjson
 from confluent_kafka import Message, TopicPartition
 
 from schemas import REQUEST, RESPONSE
+from shadowstream.agent import AgentService
 from shadowstream.config import ChallengerSpec
 from shadowstream.errors import SchemaError
 from shadowstream.kafka import KafkaClientConfig
+from shadowstream.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
 from shadowstream.topics import TopicNames
 from stream_agents.challengers import build_adapter
-from stream_agents.challengers.base import ChallengeContext, ChallengerAdapter, ModelAnswer
+from stream_agents.challengers.base import (
+    ChallengeContext,
+    ChallengerAdapter,
+    ModelAnswer,
+    answer_usage,
+)
 from stream_agents.control import ControlFollower
 from stream_agents.fanout import ExperimentRegistry
-from shadowstream.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
-from shadowstream.agent import AgentService
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +178,8 @@ class ChallengerWorkerService(AgentService):
                 self._handle(msg)
         else:
             self._slot_freed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), timeout=self.poll_timeout_s)
-            except TimeoutError:
-                pass
             # keep the group membership alive while saturated
             await self.consumer.poll(0, 0)
         now = time.monotonic()
@@ -325,12 +329,7 @@ class ChallengerWorkerService(AgentService):
             "latency_ms": latency_ms,
             "status": status,
             "error": error,
-            "usage": {
-                "tokens_in": answer.tokens_in if answer else None,
-                "tokens_out": answer.tokens_out if answer else None,
-                "tool_calls": answer.tool_calls if answer else None,
-                "cost": answer.cost if answer else None,
-            },
+            "usage": answer_usage(answer, self.spec),
             "tool_trace": _to_json(answer.tool_trace)
             if answer is not None and answer.tool_trace is not None
             else None,
