@@ -92,7 +92,7 @@ class RollingSpend:
         clock: Callable[[], float] = time.monotonic,
         *,
         pending_ttl_s: float = 60.0,
-        max_unpriced: int = 8,
+        max_unpriced: int = 1,
     ) -> None:
         self.window_s = window_s
         self.pending_ttl_s = pending_ttl_s
@@ -212,9 +212,7 @@ class FanOut:
             s.name: TokenBucket(s.max_rps, clock) for s in self.specs if s.max_rps is not None
         }
         self._spend = {
-            s.name: RollingSpend(
-                clock=clock, pending_ttl_s=s.timeout_seconds + 5.0, max_unpriced=s.concurrency
-            )
+            s.name: RollingSpend(clock=clock, pending_ttl_s=s.timeout_seconds + 5.0)
             for s in self.specs
             if s.budget
         }

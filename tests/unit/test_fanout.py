@@ -149,16 +149,15 @@ def test_cost_budget() -> None:
 
 def test_requests_in_flight_are_reserved_so_a_burst_cannot_overshoot() -> None:
     clock = Clock()
-    fanout = FanOut([spec("a", budget={"tokens_per_hour": 1_000}, concurrency=4)], clock=clock)
-    # before any answer: at most `concurrency` requests in flight
+    fanout = FanOut([spec("a", budget={"tokens_per_hour": 1_000})], clock=clock)
+    # before any answer the price is unknown: one request in flight
     burst = [fanout.route(req(i)) for i in range(50)]
-    assert sum(map(len, burst)) == 4
-    for _ in range(4):
-        fanout.record_usage("a", answer(50, 50))  # 100 tokens each; 400 spent
-    # 600 tokens left at ~100 per answer: six more may be in flight, not fifty
+    assert sum(map(len, burst)) == 1
+    fanout.record_usage("a", answer(50, 50))  # 100 tokens
+    # 900 tokens left at ~100 per answer: nine more may be in flight, not fifty
     burst = [fanout.route(req(100 + i)) for i in range(50)]
-    assert sum(map(len, burst)) == 6
-    for _ in range(6):
+    assert sum(map(len, burst)) == 9
+    for _ in range(9):
         fanout.record_usage("a", answer(50, 50))
     assert fanout.route(req(999)) == []
     spend = fanout.spend("a")
@@ -168,10 +167,9 @@ def test_requests_in_flight_are_reserved_so_a_burst_cannot_overshoot() -> None:
 def test_unanswered_reservations_expire_after_the_timeout() -> None:
     clock = Clock()
     fanout = FanOut(
-        [spec("a", budget={"tokens_per_hour": 1_000}, concurrency=2, timeout_seconds=5)],
-        clock=clock,
+        [spec("a", budget={"tokens_per_hour": 1_000}, timeout_seconds=5)], clock=clock
     )
-    assert [len(fanout.route(req(i))) for i in range(3)] == [1, 1, 0]
+    assert [len(fanout.route(req(i))) for i in range(3)] == [1, 0, 0]
     clock.now += 11  # timeout + grace: those requests will never be answered here
     assert fanout.route(req(10)) == ["a"]
 
