@@ -54,8 +54,8 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
 class EmitterStats:
     """Counters; read them with :meth:`ShadowEmitter.stats`."""
 
-    emitted: int = 0
-    delivered: int = 0
+    emitted: int = 0  # accepted into the send queue
+    delivered: int = 0  # acknowledged by the broker
     dropped_queue_full: int = 0
     dropped_undeliverable: int = 0
     dropped_invalid: int = 0
@@ -128,6 +128,9 @@ class ShadowEmitter:
             "error_cb": self._on_error,
             "logger": logging.getLogger("shadowstream.librdkafka.emitter"),
             "on_delivery": self._on_delivery,
+            # a Python callback per delivered event would contend for the GIL with
+            # the service's own threads; only failures call back
+            "delivery.report.only.error": True,
         }
         if kafka_config:
             conf.update(kafka_config)
@@ -296,8 +299,12 @@ class ShadowEmitter:
         return decorate
 
     def stats(self) -> EmitterStats:
+        """Counters so far; ``delivered`` is exact once :meth:`flush` returned 0."""
         with self._lock:
-            return EmitterStats(**vars(self._stats))
+            stats = EmitterStats(**vars(self._stats))
+        queued = 0 if self._closed else len(self._producer)
+        stats.delivered = max(stats.emitted - stats.dropped_undeliverable - queued, 0)
+        return stats
 
     def flush(self, timeout: float = 10.0) -> int:
         """Wait up to ``timeout`` s for queued events; returns how many are still queued."""
@@ -344,8 +351,8 @@ class ShadowEmitter:
             setattr(self._stats, field, getattr(self._stats, field) + n)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        self._count("delivered" if err is None else "dropped_undeliverable")
-        if err is not None:
+        if err is not None and not self._closed:  # after close, leftovers were counted
+            self._count("dropped_undeliverable")
             self._log_error(f"shadow event dropped: {err}")
 
     def _on_error(self, err: KafkaError) -> None:

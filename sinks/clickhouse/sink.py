@@ -26,7 +26,7 @@ from confluent_kafka import Message, TopicPartition
 
 from schemas import COMPARISON, REQUEST, RESPONSE, EventCodec
 from shadowstream.agent import AgentService
-from shadowstream.errors import SchemaError, WarehouseError
+from shadowstream.errors import SchemaError, WarehouseError, WarehouseUnavailableError
 from shadowstream.kafka import KafkaClientConfig
 from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.topics import TopicNames
@@ -48,13 +48,16 @@ class _Kind:
 @dataclass
 class _Batch:
     bodies: dict[str, list[bytes]] = field(default_factory=dict)
+    sources: dict[str, list[Message]] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     rows: int = 0
     started: float = 0.0
     inserted: set[str] = field(default_factory=set)
+    validated: bool = False
 
-    def add(self, kind: str, body: bytes) -> None:
+    def add(self, kind: str, body: bytes, source: Message) -> None:
         self.bodies.setdefault(kind, []).append(body)
+        self.sources.setdefault(kind, []).append(source)
         self.rows += 1
 
 
@@ -188,28 +191,72 @@ class ClickHouseSinkService(AgentService):
             return
         codec = kind.codec
         if value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
-            self._batch.add(kind.name, value[HEADER:])
+            # Fast path: today's schema. request_id is the first field of every
+            # event; an empty Avro string is the single byte 0x00.
+            if len(value) > HEADER and value[HEADER] == 0:
+                self.deadletters.send(msg, "missing_request_id", "request_id is empty")
+                return
+            # A corrupt body is caught when ClickHouse rejects the batch
+            # (see _quarantine), so the common case decodes nothing here.
+            self._batch.add(kind.name, value[HEADER:], msg)
             return
         try:  # an older (or foreign) writer schema: resolve, then store in today's shape
             record = codec.decode(value)
-            self._batch.add(kind.name, codec.encode(record)[HEADER:])
-            self.counters["reencoded"] += 1
         except SchemaError as exc:
             self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+            return
+        if not record.get("request_id"):
+            self.deadletters.send(msg, "missing_request_id", "request_id is empty")
+            return
+        self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)
+        self.counters["reencoded"] += 1
 
     async def _try_flush(self) -> None:
         try:
             await self._flush()
+        except WarehouseUnavailableError as exc:
+            self._back_off(exc)
         except WarehouseError as exc:
-            self.counters["insert_failures"] += 1
-            self.last_error = str(exc)
-            delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
-            self._retry_at = time.monotonic() + delay
-            self._backoff = min(self._backoff * 2, self.backoff_max_s)
-            if not self._paused:
-                self.consumer.pause(self.consumer.assigned_partitions())
-                self._paused = True
-            log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
+            # ClickHouse refused the data itself: find and dead-letter the bad
+            # events once, then retry; if it still fails, treat it as an outage.
+            if self._batch.validated:
+                self._back_off(exc)
+                return
+            log.warning("sink: batch rejected (%s); validating its events", exc)
+            self._quarantine(self._batch)
+            await self._try_flush()
+
+    def _quarantine(self, batch: _Batch) -> None:
+        """Decode every event of the batch; dead-letter the ones that do not decode."""
+        for name, bodies in batch.bodies.items():
+            codec = self._by_name[name].codec
+            sources = batch.sources[name]
+            keep_bodies: list[bytes] = []
+            keep_sources: list[Message] = []
+            for body, source in zip(bodies, sources, strict=True):
+                try:
+                    codec.decode(b"\xc3\x01" + codec.fingerprint + body)
+                except SchemaError as exc:
+                    self.deadletters.send(source, getattr(exc, "reason", "invalid"), str(exc))
+                    batch.rows -= 1
+                    continue
+                keep_bodies.append(body)
+                keep_sources.append(source)
+            batch.bodies[name] = keep_bodies
+            batch.sources[name] = keep_sources
+        batch.validated = True
+
+    def _back_off(self, exc: Exception) -> None:
+        """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
+        self.counters["insert_failures"] += 1
+        self.last_error = str(exc)
+        delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
+        self._retry_at = time.monotonic() + delay
+        self._backoff = min(self._backoff * 2, self.backoff_max_s)
+        if not self._paused:
+            self.consumer.pause(self.consumer.assigned_partitions())
+            self._paused = True
+        log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
 
     async def _flush(self) -> None:
         batch = self._batch

@@ -43,3 +43,10 @@ def hangs(payload: dict[str, Any]) -> dict[str, Any]:
 
 def fails(payload: dict[str, Any]) -> dict[str, Any]:
     raise RuntimeError("model exploded")
+
+
+async def slow_for_first(payload: dict[str, Any]) -> dict[str, Any]:
+    """Request 0 takes 8 s, every other one is instant."""
+    if int(payload["i"]) == 0:
+        await asyncio.sleep(8)
+    return champion_output(payload)

@@ -44,3 +44,29 @@ def test_a_hung_call_does_not_keep_the_process_alive() -> None:
     )
     assert result.stdout.strip() == "bye"
     assert time.monotonic() - started < 10
+
+
+def test_a_pool_whose_threads_are_stuck_fails_fast_instead_of_queueing_forever() -> None:
+    import threading
+
+    import pytest
+
+    from shadowstream.threads import PoolSaturatedError
+
+    release = threading.Event()
+    pool = DaemonThreadPool(2, max_queued=3)
+    stuck = [pool.submit(release.wait) for _ in range(2)]
+    deadline = time.monotonic() + 5
+    while pool._queue.qsize() and time.monotonic() < deadline:  # both threads picked one up
+        time.sleep(0.01)
+    queued = [pool.submit(release.wait) for _ in range(3)]
+    with pytest.raises(PoolSaturatedError):
+        pool.submit(release.wait)
+    # callers that gave up free their queue slots
+    for future in queued:
+        future.cancel()
+    pool.submit(lambda: None).cancel()
+    release.set()
+    for future in stuck:
+        future.result(timeout=5)
+    pool.shutdown()
