@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,31 @@ from typing import Any
 from shadowstream.errors import BrokerError
 
 log = logging.getLogger(__name__)
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved before any fork: the child only calls it
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux).
+
+    Without it, a parent killed with SIGKILL (or one that calls os._exit)
+    would leave the broker running forever.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -96,6 +122,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # Ctrl-C in the terminal goes to us, we stop it
+            preexec_fn=_die_with_parent,
         )
         atexit.register(self.stop)
         self._wait_ready(timeout)
