@@ -13,7 +13,8 @@ Options:
 
 Paths look like ``$.a.b[3].c``. ``true`` is not ``1`` (JSON types are
 respected), but ``1`` equals ``1.0``. The score is the share of differing
-leaves among the leaves compared.
+leaves (of the larger output). Ignored paths are reported only where they
+actually differed.
 """
 
 from __future__ import annotations
@@ -40,12 +41,37 @@ class JsonDiff:
 
     paths: list[str]  # differing paths, in document order
     differing: int  # differing leaves (an unordered list counts its unmatched items)
-    leaves: int  # leaves compared
     ignored: dict[str, bool]  # generic path -> learned as noise (False: configured)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same JSON type, decided in C (no walk).
+
+    ``==`` alone says ``True == 1``; for containers that could hide such a
+    pair, canonical JSON bytes settle it.
+    """
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is not type(b) or a != b:
+        return False
+    return (ta is not dict and ta is not list) or canonical(a) == canonical(b)
+
+
+def count_leaves(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(count_leaves(v) for v in value.values()) or 1
+    if isinstance(value, list):
+        return sum(count_leaves(v) for v in value) or 1
+    return 1
+
+
 class _Walk:
-    """One comparison's traversal state (kept off the comparator: it is shared)."""
+    """One comparison's traversal state (kept off the comparator: it is shared).
+
+    Equal subtrees are skipped before any path string is built, so the cost
+    grows with what differs, not with the size of the output.
+    """
 
     __slots__ = ("check", "cmp", "diff", "noisy")
 
@@ -53,7 +79,7 @@ class _Walk:
         self.cmp = cmp
         self.noisy = noisy
         self.check = bool(noisy) or bool(cmp._ignore)
-        self.diff = JsonDiff([], 0, 0, {})
+        self.diff = JsonDiff([], 0, {})
 
     def _left_out(self, path: str, gpath: str) -> bool | None:
         """None if compared; True if learned as noise; False if ignored by config."""
@@ -75,58 +101,52 @@ class _Walk:
                 self._unordered(path, gpath, a, b)
             else:
                 self._lists(path, gpath, a, b)
-        else:
-            self.diff.leaves += 1
-            if not self.cmp._leaf_equal(a, b):
-                self._differs(path)
+        elif not self.cmp._leaf_equal(a, b):
+            self._differs(path)
 
     def _dicts(self, path: str, gpath: str, a: dict[str, Any], b: dict[str, Any]) -> None:
         missing_as_null = self.cmp.missing_as_null
         for key, av in a.items():
-            seg = key_segment(key)
-            sub = path + seg
             present = key in b
+            if present and _same(av, b[key]):
+                continue
+            seg = key_segment(key)
             if self.check:
-                learned = self._left_out(sub, gpath + seg)
+                learned = self._left_out(path + seg, gpath + seg)
                 if learned is not None:
-                    if not present or av != b[key]:
-                        self.diff.ignored.setdefault(gpath + seg, learned)
+                    self.diff.ignored.setdefault(gpath + seg, learned)
                     continue
             if present:
-                self.walk(sub, gpath + seg, av, b[key])
-            else:
-                self.diff.leaves += 1
-                if not (missing_as_null and av is None):
-                    self._differs(sub)
+                self.walk(path + seg, gpath + seg, av, b[key])
+            elif not (missing_as_null and av is None):
+                self._differs(path + seg)
         for key, bv in b.items():
             if key in a:
                 continue
             seg = key_segment(key)
-            sub = path + seg
             if self.check:
-                learned = self._left_out(sub, gpath + seg)
+                learned = self._left_out(path + seg, gpath + seg)
                 if learned is not None:
                     self.diff.ignored.setdefault(gpath + seg, learned)
                     continue
-            self.diff.leaves += 1
             if not (missing_as_null and bv is None):
-                self._differs(sub)
+                self._differs(path + seg)
 
     def _lists(self, path: str, gpath: str, a: list[Any], b: list[Any]) -> None:
         gsub = gpath + "[*]"
         common = min(len(a), len(b))
         for i in range(max(len(a), len(b))):
+            if i < common and _same(a[i], b[i]):
+                continue
             sub = f"{path}[{i}]"
             if self.check:
                 learned = self._left_out(sub, gsub)
                 if learned is not None:
-                    if i >= common or a[i] != b[i]:
-                        self.diff.ignored.setdefault(gsub, learned)
+                    self.diff.ignored.setdefault(gsub, learned)
                     continue
             if i < common:
                 self.walk(sub, gsub, a[i], b[i])
             else:
-                self.diff.leaves += 1
                 self._differs(sub)
 
     def _unordered(self, path: str, gpath: str, a: list[Any], b: list[Any]) -> None:
@@ -134,10 +154,8 @@ class _Walk:
         if self.check and (a or b):
             learned = self._left_out(path + "[0]", gsub)
             if learned is not None:
-                if a != b:
-                    self.diff.ignored.setdefault(gsub, learned)
+                self.diff.ignored.setdefault(gsub, learned)
                 return
-        self.diff.leaves += max(len(a), len(b), 1)
         unmatched = self.cmp._multiset_mismatch(path, gsub, a, b, self.noisy)
         if unmatched:
             self._differs(path + "[*]", unmatched)
@@ -247,16 +265,14 @@ class JsonComparator:
     def diff(self, champion: Any, challenger: Any, noisy: Set[str] = _EMPTY) -> JsonDiff:
         """Every differing path (uncapped); the building block of :meth:`compare`."""
         walk = _Walk(self, noisy)
-        walk.walk("$", "$", champion, challenger)
+        if not _same(champion, challenger):
+            walk.walk("$", "$", champion, challenger)
         return walk.diff
 
     def compare(self, champion: Any, challenger: Any) -> Verdict:
         return self.compare_ignoring(champion, challenger, _EMPTY)
 
     def compare_ignoring(self, champion: Any, challenger: Any, noisy: Set[str]) -> Verdict:
-        # the common case: equal values (and equal JSON types) need no walk
-        if champion == challenger and canonical(champion) == canonical(challenger):
-            return IDENTICAL
         found = self.diff(champion, challenger, noisy)
         ignored = _ignored_summary(found.ignored)
         if not found.paths:
@@ -265,10 +281,11 @@ class JsonComparator:
             return Verdict(
                 False, 0.0, clip(f"identical except ignored {ignored}"), (), tuple(found.ignored)
             )
-        score = min(1.0, found.differing / max(found.leaves, 1))
+        leaves = max(count_leaves(champion), count_leaves(challenger), found.differing)
+        score = found.differing / leaves
         shown = found.paths[: self.max_paths]
         more = f" (+{len(found.paths) - len(shown)} more)" if len(found.paths) > len(shown) else ""
-        summary = f"{found.differing} of {found.leaves} fields differ: {', '.join(shown)}{more}"
+        summary = f"{found.differing} of {leaves} fields differ: {', '.join(shown)}{more}"
         if found.ignored:
             summary += f"; ignored {ignored}"
         return Verdict(True, score, clip(summary), tuple(shown), tuple(found.ignored))

@@ -49,11 +49,19 @@ MISSING: Final = _Missing()
 """What :func:`select` returns for a path that is not there (distinct from JSON null)."""
 
 
+_SEGMENTS: dict[str, str] = {}
+_MAX_SEGMENTS = 65_536
+
+
 def key_segment(key: str) -> str:
-    """The path segment for a dict key: ``.name`` or ``["odd key"]``."""
-    if _PLAIN_KEY.match(key):
-        return "." + key
-    return "[" + orjson.dumps(key).decode() + "]"
+    """The path segment for a dict key: ``.name`` or ``["odd key"]`` (cached, bounded)."""
+    segment = _SEGMENTS.get(key)
+    if segment is None:
+        segment = "." + key if _PLAIN_KEY.match(key) else "[" + orjson.dumps(key).decode() + "]"
+        if len(_SEGMENTS) >= _MAX_SEGMENTS:
+            _SEGMENTS.clear()
+        _SEGMENTS[key] = segment
+    return segment
 
 
 def generic_path(path: str) -> str:
