@@ -70,7 +70,10 @@ class CallableAdapter:
         if self._is_async:
             return as_answer(await self._fn(*args))
         loop = asyncio.get_running_loop()
-        return as_answer(await loop.run_in_executor(self._executor, self._fn, *args))
+        result = await loop.run_in_executor(self._executor, self._fn, *args)
+        if inspect.isawaitable(result):  # a plain function that hands back a coroutine
+            result = await result
+        return as_answer(result)
 
     async def close(self) -> None:
         if self._executor is not None:

@@ -105,6 +105,7 @@ class ChallengerWorkerService(AgentService):
             "timeout": 0,
             "skipped_stale": 0,
             "skipped_cancelled": 0,
+            "replayed_tool_traces": 0,  # requests that came with the champion's tool trace
             "commits": 0,
         }
         self.latency_ms_total = 0.0
@@ -270,6 +271,8 @@ class ChallengerWorkerService(AgentService):
                 experiment_id=request["experiment_id"],
                 tool_trace=_json_or_text(trace_header.decode()) if trace_header else None,
             )
+            if trace_header:
+                self.counters["replayed_tool_traces"] += 1
             payload = _json_or_text(request["payload"])
             async with self._semaphore:
                 answer, status, error, latency_ms = await self._invoke(payload, context)
