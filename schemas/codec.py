@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.fastcodec import Decoder, Encoder, Unsupported, compile_decoder, compile_encoder
 from shadowstream.errors import MalformedEventError, SchemaError, UnknownSchemaError
 
 MAGIC = b"\xc3\x01"
@@ -92,9 +94,23 @@ class EventCodec:
         self._parsed = fastavro.parse_schema(schema)
         self._header = MAGIC + self.fingerprint
         self._resolved: dict[bytes, Any] = {}
+        self._fast_encode: Encoder | None = None
+        self._fast_decode: Decoder | None = None
+        try:  # generated straight-line code, ~2x faster than fastavro for these schemas
+            self._fast_encode = compile_encoder(schema)
+            self._fast_decode = compile_decoder(schema)
+        except Unsupported:
+            pass
 
     # -- encoding -------------------------------------------------------------
     def encode(self, record: Record) -> bytes:
+        if self._fast_encode is not None:
+            try:
+                return self._header + self._fast_encode(record)
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                raise SchemaError(
+                    f"cannot encode {self.name}: {type(exc).__name__}: {exc}"
+                ) from None
         buf = io.BytesIO()
         buf.write(self._header)
         try:
@@ -115,13 +131,27 @@ class EventCodec:
                 "not an Avro single-object encoded event (bad magic)", "not_avro"
             )
         fp = data[2:HEADER_SIZE]
+        if fp == self.fingerprint and self._fast_decode is not None:
+            try:
+                record, end = self._fast_decode(data, HEADER_SIZE)
+            except (IndexError, EOFError, struct.error):
+                raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
+            except (ValueError, UnicodeDecodeError, KeyError) as exc:
+                raise MalformedEventError(
+                    f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
+                ) from None
+            if end != len(data):
+                raise MalformedEventError(
+                    f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
+                )
+            return record
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
         try:
             if fp == self.fingerprint:
-                record = fastavro.schemaless_reader(buf, self._parsed, None)
+                decoded = fastavro.schemaless_reader(buf, self._parsed, None)
             else:
-                record = fastavro.schemaless_reader(buf, self._writer_for(fp), self._parsed)
+                decoded = fastavro.schemaless_reader(buf, self._writer_for(fp), self._parsed)
         except (SchemaError, UnknownSchemaError):
             raise
         except EOFError:
@@ -134,7 +164,9 @@ class EventCodec:
             raise MalformedEventError(
                 f"{len(data) - buf.tell()} trailing bytes after the {self.name} body", "invalid"
             )
-        return record  # type: ignore[return-value]
+        if not isinstance(decoded, dict):
+            raise MalformedEventError(f"{self.name} body is not a record", "invalid")
+        return decoded
 
     def _writer_for(self, fp: bytes) -> Any:
         cached = self._resolved.get(fp)
