@@ -80,7 +80,11 @@ class NoiseLearner:
         if champion == control:
             differing: Set[str] = _NOTHING
         else:
-            differing = {generic_path(p) for p in self._differ.diff(champion, control).paths}
+            # the root is never excluded: a free-text answer that always differs is
+            # for a text comparator to judge, not noise to switch comparison off
+            differing = {
+                generic_path(p) for p in self._differ.diff(champion, control).paths if p != "$"
+            }
         state.samples += 1
         for path in differing:
             count = state.counts.get(path)

@@ -69,6 +69,13 @@ def test_hysteresis_keeps_a_noisy_path_near_the_threshold() -> None:
     assert learner.noisy(SCOPE) == {"$.t"}
 
 
+def test_the_whole_output_is_never_learned_as_noise() -> None:
+    learner = NoiseLearner(min_rate=0.1, min_samples=1)
+    for i in range(5):
+        learner.observe(SCOPE, f"free text {i}", f"other text {i}")
+    assert learner.noisy(SCOPE) == frozenset()
+
+
 def test_memory_is_bounded() -> None:
     learner = NoiseLearner(min_rate=0.5, min_samples=1, max_paths=10, max_scopes=2)
     for i in range(100):
