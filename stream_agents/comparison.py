@@ -143,7 +143,11 @@ class ComparisonBuilder:
         controls = frozenset(s.name for s in settings.challengers if s.control)
         noise = None
         if settings.noise.enabled and controls:
+            control_comparator = comparators[min(controls)]
             noise = NoiseLearner(
+                differ=control_comparator.without_ignores()
+                if isinstance(control_comparator, JsonComparator)
+                else None,
                 min_rate=settings.noise.min_rate,
                 min_samples=settings.noise.min_samples,
                 window=settings.noise.window,

@@ -53,6 +53,7 @@ class NoiseLearner:
         max_paths: int = 1_000,
         max_scopes: int = 10_000,
         per_endpoint: bool = True,
+        differ: JsonComparator | None = None,
     ) -> None:
         if not 0.0 < min_rate <= 1.0:
             raise ConfigError("noise min_rate must be in (0, 1]")
@@ -64,7 +65,10 @@ class NoiseLearner:
         self.max_paths = max_paths
         self.max_scopes = max_scopes
         self.per_endpoint = per_endpoint
-        self._differ = JsonComparator()
+        # how champion and control are diffed: the control's own structural options
+        # (unordered lists, tolerance, normalization) so that, e.g., a set whose
+        # order varies is not learned as noise when it is compared as a set anyway
+        self._differ = differ or JsonComparator()
         self._scopes: dict[Scope, _ScopeState] = {}
         self.dropped_scopes = 0
 

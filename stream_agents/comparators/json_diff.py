@@ -208,6 +208,12 @@ class JsonComparator:
             missing_as_null=missing_as_null,
         )
 
+    def without_ignores(self) -> JsonComparator:
+        """A copy with the same structural options and no ignored paths."""
+        options = dict(self._options)
+        options["ignore_paths"] = ()
+        return JsonComparator(**options, max_paths=self.max_paths)
+
     def with_ignored(self, extra: Iterable[str]) -> JsonComparator:
         """A copy that also ignores ``extra`` globs."""
         options = dict(self._options)

@@ -69,6 +69,24 @@ def test_hysteresis_keeps_a_noisy_path_near_the_threshold() -> None:
     assert learner.noisy(SCOPE) == {"$.t"}
 
 
+def test_order_noise_is_not_learned_where_lists_are_compared_as_sets() -> None:
+    settings = load_settings(
+        None,
+        noise={"min_rate": 0.5, "min_samples": 5},
+        challengers=[
+            {"name": "control", "callable": "m:f", "control": True,
+             "comparator": {"kind": "json", "options": {"unordered_lists": ["$.tags"],
+                                                        "ignore_paths": ["$.id"]}}},
+        ],
+    )
+    builder = ComparisonBuilder.from_settings(settings)
+    assert builder.noise is not None
+    for i in range(10):
+        tags = ["a", "b", "c"]
+        builder.noise.observe(SCOPE, {"id": i, "tags": tags}, {"id": -i, "tags": tags[::-1]})
+    assert builder.noise.noisy(SCOPE) == {"$.id"}  # ids are noise; set order is not
+
+
 def test_the_whole_output_is_never_learned_as_noise() -> None:
     learner = NoiseLearner(min_rate=0.1, min_samples=1)
     for i in range(5):
