@@ -4,11 +4,19 @@ Applied versions are recorded in ``<db>.schema_migrations``; every statement is
 written to be idempotent too (``IF NOT EXISTS``), so re-running is harmless
 even if a previous run stopped half way. The same files run on chDB and on a
 ClickHouse server. ``{db}`` and ``{retention_days}`` are the only placeholders.
+
+Retention: ``{retention_days}`` is baked into a table's TTL when its migration
+runs; every :func:`migrate` afterwards brings the TTL of each table
+(``TTL <expr> + INTERVAL N DAY``) in line with the configured
+``retention_days`` (``ALTER TABLE ... MODIFY TTL``, only when N differs, so a
+re-run changes nothing). ClickHouse then re-evaluates the TTL of existing
+parts in the background (a mutation): lowering the retention deletes old data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -16,7 +24,13 @@ from importlib import resources
 from shadowstream.errors import WarehouseError
 from sinks.clickhouse.warehouse import Warehouse
 
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# the whole TTL clause of a table: one expression plus a number of days
+_TTL = re.compile(
+    r"\sTTL\s+(?P<expr>.+?)\s+\+\s+toIntervalDay\((?P<days>\d+)\)(?:\s+SETTINGS\s|\s*$)"
+)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -86,4 +100,35 @@ def migrate(warehouse: Warehouse, retention_days: int = 90) -> list[Migration]:
             {"v": migration.version, "n": migration.name, "c": migration.checksum},
         )
         applied.append(migration)
+    sync_retention(warehouse, retention_days)
     return applied
+
+
+def sync_retention(warehouse: Warehouse, retention_days: int) -> list[tuple[str, int]]:
+    """Set every ``<expr> + INTERVAL N DAY`` table TTL to ``retention_days``.
+
+    Returns (table, previous days) for each table changed; idempotent.
+    """
+    db = warehouse.database
+    if not _IDENT.match(db):
+        raise WarehouseError(f"invalid database name {db!r}")
+    rows = warehouse.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+        "AND engine_full LIKE '%TTL%' ORDER BY name",
+        {"db": db},
+    ).rows
+    changed = []
+    for name, engine_full in rows:
+        match = _TTL.search(str(engine_full))
+        if not match or not _IDENT.match(str(name)):
+            continue
+        days = int(match.group("days"))
+        if days == retention_days:
+            continue
+        warehouse.command(
+            f"ALTER TABLE {db}.{name} MODIFY TTL {match.group('expr')} "
+            f"+ INTERVAL {int(retention_days)} DAY"
+        )
+        log.warning("retention of %s.%s changed from %d to %d days", db, name, days, retention_days)
+        changed.append((str(name), days))
+    return changed
