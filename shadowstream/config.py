@@ -176,6 +176,8 @@ class GateSpec(_Strict):
     max_invalid_format_rate: float = Field(default=0.01, ge=0, le=1)
     min_samples: int = Field(default=200, ge=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # optional: max divergence above the control's (A/A noise floor), e.g. 0.02
+    max_divergence_above_floor: float | None = Field(default=None, ge=0, le=1)
 
 
 class NoiseSpec(_Strict):
