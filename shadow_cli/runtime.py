@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,8 +31,7 @@ from sinks.clickhouse.sink import ClickHouseSinkService
 from sinks.clickhouse.warehouse import Warehouse, chdb_path, connect
 from stream_agents.challengers.base import ChallengerAdapter
 from stream_agents.challengers.worker import ChallengerWorkerService
-from stream_agents.comparators import build_comparator
-from stream_agents.comparison import ComparisonBuilder
+from stream_agents.comparison import build_comparison_builder
 from stream_agents.fanout import FanOut
 from stream_agents.router import RouterService
 
@@ -89,21 +88,6 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 def create_topics(settings: Settings) -> list[str]:
     return ensure_topics(kafka_client_config(settings), topic_specs(settings))
-
-
-def build_comparison_builder(settings: Settings) -> ComparisonBuilder:
-    comparators = {
-        spec.name: build_comparator(spec.comparator.kind, spec.comparator.options)
-        for spec in settings.challengers
-    }
-    format_checks = {}
-    for spec in settings.challengers:
-        if spec.output_schema is not None:
-            from stream_agents.formats import json_schema_check
-
-            format_checks[spec.name] = json_schema_check(spec.output_schema)
-    models = {spec.name: spec.model_id for spec in settings.challengers}
-    return ComparisonBuilder(comparators, format_checks, models)
 
 
 class Pipeline:

@@ -41,6 +41,9 @@ Comparison = dict[str, Any]
 ComparisonBuilder = Callable[[Event | None, Event | None, Event | None, str, str], Comparison]
 # route(request) -> names of the challengers the request was sent to
 Router = Callable[[Event], Sequence[str]]
+# dispatch(request, champion, names): send the request to challengers that replay the
+# champion's tool calls, once the champion's answer (with its tool trace) is known
+Dispatcher = Callable[[Event, Event, tuple[str, ...]], None]
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class Entry:
     challengers: dict[str, Event] = field(default_factory=dict)
     emitted: set[str] | frozenset[str] = field(default_factory=set)
     skipped: set[str] | frozenset[str] = field(default_factory=set)
+    awaiting_champion: tuple[str, ...] = ()
     closed: bool = False
 
 
@@ -137,11 +141,15 @@ class JoinEngine:
         late_retention_s: float,
         build: ComparisonBuilder,
         sources: int = 3,
+        replay: frozenset[str] = frozenset(),
+        dispatch: Dispatcher | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.window_s = window_s
         self._build = build
+        self._replay = replay
+        self._dispatch = dispatch
         self._clock = clock
         self._wall = wall_clock
         self._open: dict[str, Entry] = {}
@@ -177,6 +185,11 @@ class JoinEngine:
         entry.asked = asked
         if offset >= 0:
             self._held[source].append((offset, entry))
+        if self._replay:
+            deferred = tuple(n for n in asked if n in self._replay and n not in entry.challengers)
+            if deferred:
+                entry.awaiting_champion = deferred
+                self._maybe_dispatch(entry)
         out: list[Comparison] = []
         for name in asked:
             self._try_emit(entry, name, out)
@@ -203,6 +216,8 @@ class JoinEngine:
             entry.champion = response
             if offset >= 0:
                 self._held[source].append((offset, entry))
+            if entry.awaiting_champion:
+                self._maybe_dispatch(entry)
             if entry.asked is not None:
                 for name in entry.asked:
                     self._try_emit(entry, name, out)
@@ -225,6 +240,13 @@ class JoinEngine:
                     self._try_emit(entry, side, out)
         self._maybe_close(entry)
         return out
+
+    def _maybe_dispatch(self, entry: Entry) -> None:
+        """Send record-replay challengers their request once the champion's answer is in."""
+        if entry.request is None or entry.champion is None or self._dispatch is None:
+            return
+        names, entry.awaiting_champion = entry.awaiting_champion, ()
+        self._dispatch(entry.request, entry.champion, names)
 
     def _try_emit(self, entry: Entry, name: str, out: list[Comparison]) -> None:
         if name in entry.emitted or entry.champion is None or entry.request is None:

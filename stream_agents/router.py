@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
 TARGETS_HEADER = "shadow.challengers"
+TOOL_TRACE_HEADER = "shadow.tool_trace"
 
 
 def encode_marker(marker: Marker) -> bytes:
@@ -111,6 +112,9 @@ class RouterService(AgentService):
             s.name: (topics.challenger(s.name), topics.challenger_batch(s.name))
             for s in fanout.specs
         }
+        # challengers that answer with the champion's recorded tool calls (record-replay):
+        # their request goes out once the champion's response, with its tool trace, is in
+        self._replay = frozenset(s.name for s in fanout.specs if s.replay_tools)
         self._next_commit = 0.0
         self._next_expire = 0.0
         self._next_control = 0.0
@@ -120,6 +124,7 @@ class RouterService(AgentService):
             "comparisons": 0,
             "commits": 0,
             "restored_markers": 0,
+            "replayed_tool_traces": 0,
         }
         self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
 
@@ -150,7 +155,7 @@ class RouterService(AgentService):
         numbers = sorted({tp.partition for tp in partitions})
         for p in numbers:
             if p not in self.engines:
-                engine = self._new_engine()
+                engine = self._new_engine(p)
                 restored = self._restore(p, engine)
                 self.counters["restored_markers"] += restored
                 self.engines[p] = engine
@@ -171,11 +176,16 @@ class RouterService(AgentService):
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
         log.info("router: revoked partitions %s", numbers)
 
-    def _new_engine(self) -> JoinEngine:
+    def _new_engine(self, partition: int) -> JoinEngine:
+        def dispatch(request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]) -> None:
+            self._dispatch_replay(partition, request, champion, names)
+
         return JoinEngine(
             window_s=self.window_s,
             late_retention_s=self.late_retention_s,
             build=self.builder,
+            replay=self._replay,
+            dispatch=dispatch,
         )
 
     def _restore(self, partition: int, engine: JoinEngine) -> int:
@@ -248,7 +258,7 @@ class RouterService(AgentService):
         self._consumed[(source, partition)] = offset + 1
         engine = self.engines.get(partition)
         if engine is None:  # a message outside our assignment callbacks (should not happen)
-            engine = self.engines[partition] = self._new_engine()
+            engine = self.engines[partition] = self._new_engine(partition)
         value = msg.value()
         if not value:
             self.deadletters.send(msg, "empty", "message has no value")
@@ -286,6 +296,8 @@ class RouterService(AgentService):
         value, key, partition, targets, batch = self._current
         asked = self.fanout.route(request, targets)
         for name in asked:
+            if name in self._replay:
+                continue  # sent by _dispatch_replay when the champion's answer is in
             live_topic, batch_topic = self._fanout_topics[name]
             self.producer.produce(
                 batch_topic if batch else live_topic,
@@ -295,6 +307,29 @@ class RouterService(AgentService):
             )
         self.counters["fanned_out"] += len(asked)
         return asked
+
+    def _dispatch_replay(
+        self,
+        partition: int,
+        request: dict[str, Any],
+        champion: dict[str, Any],
+        names: tuple[str, ...],
+    ) -> None:
+        value = REQUEST.encode(request)
+        trace = champion.get("tool_trace")
+        headers = [(TOOL_TRACE_HEADER, trace.encode())] if trace else None
+        batch = (request.get("experiment_id") or "live") != "live"
+        for name in names:
+            live_topic, batch_topic = self._fanout_topics[name]
+            self.producer.produce(
+                batch_topic if batch else live_topic,
+                value,
+                request["request_id"],
+                partition=partition,
+                headers=headers,
+            )
+        self.counters["fanned_out"] += len(names)
+        self.counters["replayed_tool_traces"] += len(names) if trace else 0
 
     def _emit(self, comparisons: list[dict[str, Any]], partition: int) -> None:
         topic = self.topics.comparisons
@@ -340,6 +375,7 @@ class RouterService(AgentService):
             "markers": sum(e.markers for e in self.engines.values()),
             "held_events": sum(e.held_events() for e in self.engines.values()),
             "join": join,
+            "comparison": self.builder.metrics(),
             "deadletters": dict(self.deadletters.counter.by_reason),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
         }

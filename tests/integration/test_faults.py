@@ -15,7 +15,7 @@ import pytest
 
 from shadow_cli.runtime import Roles
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
-from tests.support.processes import AgentProcess
+from shadow_cli.processes import AgentProcess
 
 pytestmark = pytest.mark.slow
 

@@ -50,3 +50,15 @@ async def slow_for_first(payload: dict[str, Any]) -> dict[str, Any]:
     if int(payload["i"]) == 0:
         await asyncio.sleep(8)
     return champion_output(payload)
+
+
+async def replays_tools(payload: dict[str, Any], context: Any) -> Any:
+    """An agent challenger that answers from the champion's recorded tool results."""
+    from stream_agents.challengers import ModelAnswer
+
+    trace = context.tool_trace or []
+    return ModelAnswer(
+        output={**champion_output(payload), "tools_seen": [t["name"] for t in trace]},
+        tool_trace=trace,
+        tool_calls=len(trace),
+    )

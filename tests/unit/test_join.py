@@ -281,3 +281,37 @@ def test_expired_markers_are_not_restored(clock: Clock) -> None:
     )
     old = Marker(clock.now - 500, frozenset({"a"}), frozenset({"a", CHAMPION}))
     assert engine.restore_markers([("old", old)]) == 0
+
+
+def test_record_replay_challengers_wait_for_the_champions_answer(clock: Clock) -> None:
+    sent: list[tuple[str, tuple[str, ...]]] = []
+
+    def dispatch(request: Any, champion: Any, names: tuple[str, ...]) -> None:
+        sent.append((champion["tool_trace"], names))
+
+    engine = JoinEngine(
+        window_s=30, late_retention_s=120, build=build, clock=clock, wall_clock=clock,
+        replay=frozenset({"agent"}), dispatch=dispatch,
+    )
+    engine.add_request(req(), route_to("plain", "agent"))
+    assert sent == []  # the champion has not answered: nothing to replay yet
+    engine.add_response({**champ(), "tool_trace": '[{"name": "search"}]'})
+    assert sent == [('[{"name": "search"}]', ("agent",))]
+    # champion first, request second: dispatched as soon as the request is routed
+    engine.add_response({**champ("r2"), "tool_trace": "[]"})
+    engine.add_request(req("r2"), route_to("agent"))
+    assert sent[-1] == ("[]", ("agent",))
+    # the answer joins like any other
+    assert [c["outcome"] for c in engine.add_response(chall("agent"))] == ["both_answered"]
+
+
+def test_record_replay_without_a_champion_is_champion_missing(clock: Clock) -> None:
+    sent: list[Any] = []
+    engine = JoinEngine(
+        window_s=30, late_retention_s=120, build=build, clock=clock, wall_clock=clock,
+        replay=frozenset({"agent"}), dispatch=lambda *args: sent.append(args),
+    )
+    engine.add_request(req(), route_to("agent"))
+    clock.now += 31
+    assert [c["outcome"] for c in engine.expire()] == ["both_missing"]
+    assert sent == []

@@ -1,4 +1,4 @@
-"""Agents as real subprocesses (``python -m shadow_cli.main worker ...``) for fault tests."""
+"""Agents as real subprocesses (``python -m shadow_cli worker ...``): fault tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from shadowstream.config import Settings
 from shadowstream.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the repository (for importable test/bench models)
 
 
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
@@ -37,7 +37,8 @@ def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
             env[key] = json.dumps(value, default=str)
     for key, value in extra.items():
         env[f"SHADOW_{key.upper()}"] = str(value)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    paths = [str(ROOT), os.getcwd(), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -63,7 +64,6 @@ class AgentProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shadow_cli", "--log-level", "info", *self.args],
             env=env,
-            cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
