@@ -82,6 +82,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         for s in specs
     ]
     specs.append(TopicSpec(topics.deadletter, n, rf))
+    specs.append(TopicSpec(topics.stats, n, rf))
     specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
     return specs
 
@@ -144,6 +145,7 @@ class Pipeline:
                     window_s=settings.join_window_seconds,
                     late_retention_s=settings.late_retention_seconds,
                     commit_interval_s=settings.commit_interval_seconds,
+                    stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
                 )
             )
@@ -157,6 +159,7 @@ class Pipeline:
                     window_s=settings.join_window_seconds,
                     adapter=adapters.get(name),
                     commit_interval_s=settings.commit_interval_seconds,
+                    stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
                 )
             )

@@ -225,6 +225,7 @@ class Settings(BaseSettings):
     join_window_seconds: float = Field(default=30.0, gt=0, le=86_400)
     late_retention_seconds: float = Field(default=120.0, ge=0, le=86_400)
     commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    stats_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     max_message_bytes: int = Field(default=1_000_000, ge=1_024)
 
     # -- challengers and endpoints -------------------------------------------

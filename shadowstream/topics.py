@@ -38,6 +38,11 @@ class TopicNames:
         return f"{self.prefix}.deadletter"
 
     @property
+    def stats(self) -> str:
+        """Counter increments reported by every agent (not keyed by request)."""
+        return f"{self.prefix}.stats"
+
+    @property
     def control(self) -> str:
         """Compacted commands (e.g. batch cancellation), read by every worker."""
         return f"{self.prefix}.control"

@@ -36,6 +36,7 @@ from shadowstream.agent import AgentService
 from shadowstream.errors import SchemaError
 from shadowstream.kafka import KafkaClientConfig
 from shadowstream.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.stats import StatsReporter
 from shadowstream.topics import TopicNames
 from stream_agents.comparison import ComparisonBuilder
 from stream_agents.control import ControlFollower
@@ -81,6 +82,7 @@ class RouterService(AgentService):
         window_s: float,
         late_retention_s: float,
         commit_interval_s: float = 1.0,
+        stats_interval_s: float = 10.0,
         max_message_bytes: int = 1_000_000,
         batch_size: int = 5_000,
         poll_timeout_s: float = 0.05,
@@ -118,6 +120,8 @@ class RouterService(AgentService):
         self._next_commit = 0.0
         self._next_expire = 0.0
         self._next_control = 0.0
+        self._next_stats = time.monotonic() + stats_interval_s
+        self.stats_interval_s = stats_interval_s
         self.counters: dict[str, int] = {
             "consumed": 0,
             "fanned_out": 0,
@@ -132,6 +136,7 @@ class RouterService(AgentService):
     async def setup(self) -> None:
         self.producer = OutputProducer(self.kafka.producer(), "router")
         self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
+        self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
@@ -142,6 +147,7 @@ class RouterService(AgentService):
         )
 
     async def teardown(self) -> None:
+        self._report_stats()
         try:
             await self.consumer.run(self._commit_sync)
         except Exception as exc:
@@ -243,6 +249,9 @@ class RouterService(AgentService):
         if now >= self._next_control:
             self._next_control = now + 1.0
             await self.consumer.run(self.control.poll_sync, 0.0)
+        if now >= self._next_stats:
+            self._next_stats = now + self.stats_interval_s
+            self._report_stats()
         if now >= self._next_commit:
             self._next_commit = now + self.commit_interval_s
             await self.consumer.run(self._commit_sync)
@@ -361,6 +370,20 @@ class RouterService(AgentService):
             offsets.append(TopicPartition(self._topic_of[source], partition, position))
         self.consumer.commit_sync(offsets)
         self.counters["commits"] += 1
+
+    def _report_stats(self) -> None:
+        """Fan-out decisions per challenger and join outcomes, as increments (to ClickHouse)."""
+        per_challenger: dict[str, dict[str, int]] = {
+            name: dict(vars(c)) for name, c in self.fanout.counters.items()
+        }
+        join: dict[str, int] = {}
+        for engine in self.engines.values():
+            for key, value in engine.stats.as_dict().items():
+                join[key] = join.get(key, 0) + value
+        for reason, n in self.deadletters.counter.by_reason.items():
+            join[f"deadletter_{reason}"] = n
+        per_challenger[""] = join
+        self.stats.report(per_challenger)
 
     # -- introspection -------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def make_settings(broker: Any, chdb_url: str, unique: str) -> Callable[..., Sett
             "late_retention_seconds": 60.0,
             "commit_interval_seconds": 0.5,
             "sink_batch_seconds": 0.5,
+            "stats_interval_seconds": 1.0,
         }
         values.update(overrides)
         return load_settings(None, **values)

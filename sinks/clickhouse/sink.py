@@ -24,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
-from schemas import COMPARISON, REQUEST, RESPONSE, EventCodec
+from schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
 from shadowstream.agent import AgentService
 from shadowstream.errors import SchemaError, WarehouseError, WarehouseUnavailableError
 from shadowstream.kafka import KafkaClientConfig
@@ -43,6 +43,7 @@ class _Kind:
     name: str
     table: str
     codec: EventCodec
+    keyed: bool = True  # events keyed by request_id (stats events are not)
 
 
 @dataclass
@@ -91,7 +92,10 @@ class ClickHouseSinkService(AgentService):
         self.auto_migrate = auto_migrate
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.kinds = {topics.comparisons: _Kind("comparisons", "comparisons_in", COMPARISON)}
+        self.kinds = {
+            topics.comparisons: _Kind("comparisons", "comparisons_in", COMPARISON),
+            topics.stats: _Kind("stats", "stats_in", STATS, keyed=False),
+        }
         if raw_events:
             self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST)
             self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
@@ -105,6 +109,7 @@ class ClickHouseSinkService(AgentService):
             "inserted_comparisons": 0,
             "inserted_requests": 0,
             "inserted_responses": 0,
+            "inserted_stats": 0,
             "batches": 0,
             "insert_failures": 0,
             "reencoded": 0,
@@ -192,8 +197,8 @@ class ClickHouseSinkService(AgentService):
         codec = kind.codec
         if value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
             # Fast path: today's schema. request_id is the first field of every
-            # event; an empty Avro string is the single byte 0x00.
-            if len(value) > HEADER and value[HEADER] == 0:
+            # request/response/comparison; an empty Avro string is the byte 0x00.
+            if kind.keyed and len(value) > HEADER and value[HEADER] == 0:
                 self.deadletters.send(msg, "missing_request_id", "request_id is empty")
                 return
             # A corrupt body is caught when ClickHouse rejects the batch
@@ -205,7 +210,7 @@ class ClickHouseSinkService(AgentService):
         except SchemaError as exc:
             self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
             return
-        if not record.get("request_id"):
+        if kind.keyed and not record.get("request_id"):
             self.deadletters.send(msg, "missing_request_id", "request_id is empty")
             return
         self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)

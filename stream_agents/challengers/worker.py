@@ -32,6 +32,7 @@ from shadowstream.config import ChallengerSpec
 from shadowstream.errors import SchemaError
 from shadowstream.kafka import KafkaClientConfig
 from shadowstream.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
+from shadowstream.stats import StatsReporter
 from shadowstream.topics import TopicNames
 from stream_agents.challengers import build_adapter
 from stream_agents.challengers.base import (
@@ -71,6 +72,7 @@ class ChallengerWorkerService(AgentService):
         window_s: float,
         adapter: ChallengerAdapter | None = None,
         commit_interval_s: float = 1.0,
+        stats_interval_s: float = 10.0,
         batch_share: float = 0.5,
         poll_timeout_s: float = 0.05,
         max_message_bytes: int = 1_000_000,
@@ -98,6 +100,8 @@ class ChallengerWorkerService(AgentService):
         self._slot_freed = asyncio.Event()
         self._next_commit = 0.0
         self._next_control = 0.0
+        self._next_stats = time.monotonic() + stats_interval_s
+        self.stats_interval_s = stats_interval_s
         self.counters: dict[str, int] = {
             "received": 0,
             "ok": 0,
@@ -118,6 +122,7 @@ class ChallengerWorkerService(AgentService):
             self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
         )
         self.control = ControlFollower(self.kafka, self.topics.control, self.registry)
+        self.stats = StatsReporter(self.producer, self.topics.stats, "challenger")
         self.consumer = BatchConsumer(
             self.kafka.consumer(
                 self.topics.challenger_group(self.spec.name),
@@ -136,6 +141,7 @@ class ChallengerWorkerService(AgentService):
             _, pending = await asyncio.wait(self._calls, timeout=min(self.spec.timeout_seconds, 5.0))
             for task in pending:
                 task.cancel()
+        self.stats.report({self.spec.name: self.counters})
         try:
             snapshot = self.tracker.committable()
             await self.producer.flush(timeout=10)
@@ -187,6 +193,9 @@ class ChallengerWorkerService(AgentService):
         if now >= self._next_control:
             self._next_control = now + 1.0
             await self.consumer.run(self.control.poll_sync, 0.0)
+        if now >= self._next_stats:
+            self._next_stats = now + self.stats_interval_s
+            self.stats.report({self.spec.name: self.counters})
         if now >= self._next_commit:
             self._next_commit = now + self.commit_interval_s
             snapshot = self.tracker.committable()
