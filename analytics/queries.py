@@ -3,9 +3,12 @@
 Placeholders filled in here are trusted text, never user input:
 
 * ``{db}``: the database name, validated as an identifier;
-* ``{minute_source}``, ``{slices_source}``, ``{examples_source}``: the rollup
-  tables (default), or - with ``exact=True`` - subqueries that recompute the
-  same columns from ``comparisons FINAL`` (``*_exact.sql``).
+* ``{minute_source}``, ``{slices_source}``, ``{tiered_source}``: the rollup
+  tables (the tiered source reads whole hours from ``comparisons_hour`` and the
+  partial hours from ``comparisons_minute``), or - with ``exact=True`` -
+  subqueries that recompute the same columns from ``comparisons FINAL``
+  (``*_exact.sql``); a query with an ``<name>_exact.sql`` of its own is
+  replaced by it as a whole in exact mode.
 
 Everything a user gives (time range, experiment, challenger names, limits) is
 passed as a ``{name:Type}`` query parameter.
@@ -28,16 +31,13 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FAR_FUTURE = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
 
-ROLLUP_SOURCES = {
-    "minute_source": "{db}.comparisons_minute",
-    "slices_source": "{db}.comparison_slices_minute",
-    "examples_source": "{db}.comparison_examples",
+# placeholder -> (rollup: table name or @sql file, exact: sql file)
+SOURCES = {
+    "minute_source": ("{db}.comparisons_minute", "minute_exact"),
+    "tiered_source": ("@tiered_rollup", "minute_exact"),
+    "slices_source": ("{db}.comparison_slices_minute", "slices_exact"),
 }
-EXACT_SOURCES = {
-    "minute_source": "minute_exact",
-    "slices_source": "slices_exact",
-    "examples_source": "examples_exact",
-}
+EXACT_QUERIES = {"examples": "examples_exact"}
 
 
 def check_identifier(name: str) -> str:
@@ -46,7 +46,12 @@ def check_identifier(name: str) -> str:
     return name
 
 
-ROLLUP_TABLES = ("comparisons_minute", "comparison_slices_minute", "comparison_examples")
+ROLLUP_TABLES = (
+    "comparisons_minute",
+    "comparisons_hour",
+    "comparison_slices_minute",
+    "comparison_examples",
+)
 
 
 def require_schema(warehouse: Warehouse) -> None:
@@ -71,11 +76,14 @@ def _read(name: str) -> str:
 
 def load_sql(name: str, database: str, exact: bool = False) -> str:
     """The query ``analytics/sql/<name>.sql`` for ``database``, sources filled in."""
-    text = _read(name)
-    for placeholder, rollup_table in ROLLUP_SOURCES.items():
+    text = _read(EXACT_QUERIES[name] if exact and name in EXACT_QUERIES else name)
+    for placeholder, (rollup, exact_file) in SOURCES.items():
         token = "{" + placeholder + "}"
         if token in text:
-            source = _read(EXACT_SOURCES[placeholder]) if exact else rollup_table
+            if exact:
+                source = _read(exact_file)
+            else:
+                source = _read(rollup[1:]) if rollup.startswith("@") else rollup
             text = text.replace(token, source)
     return text.replace("{db}", check_identifier(database))
 
@@ -102,6 +110,15 @@ def floor_minute(moment: dt.datetime) -> dt.datetime:
     return moment.replace(second=0, microsecond=0)
 
 
+def floor_hour(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: dt.datetime) -> dt.datetime:
+    floored = floor_hour(moment)
+    return floored if floored == moment else floored + dt.timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class TimeRange:
     """``[since, until)``; rollups are per minute, so both ends round down to a minute."""
@@ -114,8 +131,19 @@ class TimeRange:
         until = as_utc(self.until) or FAR_FUTURE
         return TimeRange(floor_minute(since), floor_minute(until))
 
+    def hours(self) -> tuple[dt.datetime, dt.datetime]:
+        """The whole hours inside the range, ``[first, last)``; empty (equal) if none."""
+        first, last = ceil_hour(self.since), floor_hour(self.until)
+        return (first, last) if first < last else (self.since, self.since)
+
     def parameters(self) -> dict[str, Any]:
-        return {"since": utc_naive(self.since), "until": utc_naive(self.until)}
+        hour_since, hour_until = self.hours()
+        return {
+            "since": utc_naive(self.since),
+            "until": utc_naive(self.until),
+            "hour_since": utc_naive(hour_since),
+            "hour_until": utc_naive(hour_until),
+        }
 
     @property
     def bounded(self) -> bool:

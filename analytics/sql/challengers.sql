@@ -1,7 +1,8 @@
 -- One row per (experiment, challenger): every count the report and the gate
 -- need, and latency quantiles of successful responses on both sides.
--- {minute_source} is the comparisons_minute rollup (deduplicated on insert, see
--- sinks/clickhouse/sql/0004_rollups.sql) or, with --exact, minute_exact.sql.
+-- {tiered_source} is the per-minute rollup (deduplicated on insert, see
+-- sinks/clickhouse/sql/0004_rollups.sql), read in hour/minute tiers
+-- (tiered_rollup.sql), or with --exact the same rows from minute_exact.sql.
 SELECT
     experiment_id,
     challenger,
@@ -48,7 +49,7 @@ SELECT
         AS challenger_latency_q,
     min(minute) AS first_minute,
     max(minute) AS last_minute
-FROM {minute_source} AS m
+FROM {tiered_source} AS m
 WHERE minute >= {since:DateTime64(3, 'UTC')}
   AND minute < {until:DateTime64(3, 'UTC')}
   AND ({experiment:String} = '' OR experiment_id = {experiment:String})

@@ -22,7 +22,7 @@ SELECT
         0.74, 0.75, 0.76, 0.77, 0.78, 0.79, 0.8, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87, 0.88,
         0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.999
     )(m.challenger_latency, m.is_late = 0) AS challenger_q
-FROM {minute_source} AS m
+FROM {tiered_source} AS m
 WHERE minute >= {since:DateTime64(3, 'UTC')}
   AND minute < {until:DateTime64(3, 'UTC')}
   AND ({experiment:String} = '' OR experiment_id = {experiment:String})
