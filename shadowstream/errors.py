@@ -58,3 +58,7 @@ class ChallengerError(ShadowstreamError):
 
 class GateError(ShadowstreamError):
     """A promotion gate could not be evaluated."""
+
+
+class ExperimentError(ShadowstreamError):
+    """A batch experiment cannot be planned, submitted, resumed or found."""
