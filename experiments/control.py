@@ -1,0 +1,29 @@
+"""Cancelling a run: a ``cancel`` command on the control topic, and the stored status.
+
+Routers stop fanning the run out, challenger workers answer its queued
+requests ``skipped`` (the join closes them without a comparison), and a
+submitter still running stops. ``--resume`` re-announces the run, which
+lifts the cancellation.
+"""
+
+from __future__ import annotations
+
+from experiments.store import CANCELLED, COMPLETED, ExperimentRecord, ExperimentStore, this_process
+from shadowstream.config import Settings, kafka_client_config
+from shadowstream.errors import ExperimentError
+from shadowstream.topics import TopicNames
+from stream_agents.control import publish_command
+
+
+def cancel_run(settings: Settings, store: ExperimentStore, experiment_id: str) -> ExperimentRecord:
+    record = store.get(experiment_id)
+    if record is None:
+        raise ExperimentError(f"no batch run {experiment_id!r} (see `shadow batch status`)")
+    if record.status == COMPLETED:
+        raise ExperimentError(f"run {experiment_id} is already completed")
+    publish_command(
+        kafka_client_config(settings),
+        TopicNames(settings.topic_prefix).control,
+        {"type": "cancel", "experiment_id": experiment_id},
+    )
+    return store.save(record.with_status(CANCELLED, f"cancelled from {this_process()}"))

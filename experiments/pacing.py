@@ -1,0 +1,56 @@
+"""Flow control of a run: a request rate, and a window of requests in flight.
+
+The rate (``--rate``, requests/s) is the budget a run may take from the
+challenger. The in-flight window keeps batch requests from queueing in front
+of the workers: a request that waits longer than the join window is
+abandoned by the worker (its join already closed it as challenger_missing).
+By Little's law, in-flight = throughput x time in flight, so the window is
+sized from the measured resolution rate to keep the time from submit to
+answer near ``target_delay_s`` (a quarter of the join window, at most 2 s);
+never below ``floor`` (what the workers' batch share can work on at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Token bucket; bursts up to a quarter second's worth (at least one request)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = max(1.0, rate * 0.25)
+        self._clock = clock
+        self._tokens = 1.0
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def try_take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def wait_time(self) -> float:
+        """Seconds until the next request may go."""
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+class InFlightWindow:
+    def __init__(self, floor: int, cap: int, target_delay_s: float) -> None:
+        self.floor = max(1, floor)
+        self.cap = max(self.floor, cap)
+        self.target_delay_s = target_delay_s
+
+    def limit(self, resolved_per_s: float) -> int:
+        return int(min(self.cap, max(self.floor, resolved_per_s * self.target_delay_s)))
