@@ -389,9 +389,10 @@ def show_config(ctx: click.Context) -> None:
 
 
 def _register_commands() -> None:
-    from shadow_cli.commands import analytics
+    from shadow_cli.commands import analytics, batch
 
     analytics.register(cli)
+    batch.register(cli)
 
 
 _register_commands()
