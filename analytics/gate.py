@@ -25,7 +25,9 @@ Criteria and bounds:
 * invalid-format rate of the challenger: Wilson bounds (skipped when no output
   format check is configured);
 * divergence above the control's (optional): Newcombe's interval for the
-  difference of two proportions.
+  difference of two proportions;
+* agreement in every attribute slice (optional): Wilson bounds per slice,
+  Bonferroni over the slices tested.
 """
 
 from __future__ import annotations
@@ -300,6 +302,56 @@ def latency_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
     )
 
 
+def slice_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
+    """Agreement in every attribute slice (value) with >= min_slice_samples pairs.
+
+    Bonferroni over the m slices tested: each slice's bounds at 1 - alpha/m, so
+    "every slice passes" holds with the gate's confidence. Passes when every
+    slice's lower bound meets the threshold, fails when some slice's upper bound
+    misses it.
+    """
+    limit = spec.min_slice_agreement or 0.0
+    threshold = f">= {limit:.2%} each"
+    rows = scope.run(
+        "slices",
+        z=0.0,
+        min_compared=spec.min_slice_samples,
+        per_challenger=100_000,
+        challengers=[c.challenger],
+        experiment=c.experiment_id,
+    ).dicts()
+    if not rows:
+        return Criterion(
+            "slice agreement",
+            threshold,
+            None,
+            None,
+            None,
+            "skipped",
+            note=f"no slice with {spec.min_slice_samples} compared pairs yet",
+        )
+    z = one_sided_z(1 - (1 - spec.confidence) / len(rows))
+    judged = []
+    for r in rows:
+        n = int(r["compared"])
+        agree = n - int(r["diverged"])
+        bounds = wilson_z(agree, n, z)
+        judged.append((bounds.low, bounds.high, agree / n, f"{r['attribute']}={r['value']}", n))
+    worst = min(judged)
+    failing = [j for j in judged if j[1] < limit]
+    status = _judge(worst[0] >= limit, not failing)
+    shown = min(failing) if failing else worst
+    return Criterion(
+        "slice agreement",
+        threshold,
+        shown[2],
+        worst[0],
+        min(j[1] for j in judged),
+        status,
+        note=f"worst: {shown[3]} (n={shown[4]:,}) of {len(rows)} slices",
+    )
+
+
 def evaluate(
     scope: Scope, c: Counts, control: Counts | None, spec: GateSpec, control_name: str
 ) -> GateResult:
@@ -313,6 +365,8 @@ def evaluate(
         ]
         if spec.max_divergence_above_floor is not None:
             criteria.append(floor_criterion(c, control, spec, control_name))
+        if spec.min_slice_agreement is not None:
+            criteria.append(slice_criterion(scope, c, spec))
     return GateResult(c.experiment_id, c.challenger, c.comparisons, spec.confidence, criteria)
 
 

@@ -178,6 +178,10 @@ class GateSpec(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     # optional: max divergence above the control's (A/A noise floor), e.g. 0.02
     max_divergence_above_floor: float | None = Field(default=None, ge=0, le=1)
+    # optional: agreement required in every attribute slice with enough samples
+    # (catches a challenger that only breaks on, say, language=de)
+    min_slice_agreement: float | None = Field(default=None, ge=0, le=1)
+    min_slice_samples: int = Field(default=100, ge=1)
 
 
 class NoiseSpec(_Strict):

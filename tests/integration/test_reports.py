@@ -146,6 +146,21 @@ def test_gate_verdicts(planted: Warehouse) -> None:
     assert {c.name: c.status for c in de_bug.criteria}["divergence above floor"] == "fail"
 
 
+def test_gate_can_require_agreement_in_every_slice(planted: Warehouse) -> None:
+    """A bug confined to language=de fails a per-slice threshold that the overall
+    agreement would hide; the A/A twin passes it."""
+    scope = Scope(planted, TimeRange())
+    spec = GateSpec(min_agreement=0.80, min_slice_agreement=0.85, min_slice_samples=100)
+    (de_bug,) = run_gate(scope, spec, "control", "de_bug")
+    by_name = {c.name: c for c in de_bug.criteria}
+    assert by_name["agreement"].status == "pass"  # 85% overall is above 80%
+    assert by_name["slice agreement"].status == "fail"
+    assert "language=de" in by_name["slice agreement"].note
+    (twin,) = run_gate(scope, spec, "control", "twin")
+    assert {c.name: c.status for c in twin.criteria}["slice agreement"] == "pass"
+    assert twin.verdict == "promote"
+
+
 def test_time_range_and_experiment_are_filters(planted: Warehouse) -> None:
     rows = planted.query(
         f"SELECT min(request_time), max(request_time) FROM {planted.database}.comparisons"
