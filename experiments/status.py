@@ -2,7 +2,9 @@
 
 Per run and challenger:
 
-* submitted - items delivered to Kafka (``experiment_submissions``)
+* submitted - items delivered to Kafka: recorded by the submitter
+  (``experiment_submissions``), or evidently sent (a response or comparison
+  exists: a submitter killed before recording its last deliveries)
 * answered  - challenger responses other than ``skipped`` (``responses``; the
   comparisons where the challenger answered, if raw events are not stored)
 * skipped   - answered ``skipped`` by a worker because the run was cancelled
@@ -76,8 +78,16 @@ def fetch_status(warehouse: Warehouse, records: Sequence[ExperimentRecord]) -> l
         for r in records
     }
     for experiment, submitted in warehouse.query(
-        f"""SELECT experiment_id, uniqExact(request_id) FROM {db}.experiment_submissions
-        WHERE experiment_id IN {{ids:Array(String)}} GROUP BY experiment_id""",
+        f"""SELECT experiment_id, uniqExact(request_id) FROM (
+            SELECT experiment_id, request_id FROM {db}.experiment_submissions
+            WHERE experiment_id IN {{ids:Array(String)}}
+            UNION ALL
+            SELECT toString(experiment_id), request_id FROM {db}.responses
+            WHERE experiment_id IN {{ids:Array(String)}}
+            UNION ALL
+            SELECT toString(experiment_id), request_id FROM {db}.comparisons
+            WHERE experiment_id IN {{ids:Array(String)}} AND is_late = 0
+        ) GROUP BY experiment_id""",
         {"ids": ids},
     ).rows:
         out[str(experiment)].submitted = int(submitted)
