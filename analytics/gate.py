@@ -21,7 +21,10 @@ Criteria and bounds:
 * latency p95 regression: distribution-free order-statistic bounds of each p95
   (binomial method), each at confidence 1 - alpha/2 so the ratio's bound holds
   with at least 1 - alpha (Bonferroni): pessimistic = challenger's upper bound
-  / champion's lower bound - 1;
+  / baseline's lower bound - 1. The baseline is the champion (latency as
+  production reported it) or, with ``latency_baseline = "control"``, the
+  control challenger: the champion model timed on the same shadow path, so
+  queueing and network overhead of that path cancel out;
 * invalid-format rate of the challenger: Wilson bounds (skipped when no output
   format check is configured);
 * divergence above the control's (optional): Newcombe's interval for the
@@ -243,11 +246,30 @@ def floor_criterion(c: Counts, control: Counts | None, spec: GateSpec, name: str
     )
 
 
-def latency_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
+def latency_criterion(
+    scope: Scope, c: Counts, spec: GateSpec, control: Counts | None = None, control_name: str = ""
+) -> Criterion:
     limit = spec.max_latency_p95_regression_pct
     threshold = f"<= +{limit:g}%"
-    n_champion, n_challenger = c.champion_ok, c.challenger_ok
-    if n_champion == 0 or n_challenger == 0:
+    by_control = spec.latency_baseline == "control"
+    baseline_name = "control" if by_control else "champion"
+    if by_control:
+        if control is None or control.challenger_ok == 0:
+            return Criterion(
+                "latency p95 regression",
+                threshold,
+                None,
+                None,
+                None,
+                "undecided",
+                unit="pct",
+                note=f"no latency of the control {control_name!r} yet",
+            )
+        n_baseline, baseline = control.challenger_ok, control_name
+    else:
+        n_baseline, baseline = c.champion_ok, c.challenger
+    n_challenger = c.challenger_ok
+    if n_baseline == 0 or n_challenger == 0:
         return Criterion(
             "latency p95 regression",
             threshold,
@@ -261,22 +283,24 @@ def latency_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
     # each side's bound at 1 - alpha/2: the ratio's bound holds with >= 1 - alpha
     per_side = 1 - (1 - spec.confidence) / 2
     q = LATENCY_QUANTILE
-    champion_low, champion_high = quantile_ci_levels(q, n_champion, per_side)
+    base_low, base_high = quantile_ci_levels(q, n_baseline, per_side)
     challenger_low, challenger_high = quantile_ci_levels(q, n_challenger, per_side)
     row = scope.run(
         "latency_bounds",
-        champion_point=q,
-        champion_low=champion_low,
-        champion_high=champion_high,
+        base_point=q,
+        base_low=base_low,
+        base_high=base_high,
         challenger_point=q,
         challenger_low=challenger_low,
         challenger_high=challenger_high,
         challenger=c.challenger,
+        baseline=baseline,
+        baseline_is_control=int(by_control),
         experiment=c.experiment_id,
     ).dicts()[0]
-    champ = [float(v) for v in row["champion_q"]]
+    base = [float(v) for v in row["baseline_q"]]
     chall = [float(v) for v in row["challenger_q"]]
-    if champ[1] <= 0 or champ[0] <= 0:
+    if not all(v > 0 for v in base):  # NaN (empty sketch) or zero
         return Criterion(
             "latency p95 regression",
             threshold,
@@ -285,11 +309,11 @@ def latency_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
             None,
             "undecided",
             unit="pct",
-            note="champion latency is zero",
+            note=f"no {baseline_name} latency",
         )
-    estimate = (chall[0] / champ[0] - 1) * 100
-    pessimistic = (chall[2] / champ[1] - 1) * 100
-    optimistic = (chall[1] / champ[2] - 1) * 100
+    estimate = (chall[0] / base[0] - 1) * 100
+    pessimistic = (chall[2] / base[1] - 1) * 100
+    optimistic = (chall[1] / base[2] - 1) * 100
     return Criterion(
         "latency p95 regression",
         threshold,
@@ -298,7 +322,7 @@ def latency_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
         optimistic,
         _judge(pessimistic <= limit, optimistic <= limit),
         unit="pct",
-        note=f"p95 {chall[0]:.1f} ms vs champion {champ[0]:.1f} ms",
+        note=f"p95 {chall[0]:.1f} ms vs {baseline_name} {base[0]:.1f} ms",
     )
 
 
@@ -360,7 +384,7 @@ def evaluate(
         criteria += [
             agreement_criterion(c, spec),
             error_increase_criterion(c, spec),
-            latency_criterion(scope, c, spec),
+            latency_criterion(scope, c, spec, control, control_name),
             invalid_format_criterion(c, spec),
         ]
         if spec.max_divergence_above_floor is not None:

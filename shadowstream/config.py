@@ -182,6 +182,9 @@ class GateSpec(_Strict):
     # (catches a challenger that only breaks on, say, language=de)
     min_slice_agreement: float | None = Field(default=None, ge=0, le=1)
     min_slice_samples: int = Field(default=100, ge=1)
+    # latency p95 compared with the champion's (as production reported it) or with
+    # the control's (the champion model timed on the same shadow path as challengers)
+    latency_baseline: Literal["champion", "control"] = "champion"
 
 
 class NoiseSpec(_Strict):

@@ -146,6 +146,24 @@ def test_gate_verdicts(planted: Warehouse) -> None:
     assert {c.name: c.status for c in de_bug.criteria}["divergence above floor"] == "fail"
 
 
+def test_latency_can_be_judged_against_the_control(planted: Warehouse) -> None:
+    """The control times the champion model on the shadow path: with it as the
+    baseline the slow challenger still fails and the A/A twin still passes."""
+    scope = Scope(planted, TimeRange())
+    spec = GateSpec(latency_baseline="control")
+    results = {r.challenger: r for r in run_gate(scope, spec, "control")}
+
+    def latency(name: str) -> Any:
+        return {c.name: c for c in results[name].criteria}["latency p95 regression"]
+
+    assert latency("slowpoke").status == "fail" and "vs control" in latency("slowpoke").note
+    assert latency("twin").status == "pass"
+    (no_control,) = run_gate(scope, spec, "nobody-is-control", "twin")
+    assert {c.name: c.status for c in no_control.criteria}["latency p95 regression"] == (
+        "undecided"
+    )
+
+
 def test_gate_can_require_agreement_in_every_slice(planted: Warehouse) -> None:
     """A bug confined to language=de fails a per-slice threshold that the overall
     agreement would hide; the A/A twin passes it."""

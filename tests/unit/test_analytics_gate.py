@@ -28,7 +28,7 @@ class FakeScope:
     def run(self, name: str, **params: Any) -> QueryResult:
         assert name == "latency_bounds"
         self.calls.append(params)
-        return QueryResult(("champion_q", "challenger_q"), [(self.champion, self.challenger)])
+        return QueryResult(("baseline_q", "challenger_q"), [(self.champion, self.challenger)])
 
 
 def counts(**overrides: Any) -> Counts:
@@ -95,7 +95,7 @@ def test_latency_regression_uses_order_statistic_bounds() -> None:
     assert ok.optimistic == (97.0 / 104.0 - 1) * 100
     assert ok.status == "pass"
     call = FAST.calls[-1]
-    assert call["champion_low"] < 0.95 < call["champion_high"]
+    assert call["base_low"] < 0.95 < call["base_high"]
     slow = FakeScope((100.0, 96.0, 104.0), (160.0, 150.0, 170.0))
     assert latency_criterion(slow, c, spec).status == "fail"  # type: ignore[arg-type]
     unsure = FakeScope((100.0, 96.0, 104.0), (108.0, 100.0, 116.0))
