@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import signal
 import sys
@@ -200,7 +201,22 @@ def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: 
     pipeline = Pipeline(settings, roles)
     code = run_async(_serve(pipeline, settings))
     if code:
-        fail("an agent crashed; see the log above (restart resumes from committed offsets)")
+        from shadow_cli.output import err_console
+
+        failures = [f"{s.agent_name}: {s.failure}" for s in pipeline.services if s.failure]
+        err_console.print(
+            "[bold red]error:[/] an agent crashed "
+            f"({'; '.join(failures) or 'see the log above'}); "
+            "a restart resumes from committed offsets",
+            highlight=False,
+        )
+    # Everything is committed and closed by now. Leave even if a library thread
+    # that failed during a crashed start-up would keep the interpreter alive:
+    # a supervisor must see the process end to restart it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 create_topics_option = click.option(

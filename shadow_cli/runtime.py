@@ -23,7 +23,7 @@ from schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
 from shadowstream.agent import AgentService
 from shadowstream.config import Settings, kafka_client_config, redact_url
 from shadowstream.embedded import free_port
-from shadowstream.errors import ConfigError
+from shadowstream.errors import ConfigError, ShadowstreamError
 from shadowstream.kafka import TopicSpec, ensure_topics
 from shadowstream.topics import TopicNames
 from sinks.clickhouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
@@ -192,6 +192,7 @@ class Pipeline:
                 self.settings.clickhouse_url,
                 self.settings.clickhouse_database,
                 password.get_secret_value() if password else None,
+                lock_wait_s=60.0,  # a `shadow report` run just now may still hold the directory
             )
         return self._warehouse
 
@@ -257,12 +258,17 @@ class Pipeline:
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every agent has its partitions (the group joins take a few seconds)."""
         deadline = time.monotonic() + timeout
-        for service in self.services:
-            remaining = deadline - time.monotonic()
-            try:
-                await asyncio.wait_for(service.ready.wait(), max(remaining, 0.01))
-            except TimeoutError:
-                raise TimeoutError(f"{service.agent_name} not ready after {timeout:.0f}s") from None
+        while True:
+            failed = [s for s in self.services if s.failure is not None]
+            if failed:
+                agent = failed[0]
+                raise ShadowstreamError(f"{agent.agent_name} failed to start: {agent.failure}")
+            if all(s.ready.is_set() for s in self.services):
+                return
+            if time.monotonic() > deadline:
+                waiting = [s.agent_name for s in self.services if not s.ready.is_set()]
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(waiting)}")
+            await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         if self._owner_path is not None:

@@ -167,7 +167,7 @@ class RouterService(AgentService):
                 self.engines[p] = engine
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
         log.info("router: assigned partitions %s", numbers)
-        self.ready.set()
+        self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         numbers = sorted({tp.partition for tp in partitions})
@@ -387,16 +387,18 @@ class RouterService(AgentService):
 
     # -- introspection -------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
+        """Read from another thread (the web endpoint): work on a snapshot of the engines."""
+        engines = dict(self.engines)
         join: dict[str, int] = {}
-        for engine in self.engines.values():
+        for engine in engines.values():
             for key, value in engine.stats.as_dict().items():
                 join[key] = join.get(key, 0) + value
         return {
             **self.counters,
-            "partitions": sorted(self.engines),
-            "open_requests": sum(e.open_entries for e in self.engines.values()),
-            "markers": sum(e.markers for e in self.engines.values()),
-            "held_events": sum(e.held_events() for e in self.engines.values()),
+            "partitions": sorted(engines),
+            "open_requests": sum(e.open_entries for e in engines.values()),
+            "markers": sum(e.markers for e in engines.values()),
+            "held_events": sum(e.held_events() for e in engines.values()),
             "join": join,
             "comparison": self.builder.metrics(),
             "deadletters": dict(self.deadletters.counter.by_reason),

@@ -151,7 +151,7 @@ class ClickHouseSinkService(AgentService):
         self.producer.close()
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
-        self.ready.set()
+        self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Uncommitted work is simply re-read by the next owner (inserts are idempotent).

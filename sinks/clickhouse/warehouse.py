@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,24 @@ def _map_error(exc: Exception, url: str) -> WarehouseError:
     return WarehouseError(f"ClickHouse error: {text[:500]}")
 
 
+def _open_chdb(path: Path, lock_wait_s: float) -> Any:
+    """Open the chDB engine on ``path``; while another process (a short-lived
+    ``shadow report``, say) holds the directory, retry for ``lock_wait_s``."""
+    import clickhouse_connect
+
+    deadline = time.monotonic() + lock_wait_s
+    delay = 0.2
+    while True:
+        try:
+            return clickhouse_connect.get_client(interface="chdb", path=str(path))
+        except Exception as exc:
+            if "Cannot lock file" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            log.warning("chDB directory %s is in use by another process; retrying", path)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 _CHDB_CLIENTS: dict[Path, Any] = {}
 _CHDB_LOCK = threading.RLock()
 
@@ -91,9 +110,16 @@ _CHDB_LOCK = threading.RLock()
 class ClickHouseWarehouse:
     """Direct access through clickhouse-connect (chDB backend or HTTP)."""
 
-    def __init__(self, url: str, database: str = "shadow", password: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str = "shadow",
+        password: str | None = None,
+        lock_wait_s: float = 0.0,
+    ) -> None:
         self.url = url
         self.database = database
+        self.lock_wait_s = lock_wait_s
         self._path = chdb_path(url)
         self._lock = _CHDB_LOCK if self._path is not None else threading.RLock()
         self._client = self._connect(password)
@@ -107,9 +133,7 @@ class ClickHouseWarehouse:
                     client = _CHDB_CLIENTS.get(self._path)
                     if client is None:
                         self._path.mkdir(parents=True, exist_ok=True)
-                        client = clickhouse_connect.get_client(
-                            interface="chdb", path=str(self._path)
-                        )
+                        client = _open_chdb(self._path, self.lock_wait_s)
                         _CHDB_CLIENTS[self._path] = client
                     return client
             parts = urlsplit(self.url)
@@ -161,9 +185,15 @@ class ClickHouseWarehouse:
                 self._client.close()
 
 
-def connect(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:
-    """Open ClickHouse directly (this process becomes the chDB owner for a chdb:// URL)."""
-    return ClickHouseWarehouse(url, database, password)
+def connect(
+    url: str, database: str = "shadow", password: str | None = None, lock_wait_s: float = 0.0
+) -> Warehouse:
+    """Open ClickHouse directly (this process becomes the chDB owner for a chdb:// URL).
+
+    ``lock_wait_s``: how long to wait for another process to release the chDB
+    directory (the long-running sink waits; one-off commands do not).
+    """
+    return ClickHouseWarehouse(url, database, password, lock_wait_s)
 
 
 def open_warehouse(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:

@@ -156,7 +156,7 @@ class ChallengerWorkerService(AgentService):
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self.agent_name, [(tp.topic, tp.partition) for tp in partitions])
         self._batch_paused = False
-        self.ready.set()
+        self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Work in flight for these partitions may still finish and be produced;

@@ -1,0 +1,250 @@
+"""Shared plumbing for the benchmarks: an embedded stack, agent processes, load, CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from confluent_kafka import Producer
+
+from schemas import REQUEST, RESPONSE
+from shadow_cli.processes import AgentProcess
+from shadow_cli.runtime import create_topics
+from shadowstream.config import Settings, load_settings
+from shadowstream.embedded import EmbeddedBroker
+from sinks.clickhouse.owner import RemoteWarehouse, live_owner
+from sinks.clickhouse.warehouse import Warehouse, chdb_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+
+
+@dataclass
+class Stack:
+    broker: EmbeddedBroker
+    settings: Settings
+    workdir: Path
+    processes: list[AgentProcess] = field(default_factory=list)
+
+    def spawn(self, args: list[str], name: str) -> AgentProcess:
+        proc = AgentProcess(self.settings, args, self.workdir, name).start()
+        self.processes.append(proc)
+        return proc
+
+    def warehouse(self) -> Warehouse:
+        """The sink process owns chDB: always go through it (never open the directory here,
+        which would lock the sink out)."""
+        path = chdb_path(self.settings.clickhouse_url)
+        assert path is not None
+        owner = live_owner(path)
+        if owner is None:
+            raise RuntimeError("the sink is not serving its chDB directory (yet)")
+        return RemoteWarehouse(
+            self.settings.clickhouse_url, self.settings.clickhouse_database, owner
+        )
+
+    def comparisons(self) -> int:
+        try:
+            wh = self.warehouse()
+            return int(wh.query(f"SELECT count() FROM {wh.database}.comparisons").scalar() or 0)
+        except Exception:
+            return -1
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            proc.stop()
+        self.processes.clear()
+
+
+@contextmanager
+def stack(
+    challengers: list[dict[str, Any]], partitions: int = 8, **overrides: Any
+) -> Iterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix="shadow-bench-"))
+    broker = EmbeddedBroker(log_file=workdir / "broker.log").start()
+    try:
+        settings = load_settings(
+            None,
+            broker_url=broker.url,
+            clickhouse_url=f"chdb://{workdir / 'chdb'}",
+            topic_prefix=f"b{uuid.uuid4().hex[:8]}",
+            partitions=partitions,
+            kafka_session_timeout_ms=6000,
+            challengers=challengers,
+            **overrides,
+        )
+        create_topics(settings)
+        s = Stack(broker, settings, workdir)
+        try:
+            yield s
+        finally:
+            s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # kept (with the logs) if the run failed
+    finally:
+        broker.stop()
+
+
+def make_events(n: int, prefix: str = "r") -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(key, request, champion response) for n requests, ~300-byte payloads."""
+    now = time.time_ns() // 1000
+    payload = json.dumps({"text": "where is my refund " * 12, "customer": 42})
+    for i in range(n):
+        rid = f"{prefix}-{i:09d}"
+        yield (
+            rid.encode(),
+            REQUEST.encode(
+                {
+                    "request_id": rid,
+                    "timestamp_us": now,
+                    "service": "bench",
+                    "endpoint": "/v1/classify",
+                    "champion_model": "champion",
+                    "payload": payload,
+                    "attributes": {"language": "en", "tier": "pro"},
+                    "experiment_id": "live",
+                }
+            ),
+            RESPONSE.encode(
+                {
+                    "request_id": rid,
+                    "timestamp_us": now,
+                    "role": "champion",
+                    "challenger": "",
+                    "model": "champion",
+                    "output": payload,
+                    "latency_ms": 5.0,
+                    "status": "ok",
+                    "error": None,
+                    "usage": {"tokens_in": 30, "tokens_out": 12, "tool_calls": None, "cost": None},
+                    "tool_trace": None,
+                    "experiment_id": "live",
+                }
+            ),
+        )
+
+
+def produce(settings: Settings, n: int, rate: float | None = None, prefix: str = "r") -> float:
+    """Produce n requests + champion responses (at `rate` req/s, or flat out); returns seconds."""
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.broker_url.removeprefix("kafka://"),
+            "partitioner": "murmur2_random",
+            "linger.ms": 10,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    requests, responses = f"{settings.topic_prefix}.requests", f"{settings.topic_prefix}.responses"
+    start = time.perf_counter()
+    for i, (key, request, response) in enumerate(make_events(n, prefix)):
+        for topic, value in ((requests, request), (responses, response)):
+            while True:
+                try:
+                    producer.produce(topic, value, key)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        if rate is not None and i % 100 == 99:
+            ahead = (i + 1) / rate - (time.perf_counter() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    return time.perf_counter() - start
+
+
+class CpuMeter:
+    """CPU seconds used by a set of processes between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.start_times: dict[str, float] = {}
+        self.wall = 0.0
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        try:
+            t = proc.cpu_times()
+            total = t.user + t.system
+            for child in proc.children(recursive=True):
+                ct = child.cpu_times()
+                total += ct.user + ct.system
+            return float(total)
+        except psutil.Error:
+            return 0.0
+
+    def start(self) -> None:
+        self.wall = time.perf_counter()
+        self.start_times = {name: self._cpu(p) for name, p in self.procs.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall
+        return {
+            name: (self._cpu(p) - self.start_times[name]) / wall * 100
+            for name, p in self.procs.items()
+        }
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 1e6
+    except psutil.Error:
+        return 0.0
+
+
+def rate_over(samples: list[tuple[float, int]], total: int) -> float:
+    """Sustained rate: between 10% and 90% of the total landed."""
+    lo = next((t for t, c in samples if c >= total * 0.1), None)
+    hi = next((t for t, c in samples if c >= total * 0.9), None)
+    if lo is None or hi is None or hi <= lo:
+        return 0.0
+    return total * 0.8 / (hi - lo)
+
+
+def run_naive(
+    broker: str, prefix: str, challengers: list[str], partitions: int, workdir: Path
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "naive_faust.py"),
+            "--broker",
+            broker,
+            "--prefix",
+            prefix,
+            "--challengers",
+            ",".join(challengers),
+            "--chdb",
+            str(workdir / "naive-chdb"),
+            "--partitions",
+            str(partitions),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=open(workdir / "naive.log", "wb"),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000)[min(int(q * 1000), 999) - 1]

@@ -1,0 +1,140 @@
+"""Pipeline throughput: comparisons landed in ClickHouse per second, vs the naive Faust join.
+
+Requests and champion responses are produced flat out (a backlog), then the
+agents drain it: router (fan-out + join), two challenger workers with a no-op
+model, the ClickHouse sink, each its own process as in production. The rate
+is measured between 10% and 90% of the comparisons landing; CPU is per
+process over the same run. The naive baseline (benchmarks/naive_faust.py: a
+straightforward Faust pipeline with a Table join) drains a smaller backlog
+on the same broker right after, and the ratio is printed.
+
+    ./dev bench pipeline_throughput.py --requests 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import CpuMeter, machine, produce, rate_over, run_naive, stack
+
+
+def challenger(name: str, fn: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "callable": f"benchmarks.noop_models:{fn}",
+        "concurrency": 256,
+        "timeout_seconds": 30,
+    }
+
+
+def ours(n: int, partitions: int, model: str) -> dict[str, float]:
+    with stack(
+        [challenger("a", model), challenger("b", model)],
+        partitions=partitions,
+        join_window_seconds=120,
+        sink_batch_rows=50_000,
+        sink_batch_seconds=1.0,
+        commit_interval_seconds=1.0,
+    ) as s:
+        produced = produce(s.settings, n)
+        print(f"  backlog: {n:,} requests + {n:,} champion responses produced in {produced:.1f}s")
+        procs = {
+            "router": s.spawn(["worker", "router", "--no-create-topics"], "router"),
+            "worker-a": s.spawn(
+                ["worker", "challenger", "--name", "a", "--no-create-topics"], "wa"
+            ),
+            "worker-b": s.spawn(
+                ["worker", "challenger", "--name", "b", "--no-create-topics"], "wb"
+            ),
+            "sink": s.spawn(["worker", "sink", "--no-create-topics"], "sink"),
+        }
+        for proc in procs.values():
+            proc.wait_ready()
+        pids = {name: p.proc.pid for name, p in procs.items() if p.proc}
+        pids["broker"] = s.broker.pid or 0
+        meter = CpuMeter(pids)
+        meter.start()
+        total = 2 * n
+        samples: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            landed = s.comparisons()
+            samples.append((time.monotonic(), landed))
+            if landed >= total:
+                break
+            time.sleep(0.5)
+        cpu = meter.stop()
+        rate = rate_over(samples, total)
+        return {"rate": rate, "landed": samples[-1][1], **{f"cpu_{k}": v for k, v in cpu.items()}}
+
+
+def naive(n: int, partitions: int) -> dict[str, float]:
+    with stack([challenger("a", "echo"), challenger("b", "echo")], partitions=partitions) as s:
+        produce(s.settings, n)
+        proc = run_naive(
+            s.settings.broker_url.removeprefix("kafka://"),
+            s.settings.topic_prefix,
+            ["a", "b"],
+            partitions,
+            s.workdir,
+        )
+        meter = CpuMeter({"naive": proc.pid, "broker": s.broker.pid or 0})
+        meter.start()
+        samples: list[tuple[float, int]] = []
+        total = 2 * n
+        deadline = time.monotonic() + 600
+        try:
+            assert proc.stdout is not None
+            os.set_blocking(proc.stdout.fileno(), False)
+            buffer = b""
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+                buffer += proc.stdout.read() or b""
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"{"):
+                        samples.append((time.monotonic(), json.loads(line)["stored"]))
+                if samples and samples[-1][1] >= total:
+                    break
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        cpu = meter.stop()
+        return {
+            "rate": rate_over(samples, total),
+            "landed": samples[-1][1] if samples else 0,
+            **{f"cpu_{k}": v for k, v in cpu.items()},
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--naive-requests", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--model", choices=["echo", "echo_async"], default="echo_async")
+    args = parser.parse_args()
+    print(f"pipeline throughput - {machine()}")
+    print(f"shadowstream: {args.requests:,} requests x 2 challengers")
+    fast = ours(args.requests, args.partitions, args.model)
+    print(f"  {fast['rate']:,.0f} comparisons/s", flush=True)
+    print(f"naive faust: {args.naive_requests:,} requests x 2 challengers")
+    slow = naive(args.naive_requests, args.partitions)
+    print()
+    print(f"{'':14}{'comparisons/s':>15}{'landed':>10}   CPU % by process")
+    for label, r in (("shadowstream", fast), ("naive faust", slow)):
+        cpu = ", ".join(f"{k[4:]} {v:.0f}" for k, v in r.items() if k.startswith("cpu_"))
+        print(f"{label:14}{r['rate']:>15,.0f}{int(r['landed']):>10,}   {cpu}")
+    if slow["rate"]:
+        print(f"\nratio: {fast['rate'] / slow['rate']:.1f}x the naive Faust join")
+
+
+if __name__ == "__main__":
+    main()
