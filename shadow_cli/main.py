@@ -363,16 +363,18 @@ def db() -> None:
 def db_migrate(ctx: click.Context) -> None:
     """Create or upgrade the tables (idempotent; same SQL for chDB and a server)."""
     from shadow_cli.output import console
-    from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.migrations import migrate, sync_retention
 
     settings = load(ctx)
     warehouse = open_settings_warehouse(settings)
+    # existing tables first, so the TTL changes can be shown (migrate() aligns them too)
+    for table, days in sync_retention(warehouse, settings.retention_days):
+        console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
     applied = migrate(warehouse, settings.retention_days)
-    if applied:
-        for m in applied:
-            console.print(f"applied {m.version:04d}_{m.name}")
-    else:
-        console.print("schema is up to date")
+    for m in applied:
+        console.print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        console.print(f"schema is up to date (retention {settings.retention_days} days)")
 
 
 def open_settings_warehouse(settings: Any) -> Any:

@@ -11,12 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from analytics.report import TimeRange, summary
+from analytics.gate import GateResult, run_gate
+from analytics.model import Report
+from analytics.queries import Scope, TimeRange
+from analytics.report import ReportOptions, build_report
 from producers import ShadowEmitter
 from shadow_cli.demo.traffic import WRITE_ENDPOINT, generate
-from shadow_cli.output import console, summary_table
+from shadow_cli.output import console, gate_verdict, report_renderable
 from shadow_cli.runtime import Pipeline, Roles, create_topics
 from shadowstream.config import Settings, load_settings
 from shadowstream.embedded import EmbeddedBroker
@@ -112,24 +116,44 @@ async def run_demo(
         sent = await _traffic_with_progress(emitter, rate, seconds, sink, stop, keep_running)
         emitter.flush(10)
         await _drain(router, sink, settings, stop)
-        rows = await loop.run_in_executor(
-            None, summary, pipeline.warehouse, TimeRange(since=started - dt.timedelta(minutes=1))
+        window = TimeRange(since=started - dt.timedelta(minutes=1))
+        report, gates = await loop.run_in_executor(
+            None, _report_and_gate, pipeline.warehouse, window, settings
         )
         stats = emitter.stats()
         console.print(
             f"\nsent {sent:,} production requests ({stats.dropped} dropped by the SDK); "
-            f"{sink.counters['inserted_comparisons']:,} comparisons stored"
+            f"{sink.counters['inserted_comparisons']:,} comparisons stored in ClickHouse"
         )
-        console.print(summary_table(rows, title="Shadow comparisons (SQL in ClickHouse)"))
-        console.print(
+        width = None if console.is_terminal else 160
+        out = Console(width=width)
+        out.print(report_renderable(report))
+        out.print(
             "divergence ignores $.trace_id and $.generated_at (they differ on every call); "
             f"{WRITE_ENDPOINT} is a write endpoint and is never shadowed."
+        )
+        out.print("\n[bold]Promotion gate[/] (latency judged against the A/A control):")
+        for result in gates:
+            out.print(gate_verdict(result))
+        out.print(
+            f"full report: shadow report --clickhouse-url chdb://{chdb_dir}  "
+            "(--format html -o report.html for charts)"
         )
     finally:
         emitter.close(5)
         await pipeline.stop()
         broker.stop()
     console.print(f"done in {time.monotonic() - t0:.0f}s; data kept in {chdb_dir}")
+
+
+def _report_and_gate(
+    warehouse: Any, window: TimeRange, settings: Settings
+) -> tuple[Report, list[GateResult]]:
+    scope = Scope(warehouse, window, "", False)
+    report = build_report(scope, ReportOptions(control="control"))
+    gate = settings.gate.model_copy(update={"latency_baseline": "control"})
+    names = tuple(c.name for c in settings.challengers)
+    return report, run_gate(scope, gate, "control", None, names)
 
 
 async def _traffic_with_progress(

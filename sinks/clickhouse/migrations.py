@@ -129,6 +129,6 @@ def sync_retention(warehouse: Warehouse, retention_days: int) -> list[tuple[str,
             f"ALTER TABLE {db}.{name} MODIFY TTL {match.group('expr')} "
             f"+ INTERVAL {int(retention_days)} DAY"
         )
-        log.warning("retention of %s.%s changed from %d to %d days", db, name, days, retention_days)
+        log.info("retention of %s.%s changed from %d to %d days", db, name, days, retention_days)
         changed.append((str(name), days))
     return changed
