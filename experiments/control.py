@@ -8,6 +8,7 @@ lifts the cancellation.
 
 from __future__ import annotations
 
+from experiments.planning import check_pipeline_topics
 from experiments.store import CANCELLED, COMPLETED, ExperimentRecord, ExperimentStore, this_process
 from shadowstream.config import Settings, kafka_client_config
 from shadowstream.errors import ExperimentError
@@ -21,6 +22,7 @@ def cancel_run(settings: Settings, store: ExperimentStore, experiment_id: str) -
         raise ExperimentError(f"no batch run {experiment_id!r} (see `shadow batch status`)")
     if record.status == COMPLETED:
         raise ExperimentError(f"run {experiment_id} is already completed")
+    check_pipeline_topics(settings, ())  # reachable, and the control topic exists
     publish_command(
         kafka_client_config(settings),
         TopicNames(settings.topic_prefix).control,

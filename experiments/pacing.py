@@ -5,7 +5,7 @@ challenger. The in-flight window keeps batch requests from queueing in front
 of the workers: a request that waits longer than the join window is
 abandoned by the worker (its join already closed it as challenger_missing).
 By Little's law, in-flight = throughput x time in flight, so the window is
-sized from the measured resolution rate to keep the time from submit to
+sized from the measured answer rate to keep the time from submit to
 answer near ``target_delay_s`` (a quarter of the join window, at most 2 s);
 never below ``floor`` (what the workers' batch share can work on at once).
 """

@@ -135,7 +135,7 @@ def check_pipeline_topics(settings: Settings, challengers: Sequence[str]) -> Non
     kafka = kafka_client_config(settings)
     topics = TopicNames(settings.topic_prefix)
     try:
-        existing = kafka.admin().list_topics(timeout=15).topics
+        existing = kafka.admin().list_topics(timeout=10).topics
     except KafkaException as exc:
         raise BrokerError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from None
     for topic in (topics.batch_requests, topics.responses, topics.control):

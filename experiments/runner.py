@@ -8,9 +8,10 @@
 3. Submit items in source order, at most ``rate`` per second and at most the
    in-flight window ahead of the results; record delivered request ids in
    ClickHouse every second; heartbeat every 10 s.
-4. Wait until every (request, challenger) has a comparison (or is known to
-   never get one: not routed, skipped because cancelled), or until nothing
-   happened for ``idle_timeout_s``; then store ``completed`` / ``incomplete``.
+4. Wait until every (request, challenger) has a comparison or is known to
+   never get one (not routed by the router, skipped because cancelled), then
+   store ``completed`` (with a note on those without a comparison); if
+   nothing happens for ``idle_timeout_s`` before that, ``incomplete``.
 
 Stopping (``stop`` event, e.g. Ctrl-C, or cancelling the task) flushes what
 was produced, records it, and stores ``interrupted``; a cancel command for
@@ -54,7 +55,7 @@ from stream_agents.control import publish_command
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FLOOR = 4  # in flight when the challenger's concurrency is not known here
+DEFAULT_FLOOR = 8  # in flight when the challenger's concurrency is not known here
 SUBMITTING, WAITING, STORING, DONE = "submitting", "waiting", "storing", "done"
 
 
@@ -287,7 +288,7 @@ class BatchRunner:
             if self.stop.is_set() or results.cancelled:
                 return False
             self._check_routing(results)
-            limit = self.window.limit(results.resolved_rate)
+            limit = self.window.limit(results.answer_rate)
             if results.in_flight < limit and self.limiter.try_take():
                 return True
             if results.in_flight >= limit and results.idle_s > 2.0:
@@ -358,7 +359,7 @@ class BatchRunner:
             submitted=self.submitted,
             expected=self.expected,
             results=results,
-            in_flight_limit=self.window.limit(results.resolved_rate),
+            in_flight_limit=self.window.limit(results.answer_rate),
             rate=self.limiter.rate,
         )
 
@@ -434,14 +435,20 @@ class BatchRunner:
             return await self._finish(SUBMITTED, "stopped waiting; results keep arriving")
         if results.cancelled:
             return await self._finish(CANCELLED)
-        if results.compared >= self.expected:
-            return await self._finish(COMPLETED)
+        notes = []
+        if results.final > results.compared:  # finished without a comparison
+            if results.unrouted:
+                notes.append(
+                    f"{results.unrouted:,} not sent to the challenger by the router (endpoint "
+                    "not shadowed, e.g. a write endpoint, or the challenger's max_rps/budget)"
+                )
+            if results.skipped:
+                notes.append(f"{results.skipped:,} skipped (the run was cancelled meanwhile)")
         missing = self.expected - results.final
-        parts = []
-        if results.unrouted:
-            parts.append(f"{results.unrouted} not routed by the router")
-        if results.skipped:
-            parts.append(f"{results.skipped} skipped (cancelled)")
         if missing:
-            parts.append(f"{missing} without a result after {self.idle_timeout_s:.0f}s")
-        return await self._finish(INCOMPLETE, "; ".join(parts) + "; --resume retries them")
+            notes.append(
+                f"{missing:,} without a result after {self.idle_timeout_s:.0f}s "
+                "(--resume retries them)"
+            )
+            return await self._finish(INCOMPLETE, "; ".join(notes))
+        return await self._finish(COMPLETED, "; ".join(notes))

@@ -14,6 +14,9 @@ decoded). Per (request, challenger) it records what happened:
 
 A request is *resolved* when every challenger of the run is answered,
 skipped, compared or unrouted; resolved requests leave the in-flight window.
+The answer rate (responses actually produced by the workers) sizes that
+window; comparisons closed as challenger_missing after the join window do
+not count, so an overloaded worker shrinks the window instead of growing it.
 It also notices a ``cancel`` command for the run on the control topic.
 """
 
@@ -57,7 +60,7 @@ class Results:
     final: int  # pairs with nothing more to come: compared, unrouted or skipped
     in_flight: int
     lost: int  # requests that stayed in flight too long and were given up on
-    resolved_rate: float  # requests resolved per second, recently
+    answer_rate: float  # challenger answers per second and challenger, recently
     idle_s: float  # since anything last happened for this run
     cancelled: bool
 
@@ -100,7 +103,7 @@ class ResultWatcher:
         self._final = 0
         self._lost = 0
         self._pending: dict[str, float] = {}  # request id -> when it was submitted
-        self._resolutions: deque[float] = deque()
+        self._answers: deque[float] = deque()
         self._rate_window_s = rate_window_s
         self._last_event = time.monotonic()
         self._cancelled = False
@@ -181,9 +184,8 @@ class ResultWatcher:
         now = time.monotonic()
         with self._lock:
             cutoff = now - self._rate_window_s
-            while self._resolutions and self._resolutions[0] < cutoff:
-                self._resolutions.popleft()
-            span = self._rate_window_s
+            while self._answers and self._answers[0] < cutoff:
+                self._answers.popleft()
             return Results(
                 answered=self._counts[ANSWERED],
                 skipped=self._counts[SKIPPED],
@@ -193,7 +195,7 @@ class ResultWatcher:
                 final=self._final,
                 in_flight=len(self._pending),
                 lost=self._lost,
-                resolved_rate=len(self._resolutions) / span,
+                answer_rate=len(self._answers) / self._rate_window_s / self._n,
                 idle_s=now - self._last_event,
                 cancelled=self._cancelled,
             )
@@ -286,6 +288,7 @@ class ResultWatcher:
             self._last_event = time.monotonic()
             if kind in FINAL and not was_final:
                 self._final += 1
+            if kind in (ANSWERED, SKIPPED):
+                self._answers.append(self._last_event)
             if rid in self._pending and self._mask(bits, RESOLVING) == self._all:
                 del self._pending[rid]
-                self._resolutions.append(self._last_event)

@@ -176,7 +176,7 @@ def test_watcher_resolves_requests_when_every_challenger_is_done() -> None:
     assert results.in_flight == 1
     assert (results.answered, results.compared, results.unrouted) == (2, 1, 1)
     assert results.final == 2  # exp:1 is finished for a (compared) and b (not routed)
-    assert results.resolved_rate > 0
+    assert results.answer_rate == pytest.approx(2 / 3.0 / 2)  # 2 answers, 3 s, 2 challengers
     w.handle(comparison("exp:0", "a"))
     w.handle(comparison("exp:0", "b", status="error"))
     results = w.results()
