@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -53,12 +55,16 @@ def _connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group()
-def batch() -> None:
+@click.pass_context
+def batch(ctx: click.Context) -> None:
     """Batch experiments: replay captured traffic or an eval set through challengers.
 
     Results are compared, stored and reported like live traffic, under the
     run's experiment id: `shadow report --experiment ID`.
     """
+    if not (ctx.obj or {}).get("debug") and (ctx.obj or {}).get("log_level") != "debug":
+        # broker trouble ends in one error line of ours, not in librdkafka's retry log
+        logging.getLogger("shadowstream.librdkafka").setLevel(logging.CRITICAL)
 
 
 # -- run --------------------------------------------------------------------------------------
@@ -134,19 +140,20 @@ def run(ctx: click.Context, /, **options: Any) -> None:
     from experiments.store import ExperimentStore
 
     settings = load(ctx, broker_url=options["broker_url"], clickhouse_url=options["clickhouse_url"])
-    warehouse = _open_for_run(settings)
-    store = ExperimentStore(warehouse)
     if options["resume"]:
         _no_source_options_with_resume(options)
+        store = ExperimentStore(_open_for_run(settings))
         plan = plan_resume(settings, store, options["resume"], options["rate"])
     else:
         if not options["challengers"] or not options["source"]:
             raise click.UsageError("give --challenger and --source (or --resume ID)")
+        make_source = _source_factory(options)  # option and file mistakes before anything else
+        store = ExperimentStore(_open_for_run(settings))
         plan = plan_run(
             settings,
             store,
             challengers=options["challengers"],
-            source=_build_source(warehouse, options),
+            source=make_source(store.warehouse),
             rate=options["rate"] or 50.0,
             experiment_id=options["experiment"],
         )
@@ -175,20 +182,31 @@ def _open_for_run(settings: Any) -> Any:
     return open_settings_warehouse(settings)
 
 
+SOURCE_OPTIONS = {
+    "challengers": "--challenger",
+    "source": "--source",
+    "since": "--since",
+    "start": "--from",
+    "end": "--to",
+    "endpoints": "--endpoint",
+    "attrs": "--attr",
+    "limit": "--limit",
+    "fraction": "--fraction",
+    "experiment": "--experiment",
+}
+
+
 def _no_source_options_with_resume(options: dict[str, Any]) -> None:
-    given = [
-        name
-        for name in ("challengers", "source", "since", "start", "end", "endpoints", "attrs")
-        if options[name]
-    ] + [name for name in ("limit", "fraction", "experiment") if options[name] is not None]
+    given = [flag for name, flag in SOURCE_OPTIONS.items() if options[name] not in (None, ())]
     if given:
         raise click.UsageError(
             "--resume continues a run with its stored source and challengers; "
-            f"drop {', '.join('--' + g.rstrip('s') for g in given)}"
+            f"drop {', '.join(given)}"
         )
 
 
-def _build_source(warehouse: Any, options: dict[str, Any]) -> Any:
+def _source_factory(options: dict[str, Any]) -> Callable[[Any], Any]:
+    """Check the source options (and read an eval file through) before anything else runs."""
     from experiments.filters import ItemFilter, parse_attribute_filters
     from experiments.sources import CapturedTraffic, EvalFile, ItemDefaults
 
@@ -196,10 +214,10 @@ def _build_source(warehouse: Any, options: dict[str, Any]) -> Any:
     source = options["source"]
     if source in CAPTURED:
         since, until = _time_range(options)
-        item_filter = ItemFilter(
+        captured_filter = ItemFilter(
             tuple(options["endpoints"]), attributes, options["fraction"] or 1.0, options["limit"]
         )
-        return CapturedTraffic(warehouse, since, until, item_filter)
+        return lambda warehouse: CapturedTraffic(warehouse, since, until, captured_filter)
     if options["since"] or options["start"] or options["end"]:
         raise click.UsageError("--since/--from/--to select captured traffic, not an eval file")
     path = Path(source).expanduser()
@@ -213,7 +231,9 @@ def _build_source(warehouse: Any, options: dict[str, Any]) -> Any:
     defaults = ItemDefaults(
         options["endpoints"][0] if options["endpoints"] else "eval", options["reference_model"]
     )
-    return EvalFile(path.resolve(), item_filter, defaults)
+    eval_file = EvalFile(path.resolve(), item_filter, defaults)
+    eval_file.scan()
+    return lambda warehouse: eval_file
 
 
 def _time_range(options: dict[str, Any]) -> tuple[int, int]:
@@ -257,7 +277,10 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+        if speed is None:
+            return Text("")
+        shown = f"{speed:,.0f}" if speed >= 10 else f"{speed:.1f}"
+        return Text(f"{shown}/s", style="progress.data.speed")
 
 
 class _ProgressView:
@@ -269,7 +292,7 @@ class _ProgressView:
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description:<10}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             _RateColumn(),
             TimeRemainingColumn(),
@@ -287,12 +310,12 @@ class _ProgressView:
 
     def update(self, p: Any) -> None:
         r = p.results
-        submit_detail = f"in flight {r.in_flight:,}/{p.in_flight_limit:,} · at most {p.rate:g}/s"
-        result_detail = f"{r.compared:,} compared · {r.failed:,} failed"
+        submit_detail = f"{r.in_flight:,} in flight (≤{p.in_flight_limit:,}, ≤{p.rate:g}/s)"
+        result_detail = f"{r.compared:,} compared, {r.failed:,} failed"
         if r.unrouted:
-            result_detail += f" · {r.unrouted:,} not routed"
+            result_detail += f", {r.unrouted:,} not routed"
         if r.skipped:
-            result_detail += f" · {r.skipped:,} skipped"
+            result_detail += f", {r.skipped:,} skipped"
         if not self.tasks:
             self.tasks["submit"] = self.progress.add_task(
                 "submitted", total=p.to_submit, detail=submit_detail
@@ -392,12 +415,19 @@ def status(
     if not runs:
         console.print("no batch runs yet")
         return
-    console.print(_status_table(runs))
+    console.print(_status_table(runs) if console.width >= 110 else _status_lines(runs))
     if experiment_id:
-        run = runs[0]
-        console.print(f"source: {run.record.source}", highlight=False)
-        if run.record.message:
-            console.print(f"note: {run.record.message}", highlight=False)
+        record = runs[0].record
+        console.print(
+            f"source: {record.source}\ncreated {record.created_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"rate {record.rate:g}/s, last update by {record.owner or '-'} "
+            f"{record.heartbeat_age_s:,.0f}s ago",
+            highlight=False,
+        )
+        if record.message:
+            console.print(f"note: {record.message}", highlight=False)
+        if runs[0].status in ("interrupted", "incomplete", "cancelled"):
+            console.print(f"continue with: shadow batch run --resume {record.experiment_id}")
 
 
 def _status_json(run: Any) -> dict[str, Any]:
@@ -415,9 +445,9 @@ def _status_json(run: Any) -> dict[str, Any]:
 
 
 def _status_table(runs: list[Any]) -> Table:
-    table = Table(title="Batch runs", title_justify="left")
+    table = Table(title="Batch runs", title_justify="left", box=box.SIMPLE_HEAD)
     for header, justify in [
-        ("experiment", "left"),
+        ("run", "left"),
         ("status", "left"),
         ("challenger", "left"),
         ("items", "right"),
@@ -426,9 +456,8 @@ def _status_table(runs: list[Any]) -> Table:
         ("compared", "right"),
         ("failed", "right"),
         ("diverged", "right"),
-        ("created (UTC)", "left"),
     ]:
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, no_wrap=header in ("run", "status"))  # type: ignore[arg-type]
     for run in runs:
         record = run.record
         for i, (name, c) in enumerate(run.challengers.items()):
@@ -439,13 +468,31 @@ def _status_table(runs: list[Any]) -> Table:
                 name,
                 f"{record.total:,}" if first else "",
                 f"{run.submitted:,}" if first else "",
-                f"{c.answered:,}" + (f" (+{c.skipped:,} skipped)" if c.skipped else ""),
+                f"{c.answered:,}" + (f" +{c.skipped:,} skipped" if c.skipped else ""),
                 f"{c.compared:,}",
                 f"{c.failed:,}",
                 f"{c.diverged / c.compared:.1%}" if c.compared else "-",
-                f"{record.created_at:%Y-%m-%d %H:%M}" if first else "",
             )
     return table
+
+
+def _status_lines(runs: list[Any]) -> Text:
+    """The same numbers for a narrow terminal: a line per run, then one per challenger."""
+    text = Text()
+    for run in runs:
+        record = run.record
+        text.append(record.experiment_id, style="bold")
+        text.append("  ")
+        text.append_text(_styled_status(run.status))
+        text.append(f"  {record.total:,} items, {run.submitted:,} submitted\n")
+        for name, c in run.challengers.items():
+            skipped = f" (+{c.skipped:,} skipped)" if c.skipped else ""
+            diverged = f"{c.diverged / c.compared:.1%}" if c.compared else "-"
+            text.append(
+                f"  {name}: answered {c.answered:,}{skipped}, compared {c.compared:,}, "
+                f"failed {c.failed:,}, diverged {diverged}\n"
+            )
+    return text
 
 
 def _styled_status(value: str) -> Text:
