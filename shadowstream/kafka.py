@@ -67,7 +67,8 @@ class KafkaClientConfig:
                 "session.timeout.ms": self.session_timeout_ms,
                 "heartbeat.interval.ms": max(500, self.session_timeout_ms // 6),
                 "partition.assignment.strategy": "range",
-                "fetch.wait.max.ms": 50,
+                # Each empty fetch costs the broker CPU; long-poll (data still returns at once)
+                "fetch.wait.max.ms": 250,
                 "queued.max.messages.kbytes": 64 * 1024,
             }
         )

@@ -46,6 +46,7 @@ class ControlFollower:
         self.registry = registry
         conf = kafka.consumer(f"{topic}.follower.{uuid.uuid4().hex[:8]}")
         conf["enable.partition.eof"] = False
+        conf["fetch.wait.max.ms"] = 1000  # a quiet topic: poll the broker rarely
         self._consumer = Consumer(conf)
         self._assigned = False
         self._last_attempt = 0.0

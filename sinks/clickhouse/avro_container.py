@@ -17,22 +17,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from schemas.fastcodec import zz
+
 MAGIC = b"Obj\x01"
 
 
-def _long(value: int) -> bytes:
-    """Avro zig-zag varint."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _bytes(value: bytes) -> bytes:
-    return _long(len(value)) + value
+    return zz(len(value)) + value
 
 
 def container(schema: dict[str, Any], bodies: Sequence[bytes]) -> bytes:
@@ -41,17 +32,17 @@ def container(schema: dict[str, Any], bodies: Sequence[bytes]) -> bytes:
     header = b"".join(
         [
             MAGIC,
-            _long(2),
+            zz(2),
             _bytes(b"avro.schema"),
             _bytes(json.dumps(schema, separators=(",", ":")).encode()),
             _bytes(b"avro.codec"),
             _bytes(b"null"),
-            _long(0),
+            zz(0),
             sync,
         ]
     )
-    one = _long(1)
+    one = zz(1)
     parts = [header]
     for body in bodies:
-        parts += (one, _long(len(body)), body, sync)
+        parts += (one, zz(len(body)), body, sync)
     return b"".join(parts)

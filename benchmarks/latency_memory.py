@@ -1,0 +1,128 @@
+"""End-to-end latency and memory at a steady load, vs the naive Faust join.
+
+Traffic is produced at a fixed rate (default: half of the maximum measured by
+pipeline_throughput.py) for --minutes. Every comparison's latency is the time
+from the *second* side of its pair being produced (the later of the champion's
+and the challenger's response) to the comparison being queryable in ClickHouse
+(its inserted_at). RSS and the router's open requests / markers are sampled
+every 10 s; memory is "flat" when the last third of the run stays within
++-10% of the middle third.
+
+    ./dev bench latency_memory.py --rate 6000 --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine, produce, rss_mb, run_naive, stack  # noqa: E402
+
+
+def challenger(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "callable": "benchmarks.noop_models:echo_async",
+        "concurrency": 256,
+        "timeout_seconds": 30,
+    }
+
+
+def steady(s: Any, rate: float, seconds: float) -> threading.Thread:
+    def run() -> None:
+        produce(s.settings, int(rate * seconds), rate=rate, prefix=f"s{int(time.time())}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def flatness(series: list[float]) -> float:
+    """Relative change of the last third's mean vs the middle third's mean."""
+    third = len(series) // 3
+    if third == 0:
+        return 0.0
+    middle = sum(series[third : 2 * third]) / third
+    last = sum(series[2 * third :]) / len(series[2 * third :])
+    return (last - middle) / middle if middle else 0.0
+
+
+def ours(rate: float, minutes: float) -> dict[str, Any]:
+    with stack(
+        [challenger("a"), challenger("b")],
+        partitions=8,
+        join_window_seconds=30,
+        sink_batch_rows=50_000,
+        sink_batch_seconds=0.5,
+        commit_interval_seconds=1.0,
+    ) as s:
+        procs = {
+            "router": s.spawn(["worker", "router", "--no-create-topics"], "router"),
+            "worker-a": s.spawn(["worker", "challenger", "--name", "a", "--no-create-topics"], "wa"),
+            "worker-b": s.spawn(["worker", "challenger", "--name", "b", "--no-create-topics"], "wb"),
+            "sink": s.spawn(["worker", "sink", "--no-create-topics"], "sink"),
+        }
+        for proc in procs.values():
+            proc.wait_ready()
+        generator = steady(s, rate, minutes * 60)
+        samples: list[dict[str, Any]] = []
+        started = time.monotonic()
+        while generator.is_alive():
+            time.sleep(10)
+            router = procs["router"].metrics().get("router", {})
+            sample = {
+                "t": round(time.monotonic() - started),
+                **{f"rss_{n}": round(rss_mb(p.proc.pid), 1) for n, p in procs.items() if p.proc},
+                "open_requests": router.get("open_requests"),
+                "markers": router.get("markers"),
+                "landed": s.comparisons(),
+            }
+            samples.append(sample)
+            print("  " + json.dumps(sample), flush=True)
+        time.sleep(5)
+        wh = s.warehouse()
+        db = wh.database
+        latency = wh.query(
+            f"""
+            SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', greatest(ch.response_time,
+                       cl.response_time), c.inserted_at))
+            FROM {db}.comparisons AS c
+            INNER JOIN {db}.responses AS ch
+                ON ch.request_id = c.request_id AND ch.role = 'champion'
+            INNER JOIN {db}.responses AS cl
+                ON cl.request_id = c.request_id AND cl.role = 'challenger'
+               AND cl.challenger = c.challenger
+            WHERE c.is_late = 0
+            """
+        ).scalar()
+        return {"p50_ms": latency[0], "p99_ms": latency[1], "samples": samples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=6_000, help="requests/s (2 comparisons each)")
+    parser.add_argument("--minutes", type=float, default=10)
+    args = parser.parse_args()
+    print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
+    result = ours(args.rate, args.minutes)
+    print(f"\nend-to-end latency (second side produced -> comparison queryable): "
+          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms")
+    for key in [k for k in result["samples"][0] if k.startswith("rss_")]:
+        series = [s[key] for s in result["samples"]]
+        print(f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
+              f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}")
+    opens = [s["open_requests"] or 0 for s in result["samples"]]
+    markers = [s["markers"] or 0 for s in result["samples"]]
+    print(f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
+          f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})")
+
+
+if __name__ == "__main__":
+    main()
