@@ -69,6 +69,7 @@ class RunOptions:
     progress_every_s: float = 0.25
     idle_timeout_s: float | None = None  # default: join window + 30 s
     all_unrouted_abort: int = 50  # this many not routed and nothing answered: stop
+    retry_not_routed: bool = False  # re-submit what the router left out last time
 
 
 @dataclass(frozen=True)
@@ -191,10 +192,7 @@ class BatchRunner:
         )
         await asyncio.to_thread(watcher.start)
         try:
-            baseline = await asyncio.to_thread(
-                self.store.compared_challengers, self.record.experiment_id
-            )
-            watcher.record_compared(baseline)
+            baseline = await self._baseline()
             complete = {rid for rid, names in baseline.items() if set(self.challengers) <= names}
             self.already_done = len(complete)
             self.record = await asyncio.to_thread(self.store.save, self.record)
@@ -233,15 +231,34 @@ class BatchRunner:
         finally:
             watcher.stop()
 
+    async def _baseline(self) -> dict[str, frozenset[str]]:
+        """Per request, the challengers with nothing left to do: compared, or (unless
+        retrying them) left out by the router last time."""
+        assert self._watcher is not None
+        experiment = self.record.experiment_id
+        compared = await asyncio.to_thread(self.store.compared_challengers, experiment)
+        self._watcher.record_compared(compared)
+        if self.options.retry_not_routed:
+            return compared
+        not_routed = await asyncio.to_thread(self.store.not_routed_challengers, experiment)
+        self._watcher.record_not_routed(not_routed)
+        done = dict(compared)
+        for rid, names in not_routed.items():
+            done[rid] = done.get(rid, frozenset()) | names
+        return done
+
     async def _submit(self, baseline: dict[str, frozenset[str]]) -> bool:
         """Send every item not compared yet; False when stopped or cancelled first."""
         pages: Iterator[list[BatchItem]] = self.plan.source.pages(self.options.page_size)
         experiment = self.record.experiment_id
+        seen = 0
         while True:
             page = await asyncio.to_thread(next, pages, None)
             if page is None:
+                await self._settle_total(seen)
                 return True
             for item in page:
+                seen += 1
                 rid = request_id(experiment, item.source_id)
                 done = baseline.get(rid, frozenset())
                 targets = [c for c in self.challengers if c not in done]
@@ -250,6 +267,20 @@ class BatchRunner:
                 if not await self._wait_for_room():
                     return False
                 self._produce(rid, item, targets)
+
+    async def _settle_total(self, seen: int) -> None:
+        """The run is the items read: captured traffic of the last seconds may still have
+        been arriving in ClickHouse when the source was counted."""
+        if seen != self.record.total:
+            log.info(
+                "run %s: %d items read, %d counted",
+                self.record.experiment_id,
+                seen,
+                self.record.total,
+            )
+            self.record = await asyncio.to_thread(
+                self.store.save, self.record.with_status(self.record.status, total=seen)
+            )
 
     def _produce(self, rid: str, item: BatchItem, targets: list[str]) -> None:
         assert self._producer is not None and self._watcher is not None
@@ -385,9 +416,14 @@ class BatchRunner:
             self.record = await asyncio.to_thread(self.store.save, self.record)
 
     async def _record_submissions(self) -> None:
+        assert self._watcher is not None
+        experiment = self.record.experiment_id
         ids = self.deliveries.take()
         if ids:
-            await asyncio.to_thread(self.store.record_submissions, self.record.experiment_id, ids)
+            await asyncio.to_thread(self.store.record_submissions, experiment, ids)
+        not_routed = self._watcher.take_not_routed()
+        if not_routed:
+            await asyncio.to_thread(self.store.record_not_routed, experiment, not_routed)
 
     async def _flush(self) -> None:
         if self._producer is None:
@@ -399,6 +435,7 @@ class BatchRunner:
 
     async def _finish(self, status: str, message: str = "") -> RunResult:
         self.phase = DONE
+        await self._record_submissions()
         self.record = await asyncio.to_thread(
             self.store.save, self.record.with_status(status, message)
         )
@@ -444,7 +481,7 @@ class BatchRunner:
                 )
             if results.skipped:
                 notes.append(f"{results.skipped:,} skipped (the run was cancelled meanwhile)")
-        missing = self.expected - results.final
+        missing = max(self.expected - results.final, 0)
         if missing:
             notes.append(
                 f"{missing:,} without a result after {self.idle_timeout_s:.0f}s "

@@ -11,11 +11,13 @@ Per run and challenger:
 * compared  - comparisons (``comparisons FINAL``, late arrivals excluded)
 * failed    - comparisons whose challenger side errored, timed out or is missing
 * diverged  - comparisons that diverged from the reference
+* not routed - submitted, but the router did not send it to the challenger
+  (endpoint not shadowed, e.g. a write endpoint; max_rps or budget)
 
 The displayed status is the stored one, corrected by what the data shows: a
 ``running`` run whose submitter is gone (process dead, or no heartbeat for a
-minute) is ``interrupted``;
-a ``submitted`` run with every comparison in is ``completed``.
+minute) is ``interrupted``; a ``submitted`` run with every item compared (or
+not routed) for every challenger is ``completed``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ChallengerCounts:
     compared: int = 0
     failed: int = 0
     diverged: int = 0
+    not_routed: int = 0
 
 
 @dataclass
@@ -62,7 +65,10 @@ class RunStatus:
         stored = self.record.status
         if stored == RUNNING and self.record.submitter_gone:
             return INTERRUPTED
-        done = self.expected > 0 and self.compared >= self.expected
+        done = self.record.total > 0 and all(
+            c.compared + c.not_routed >= self.record.total
+            for c in (self.challengers.get(n, ChallengerCounts()) for n in self.record.challengers)
+        )
         if stored in (SUBMITTED, INCOMPLETE, RUNNING, INTERRUPTED) and done:
             return COMPLETED
         return stored
@@ -114,6 +120,18 @@ def fetch_status(warehouse: Warehouse, records: Sequence[ExperimentRecord]) -> l
         counts = _counts(out[str(experiment)], str(name))
         counts.compared, counts.failed, counts.diverged = int(compared), int(failed), int(diverged)
         counts.answered = max(counts.answered, int(answered))
+    for experiment, name, not_routed in warehouse.query(
+        f"""SELECT experiment_id, arrayJoin(names) AS challenger, count()
+        FROM (
+            SELECT experiment_id, request_id, argMax(not_routed, submitted_at) AS names
+            FROM {db}.experiment_submissions
+            WHERE experiment_id IN {{ids:Array(String)}}
+            GROUP BY experiment_id, request_id
+        )
+        GROUP BY experiment_id, challenger""",
+        {"ids": ids},
+    ).rows:
+        _counts(out[str(experiment)], str(name)).not_routed = int(not_routed)
     return [out[i] for i in ids]
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,12 +111,22 @@ class ExperimentStore:
         self.db = warehouse.database
 
     def has_schema(self) -> bool:
+        """Migrations 0010 and 0011 applied (the tables, and the not_routed column)."""
         found = self.warehouse.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} "
-            "AND name IN {names:Array(String)}",
-            {"db": self.db, "names": list(TABLES)},
+            "SELECT count() FROM system.columns WHERE database = {db:String} "
+            "AND ((table = 'experiments' AND name = 'experiment_id') "
+            "OR (table = 'experiment_submissions' AND name = 'not_routed'))",
+            {"db": self.db},
         ).scalar()
         return int(found or 0) == len(TABLES)
+
+    def has_runs_table(self) -> bool:
+        found = self.warehouse.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name = 'experiments'",
+            {"db": self.db},
+        ).scalar()
+        return bool(found)
 
     def require_schema(self) -> None:
         if not self.has_schema():
@@ -186,6 +196,36 @@ class ExperimentStore:
                    fromUnixTimestamp64Milli({{at:Int64}}, 'UTC')""",
             {"id": experiment_id, "ids": list(request_ids), "at": now_ms()},
         )
+
+    def record_not_routed(self, experiment_id: str, routes: Mapping[str, Sequence[str]]) -> None:
+        """Requests the router closed without asking these challengers (latest row wins)."""
+        if not routes:
+            return
+        self.warehouse.command(
+            f"""INSERT INTO {self.db}.experiment_submissions
+            (experiment_id, request_id, submitted_at, not_routed)
+            SELECT {{id:String}}, pair.1, fromUnixTimestamp64Milli({{at:Int64}}, 'UTC'), pair.2
+            FROM (SELECT arrayJoin(arrayZip({{ids:Array(String)}},
+                                            {{names:Array(Array(String))}})) AS pair)""",
+            {
+                "id": experiment_id,
+                "ids": list(routes),
+                "names": [list(names) for names in routes.values()],
+                "at": now_ms() + 1,  # after a submission recorded in the same second
+            },
+        )
+
+    def not_routed_challengers(self, experiment_id: str) -> dict[str, frozenset[str]]:
+        """request id -> challengers the router did not route its latest submission to."""
+        rows = self.warehouse.query(
+            f"""SELECT request_id, argMax(not_routed, submitted_at) AS names
+            FROM {self.db}.experiment_submissions
+            WHERE experiment_id = {{id:String}}
+            GROUP BY request_id
+            HAVING notEmpty(names)""",
+            {"id": experiment_id},
+        ).rows
+        return {str(row[0]): frozenset(str(c) for c in row[1]) for row in rows}
 
     def compared_challengers(self, experiment_id: str) -> dict[str, frozenset[str]]:
         """request id -> challengers that already have a (non-late) comparison."""

@@ -103,6 +103,7 @@ class ResultWatcher:
         self._final = 0
         self._lost = 0
         self._pending: dict[str, float] = {}  # request id -> when it was submitted
+        self._new_unrouted: set[str] = set()
         self._answers: deque[float] = deque()
         self._rate_window_s = rate_window_s
         self._last_event = time.monotonic()
@@ -165,6 +166,22 @@ class ResultWatcher:
         for rid, names in compared.items():
             for name in names:
                 self._record(rid, name, COMPARED)
+
+    def record_not_routed(self, not_routed: Mapping[str, Iterable[str]]) -> None:
+        """Pairs known (from ClickHouse) to have been left out by the router."""
+        for rid, names in not_routed.items():
+            for name in names:
+                self._record(rid, name, UNROUTED, known=True)
+
+    def take_not_routed(self) -> dict[str, list[str]]:
+        """Requests newly found not routed, with every challenger left out so far."""
+        with self._lock:
+            rids, self._new_unrouted = self._new_unrouted, set()
+            out = {}
+            for rid in rids:
+                mask = self._mask(self._bits.get(rid, 0), (UNROUTED,))
+                out[rid] = [name for name, i in self._index.items() if mask & (1 << i)]
+        return out
 
     def expire_pending(self, max_age_s: float) -> int:
         """Give up on requests in flight for longer than ``max_age_s``; returns how many.
@@ -269,7 +286,8 @@ class ResultWatcher:
             out |= bits >> (kind * self._n)
         return out & self._all
 
-    def _record(self, rid: str, challenger: str, kind: int) -> None:
+    def _record(self, rid: str, challenger: str, kind: int, *, known: bool = False) -> None:
+        """One outcome of a pair; ``known``: read back from ClickHouse, not news."""
         index = self._index.get(challenger)
         if index is None:
             return
@@ -290,5 +308,7 @@ class ResultWatcher:
                 self._final += 1
             if kind in (ANSWERED, SKIPPED):
                 self._answers.append(self._last_event)
+            elif kind == UNROUTED and not known:
+                self._new_unrouted.add(rid)
             if rid in self._pending and self._mask(bits, RESOLVING) == self._all:
                 del self._pending[rid]

@@ -121,6 +121,12 @@ def batch(ctx: click.Context) -> None:
     help="Eval file: model name of the reference outputs.",
 )
 @click.option("--no-wait", is_flag=True, help="Return once everything is submitted.")
+@click.option(
+    "--retry-not-routed",
+    is_flag=True,
+    help="Resuming: also re-submit items the router left out last time (after raising a "
+    "challenger's max_rps or budget; the router ignores them until its late retention passed).",
+)
 @_connection_options
 @click.pass_context
 def run(ctx: click.Context, /, **options: Any) -> None:
@@ -265,7 +271,11 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
         settings,
         store,
         plan,
-        RunOptions(max_in_flight=options["max_in_flight"], wait=not options["no_wait"]),
+        RunOptions(
+            max_in_flight=options["max_in_flight"],
+            wait=not options["no_wait"],
+            retry_not_routed=options["retry_not_routed"],
+        ),
         on_progress=view.update,
         stop=stop,
     )
@@ -399,8 +409,10 @@ def status(
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     store = ExperimentStore(open_settings_warehouse(settings))
     if not store.has_schema():
-        console.print("no batch runs yet")
-        return
+        if not store.has_runs_table():
+            console.print("no batch runs yet")
+            return
+        store.require_schema()  # an older schema: says to migrate
     if experiment_id:
         record = store.get(experiment_id)
         if record is None:
@@ -456,6 +468,7 @@ def _status_table(runs: list[Any]) -> Table:
         ("compared", "right"),
         ("failed", "right"),
         ("diverged", "right"),
+        ("not routed", "right"),
     ]:
         table.add_column(header, justify=justify, no_wrap=header in ("run", "status"))  # type: ignore[arg-type]
     for run in runs:
@@ -472,6 +485,7 @@ def _status_table(runs: list[Any]) -> Table:
                 f"{c.compared:,}",
                 f"{c.failed:,}",
                 f"{c.diverged / c.compared:.1%}" if c.compared else "-",
+                f"{c.not_routed:,}",
             )
     return table
 
@@ -488,9 +502,10 @@ def _status_lines(runs: list[Any]) -> Text:
         for name, c in run.challengers.items():
             skipped = f" (+{c.skipped:,} skipped)" if c.skipped else ""
             diverged = f"{c.diverged / c.compared:.1%}" if c.compared else "-"
+            not_routed = f", not routed {c.not_routed:,}" if c.not_routed else ""
             text.append(
                 f"  {name}: answered {c.answered:,}{skipped}, compared {c.compared:,}, "
-                f"failed {c.failed:,}, diverged {diverged}\n"
+                f"failed {c.failed:,}, diverged {diverged}{not_routed}\n"
             )
     return text
 

@@ -105,7 +105,9 @@ def write_eval_file(path: Path, n: int, with_reference: int) -> Path:
 
 
 def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) -> None:
-    settings = make_settings(challengers=[challenger("same", "same"), CANDIDATE])
+    settings = make_settings(
+        challengers=[challenger("same", "same"), CANDIDATE], write_endpoints=["/write"]
+    )
 
     async def scenario() -> None:
         pipeline = await start_pipeline(settings)
@@ -115,12 +117,14 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
             emit_traffic(
                 settings, 5_000, attributes=lambda i: {"language": "de" if i % 2 else "en"}
             )
+            # captured too, but never shadowed: the router refuses a write endpoint
+            emit_traffic(settings, 100, prefix="write", endpoint="/write")
             live = "experiment_id = 'live' AND challenger = 'same'"
             await wait_for(lambda: count(wh, live) >= 5_000, 90, what="5,000 live comparisons")
             await wait_for(
                 lambda: (
                     scalar(wh, "SELECT count() FROM {db}.responses FINAL WHERE role = 'champion'")
-                    >= 5_000
+                    >= 5_100
                 ),
                 30,
                 what="captured champion responses",
@@ -136,7 +140,7 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
                 rate=2_000,
                 experiment_id="replay-1",
             )
-            assert plan.record.total == 5_000 and not plan.resumed
+            assert plan.record.total == 5_100 and not plan.resumed
             # production keeps running while the batch replays
             more_live = threading.Thread(
                 target=emit_traffic, args=(settings, 1_000), kwargs={"prefix": "later"}
@@ -147,6 +151,7 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
             elapsed = time.monotonic() - started
             more_live.join(timeout=60)
             assert result.status == COMPLETED, result.record.message
+            assert "100 not sent to the challenger" in result.record.message
             rows = experiment_rows(wh, "replay-1")
             assert rows == {
                 "comparisons": 5_000,
@@ -171,8 +176,9 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
             assert count(wh, "experiment_id = 'replay-1' AND challenger = 'same'") == 0
             (status,) = fetch_status(wh, [store.get("replay-1")])  # type: ignore[list-item]
             counts = status.challengers["candidate"]
-            assert (status.status, status.submitted) == (COMPLETED, 5_000)
+            assert (status.status, status.submitted) == (COMPLETED, 5_100)
             assert (counts.answered, counts.compared, counts.failed) == (5_000, 5_000, 0)
+            assert counts.not_routed == 100
             # the same run again: nothing to submit, nothing duplicated
             again = plan_run(
                 settings,
@@ -185,7 +191,7 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
             assert again.resumed
             rerun = await BatchRunner(settings, store, again).run()
             assert rerun.status == COMPLETED
-            assert (rerun.progress.already_done, rerun.progress.submitted) == (5_000, 0)
+            assert (rerun.progress.already_done, rerun.progress.submitted) == (5_100, 0)
             assert experiment_rows(wh, "replay-1")["rows_inserted"] == 5_000
             # reports filter by the experiment, unchanged
             report = CliRunner().invoke(
@@ -195,7 +201,7 @@ def test_replay_of_captured_traffic_while_live_traffic_runs(make_settings: Any) 
             )
             assert report.exit_code == 0, report.output
             assert "replay-1" in report.output
-            print(f"replayed 5,000 captured requests in {elapsed:.1f}s")
+            print(f"replayed 5,100 captured requests (100 not routed) in {elapsed:.1f}s")
         finally:
             await pipeline.stop()
 

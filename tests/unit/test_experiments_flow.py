@@ -197,6 +197,17 @@ def test_watcher_baseline_counts_and_unrouted_of_already_compared_pairs() -> Non
     assert results.skipped == 1 and results.final == 4 and results.in_flight == 0
 
 
+def test_watcher_reports_new_not_routed_requests_once() -> None:
+    w = watcher()
+    w.record_not_routed({"exp:1": ["a"]})  # known from ClickHouse: not news
+    assert w.take_not_routed() == {}
+    w.handle(marker("exp:2", []))
+    w.handle(marker("exp:3", ["a"]))
+    assert w.take_not_routed() == {"exp:2": ["a", "b"], "exp:3": ["b"]}
+    assert w.take_not_routed() == {}
+    assert w.results().unrouted == 4
+
+
 def test_watcher_follows_cancel_commands_and_gives_up_on_old_requests() -> None:
     w = watcher()
     control = TOPICS.control
@@ -235,6 +246,8 @@ def test_status_follows_the_data() -> None:
     done = {"a": ChallengerCounts(compared=10)}
     assert RunStatus(record(SUBMITTED), 10, done).status == COMPLETED
     assert RunStatus(record(SUBMITTED), 10, {"a": ChallengerCounts(compared=9)}).status == SUBMITTED
+    not_routed = {"a": ChallengerCounts(compared=7, not_routed=3)}
+    assert RunStatus(record(SUBMITTED), 10, not_routed).status == COMPLETED
     assert RunStatus(record(RUNNING), 5).status == RUNNING
     stale = record(RUNNING, updated_ms=now_ms() - 120_000)
     assert RunStatus(stale, 5).status == INTERRUPTED
