@@ -263,9 +263,14 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def first_signal(sig: signal.Signals) -> None:
+        stop.set()  # finish cleanly: flush, record, store the status
+        loop.remove_signal_handler(sig)  # a second Ctrl-C stops at once
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, first_signal, sig)
     view = _ProgressView()
     runner = BatchRunner(
         settings,
