@@ -27,6 +27,7 @@ class RunPlan:
     source: Source
     resumed: bool
     notes: list[str] = field(default_factory=list)
+    was_cancelled: bool = False  # resuming lifts the cancellation first
 
 
 def plan_run(
@@ -104,7 +105,9 @@ def _resume(
         rate=rate or existing.rate,
         owner=this_process(),
     )
-    return RunPlan(record, source, resumed=True, notes=notes)
+    return RunPlan(
+        record, source, resumed=True, notes=notes, was_cancelled=existing.status == CANCELLED
+    )
 
 
 def _check_challengers(challengers: Sequence[str]) -> tuple[str, ...]:

@@ -55,6 +55,7 @@ from stream_agents.control import publish_command
 
 log = logging.getLogger(__name__)
 
+CONTROL_PROPAGATION_S = 5.0
 DEFAULT_FLOOR = 8  # in flight when the challenger's concurrency is not known here
 SUBMITTING, WAITING, STORING, DONE = "submitting", "waiting", "storing", "done"
 
@@ -206,6 +207,10 @@ class BatchRunner:
                     "challengers": self.challengers,
                 },
             )
+            if self.plan.was_cancelled:
+                # routers and workers poll the control topic about every second; until
+                # they have read the announcement they would still skip the run
+                await asyncio.sleep(CONTROL_PROPAGATION_S)
             self._producer = Producer(
                 self.kafka.producer(
                     **{"message.timeout.ms": 60_000, "on_delivery": self.deliveries.on_delivery}

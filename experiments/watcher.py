@@ -308,7 +308,8 @@ class ResultWatcher:
                 self._final += 1
             if kind in (ANSWERED, SKIPPED):
                 self._answers.append(self._last_event)
-            elif kind == UNROUTED and not known:
+            elif kind == UNROUTED and not known and not self._cancelled:
+                # (a cancelled run is not routed because it was cancelled: not worth keeping)
                 self._new_unrouted.add(rid)
             if rid in self._pending and self._mask(bits, RESOLVING) == self._all:
                 del self._pending[rid]

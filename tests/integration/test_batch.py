@@ -21,7 +21,7 @@ from experiments.planning import plan_resume, plan_run
 from experiments.runner import BatchRunner, RunOptions
 from experiments.sources import CapturedTraffic, EvalFile
 from experiments.status import fetch_status
-from experiments.store import COMPLETED, INTERRUPTED, ExperimentStore
+from experiments.store import CANCELLED, COMPLETED, INTERRUPTED, ExperimentStore
 from shadow_cli.main import cli
 from shadowstream.config import Settings
 from sinks.clickhouse.warehouse import Warehouse
@@ -353,6 +353,53 @@ def test_interrupted_run_resumes_without_duplicates(make_settings: Any, tmp_path
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait(10)
+            await pipeline.stop()
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_run_stops_and_resumes_later(make_settings: Any, tmp_path: Path) -> None:
+    # a short late retention: the router forgets closed requests quickly, so a resume
+    # soon after the cancel can re-send what the cancel left without a comparison
+    settings = make_settings(challengers=[CANDIDATE], late_retention_seconds=3.0)
+    path = write_eval_file(tmp_path / "evals.jsonl", 1_500, with_reference=1_500)
+
+    async def scenario() -> None:
+        pipeline = await start_pipeline(settings)
+        try:
+            wh = pipeline.warehouse
+            store = ExperimentStore(wh)
+            plan = plan_run(
+                settings,
+                store,
+                challengers=["candidate"],
+                source=EvalFile(path),
+                rate=150,
+                experiment_id="cancel-1",
+            )
+            runner = BatchRunner(settings, store, plan)
+            task = asyncio.ensure_future(runner.run())
+            await wait_for(lambda: runner.submitted >= 300, 30, interval=0.1, what="300 sent")
+            CliRunner().invoke(cli, ["batch", "cancel", "cancel-1"], env=cli_env(settings))
+            result = await asyncio.wait_for(task, 30)
+            assert result.status == CANCELLED
+            assert result.progress.submitted < 1_000
+            await asyncio.sleep(settings.join_window_seconds + 2)
+            (status,) = fetch_status(wh, [store.get("cancel-1")])  # type: ignore[list-item]
+            assert status.status == CANCELLED
+            compared = status.challengers["candidate"].compared
+            assert compared <= result.progress.submitted
+            await asyncio.sleep(2)
+            assert experiment_rows(wh, "cancel-1")["comparisons"] == compared  # it stopped
+            # resumed later: the rest is sent, nothing twice
+            resumed = plan_resume(settings, store, "cancel-1")
+            assert any("was cancelled" in note for note in resumed.notes)
+            result = await BatchRunner(settings, store, resumed).run()
+            assert result.status == COMPLETED, result.record.message
+            rows = experiment_rows(wh, "cancel-1")
+            assert rows["comparisons"] == rows["rows_inserted"] == 1_500
+            assert pipeline.service(RouterService)[0].counters["fanned_out"] <= 1_500 + 200
+        finally:
             await pipeline.stop()
 
     asyncio.run(scenario())
