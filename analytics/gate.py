@@ -300,6 +300,18 @@ def latency_criterion(
     ).dicts()[0]
     base = [float(v) for v in row["baseline_q"]]
     chall = [float(v) for v in row["challenger_q"]]
+    if all(v == 0 for v in base):
+        # e.g. an eval set whose references carry no latency: nothing to compare against
+        return Criterion(
+            "latency p95 regression",
+            threshold,
+            None,
+            None,
+            None,
+            "skipped",
+            unit="pct",
+            note=f"the {baseline_name} has no measured latency (eval references?)",
+        )
     if not all(v > 0 for v in base):  # NaN (empty sketch) or zero
         return Criterion(
             "latency p95 regression",

@@ -31,11 +31,25 @@ def encode_command(command: dict[str, Any]) -> bytes:
 
 
 def publish_command(kafka: KafkaClientConfig, topic: str, command: dict[str, Any]) -> None:
-    """Write one control command and wait until the broker has it."""
+    """Write one control command and wait until the broker acknowledged it."""
+    errors: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
     producer = Producer(kafka.producer(**{"message.timeout.ms": 15_000}))
-    producer.produce(topic, encode_command(command), str(command.get("experiment_id", "")))
-    if producer.flush(20) != 0:
-        raise BrokerError(f"control command not delivered to {topic}")
+    producer.produce(
+        topic,
+        encode_command(command),
+        str(command.get("experiment_id", "")),
+        on_delivery=delivered,
+    )
+    remaining = producer.flush(20)
+    if remaining or errors:
+        # flush() returns 0 once a message has *failed* too: the callback tells which
+        reason = errors[0] if errors else "timed out"
+        raise BrokerError(f"control command not delivered to {topic}: {reason}")
 
 
 class ControlFollower:

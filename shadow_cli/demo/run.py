@@ -98,9 +98,12 @@ async def run_demo(
         f"[green]ready[/] in {time.monotonic() - t0:.1f}s - broker {broker.url}, "
         f"ClickHouse chdb://{chdb_dir}, metrics http://127.0.0.1:{pipeline.web_port}/metrics"
     )
+    env = f"SHADOW_BROKER_URL={broker.url} SHADOW_CLICKHOUSE_URL=chdb://{chdb_dir}"
     console.print(
-        "  in another terminal: [bold]shadow report[/] "
-        f"--clickhouse-url chdb://{chdb_dir}  (routed to this process)"
+        "  in another terminal while it runs (queries are routed to this process):\n"
+        f"    {env} shadow report\n"
+        f"    {env} shadow batch run --challenger fast --source captured --since 1h",
+        highlight=False,
     )
 
     emitter = ShadowEmitter(broker.url, service="support-triage", champion_model="champion-v1")

@@ -98,6 +98,8 @@ class ClickHouseSinkService(AgentService):
         }
         if raw_events:
             self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST)
+            # batch experiments' requests are stored too (keyed by experiment and id)
+            self.kinds[topics.batch_requests] = _Kind("batch_requests", "requests_in", REQUEST)
             self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
         self._by_name = {k.name: k for k in self.kinds.values()}
         self._batch = _Batch()
@@ -108,6 +110,7 @@ class ClickHouseSinkService(AgentService):
         self.counters: dict[str, int] = {
             "inserted_comparisons": 0,
             "inserted_requests": 0,
+            "inserted_batch_requests": 0,
             "inserted_responses": 0,
             "inserted_stats": 0,
             "batches": 0,
