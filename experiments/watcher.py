@@ -37,6 +37,7 @@ from schemas import COMPARISON, RESPONSE
 from shadowstream.errors import BrokerError, SchemaError
 from shadowstream.kafka import KafkaClientConfig
 from shadowstream.topics import TopicNames
+from stream_agents.router import MARKERS_KEY, iter_markers
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Results:
 
 
 def parse_marker_asked(value: bytes) -> frozenset[str] | None:
-    """The challengers a router changelog marker says were asked (None: not a marker).
+    """The challengers a single-marker changelog record says were asked (None: not one).
 
     Format written by stream_agents.router.encode_marker: ``{"t", "a", "r"}``.
     """
@@ -241,6 +242,12 @@ class ResultWatcher:
             if key == self.experiment_id.encode():
                 self._control(value)
             return
+        if topic == self.topics.router_changelog and key == MARKERS_KEY:
+            # the router writes many markers per record: pick out this run's
+            for rid, marker in iter_markers(key, value):
+                if rid.encode().startswith(self._prefix):
+                    self._unrouted(rid, marker.asked)
+            return
         if not key.startswith(self._prefix):
             return
         rid = key.decode()
@@ -260,11 +267,14 @@ class ResultWatcher:
             elif topic == self.topics.router_changelog:
                 asked = parse_marker_asked(value)
                 if asked is not None:
-                    for name in self._index:
-                        if name not in asked:
-                            self._record(rid, name, UNROUTED)
+                    self._unrouted(rid, asked)
         except SchemaError:
             return  # the pipeline dead-letters it; nothing to count here
+
+    def _unrouted(self, rid: str, asked: frozenset[str]) -> None:
+        for name in self._index:
+            if name not in asked:
+                self._record(rid, name, UNROUTED)
 
     def _control(self, value: bytes) -> None:
         try:

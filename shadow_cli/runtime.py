@@ -75,7 +75,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             s.name,
             s.partitions,
             s.replication_factor,
-            {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)}
+            # markers travel many to a record: time-based retention, never compaction
+            {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
             if s.name == topics.router_changelog
             else {},
         )
@@ -180,6 +181,8 @@ class Pipeline:
             )
         if not self.services:
             raise ConfigError("nothing to run: no router, challenger or sink selected")
+        if len(self.services) > 1:
+            AgentService.share_process()
         for service in self.services:
             self.app.service(service)  # type: ignore[arg-type]
         self._add_views()

@@ -24,8 +24,10 @@ import mode
 log = logging.getLogger(__name__)
 
 # A thread waiting for the GIL waits up to this long before the holder must
-# yield: 5 ms by default, too coarse next to the latencies being compared.
-GIL_SWITCH_INTERVAL_S = 0.001
+# yield: 5 ms by default, too coarse next to the latencies being compared when
+# several agents share a process. Each switch costs, though: a process that
+# hosts one agent keeps the default.
+SHARED_PROCESS_SWITCH_INTERVAL_S = 0.001
 
 
 class AgentService(mode.Service):
@@ -63,6 +65,12 @@ class AgentService(mode.Service):
     def metrics(self) -> dict[str, Any]:
         return {}
 
+    @staticmethod
+    def share_process() -> None:
+        """Call when several agents run in this process: switch threads more often."""
+        if sys.getswitchinterval() > SHARED_PROCESS_SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SHARED_PROCESS_SWITCH_INTERVAL_S)
+
     def mark_ready(self) -> None:
         """Callable from any thread (e.g. a Kafka rebalance callback)."""
         loop = self._main_loop
@@ -72,8 +80,6 @@ class AgentService(mode.Service):
     # -- lifecycle (main loop) ------------------------------------------------------------
     async def on_started(self) -> None:
         self._main_loop = asyncio.get_running_loop()
-        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._thread = threading.Thread(
             target=self._thread_main, name=f"agent-{self.agent_name}", daemon=True
         )

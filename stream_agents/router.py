@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -50,15 +50,42 @@ TARGETS_HEADER = "shadow.challengers"
 TOOL_TRACE_HEADER = "shadow.tool_trace"
 
 
+MARKERS_KEY = b"@markers"  # a changelog record holding many markers
+MARKERS_PER_RECORD = 2_000
+
+
 def encode_marker(marker: Marker) -> bytes:
+    """One marker as its own changelog record (key = request id)."""
     return orjson.dumps(
         {"t": marker.closed_at, "a": sorted(marker.asked), "r": sorted(marker.received)}
+    )
+
+
+def encode_markers(markers: Sequence[tuple[str, Marker]]) -> bytes:
+    """Many markers in one changelog record (key = MARKERS_KEY): one produce per commit
+    and partition instead of one per request."""
+    return orjson.dumps(
+        [[rid, m.closed_at, sorted(m.asked), sorted(m.received)] for rid, m in markers]
     )
 
 
 def decode_marker(data: bytes) -> Marker:
     raw = orjson.loads(data)
     return Marker(float(raw["t"]), frozenset(raw["a"]), frozenset(raw["r"]))
+
+
+def iter_markers(key: bytes | None, value: bytes | None) -> Iterator[tuple[str, Marker]]:
+    """The markers in one changelog record, whichever of the two formats it uses."""
+    if key is None or not value:
+        return
+    try:
+        if key == MARKERS_KEY:
+            for rid, closed_at, asked, received in orjson.loads(value):
+                yield str(rid), Marker(float(closed_at), frozenset(asked), frozenset(received))
+        else:
+            yield key.decode(), decode_marker(value)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return
 
 
 def _header(msg: Message, name: str) -> bytes | None:
@@ -222,13 +249,7 @@ class RouterService(AgentService):
                     if msg.error() is not None:
                         continue
                     position = (msg.offset() or 0) + 1
-                    key, value = msg.key(), msg.value()
-                    if key is None or value is None:
-                        continue
-                    try:
-                        markers.append((key.decode(), decode_marker(value)))
-                    except (ValueError, KeyError, UnicodeDecodeError):
-                        continue
+                    markers.extend(iter_markers(msg.key(), msg.value()))
             kept = engine.restore_markers(markers)
             log.info("router: partition %s restored %s markers", partition, kept)
             return kept
@@ -356,8 +377,11 @@ class RouterService(AgentService):
         changelog = self.topics.router_changelog
         wrote = 0
         for partition, items in markers.items():
-            for rid, marker in items:
-                self.producer.produce(changelog, encode_marker(marker), rid, partition=partition)
+            for start in range(0, len(items), MARKERS_PER_RECORD):
+                chunk = items[start : start + MARKERS_PER_RECORD]
+                self.producer.produce(
+                    changelog, encode_markers(chunk), MARKERS_KEY, partition=partition
+                )
                 wrote += 1
         if wrote:
             self.producer.flush_sync()

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from shadowstream.errors import SchemaError
 from shadowstream.kafka import KafkaClientConfig
 from shadowstream.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
 from shadowstream.stats import StatsReporter
+from shadowstream.threads import PoolSaturatedError
 from shadowstream.topics import TopicNames
 from stream_agents.challengers import build_adapter
 from stream_agents.challengers.base import (
@@ -41,6 +43,7 @@ from stream_agents.challengers.base import (
     ModelAnswer,
     answer_usage,
 )
+from stream_agents.challengers.callable_adapter import BatchProgress
 from stream_agents.control import ControlFollower
 from stream_agents.fanout import ExperimentRegistry
 
@@ -60,6 +63,18 @@ def _to_json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+@dataclass(slots=True)
+class _Call:
+    """A request on its way to the model."""
+
+    request: dict[str, Any]
+    topic: str
+    partition: int
+    offset: int
+    is_batch: bool
+    context: ChallengeContext
+
+
 class ChallengerWorkerService(AgentService):
     agent_name = "challenger"
 
@@ -74,6 +89,7 @@ class ChallengerWorkerService(AgentService):
         commit_interval_s: float = 1.0,
         stats_interval_s: float = 10.0,
         batch_share: float = 0.5,
+        sync_batch: int = 64,
         poll_timeout_s: float = 0.05,
         max_message_bytes: int = 1_000_000,
         **kwargs: Any,
@@ -93,9 +109,11 @@ class ChallengerWorkerService(AgentService):
         self.batch_topic = topics.challenger_batch(spec.name)
         self.tracker = OffsetTracker()
         self.registry = ExperimentRegistry()
-        self._semaphore = asyncio.Semaphore(spec.concurrency)
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Future[None]] = set()
         self._batch_in_flight = 0
+        self._in_flight = 0
+        self.sync_batch = sync_batch
+        self._sync_latency_ms = 10.0  # moving average of model time; starts unbatched
         self._batch_paused = False
         self._slot_freed = asyncio.Event()
         self._next_commit = 0.0
@@ -117,6 +135,9 @@ class ChallengerWorkerService(AgentService):
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
         self.adapter = self._adapter or build_adapter(self.spec)
+        self._thread_batches = bool(getattr(self.adapter, "runs_in_threads", False)) and hasattr(
+            self.adapter, "call_batch"
+        )
         self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
         self.deadletters = DeadLetters(
             self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
@@ -176,13 +197,14 @@ class ChallengerWorkerService(AgentService):
 
     # -- main loop ---------------------------------------------------------------------
     async def step(self) -> None:
-        in_flight = len(self._calls)
-        room = self.spec.concurrency * 2 - in_flight
+        # at most `concurrency` calls are in flight; the rest waits in Kafka
+        room = self.spec.concurrency - self._in_flight
         self._apply_batch_priority()
         if room > 0:
             messages = await self.consumer.poll(min(room, 1000), self.poll_timeout_s)
-            for msg in messages:
-                self._handle(msg)
+            calls = [call for msg in messages if (call := self._prepare(msg)) is not None]
+            if calls:
+                self._dispatch(calls)
         else:
             self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
@@ -217,7 +239,8 @@ class ChallengerWorkerService(AgentService):
             self.consumer.resume(batch_partitions)
             self._batch_paused = False
 
-    def _handle(self, msg: Message) -> None:
+    def _prepare(self, msg: Message) -> _Call | None:
+        """Validate one request message; None when it needs no model call."""
         topic = msg.topic() or ""
         partition = msg.partition() or 0
         offset = msg.offset() or 0
@@ -226,76 +249,132 @@ class ChallengerWorkerService(AgentService):
         if not value or len(value) > self.max_message_bytes:
             self.deadletters.send(msg, "oversized" if value else "empty", "")
             self.tracker.skip(topic, partition, offset)
-            return
+            return None
         try:
             request = REQUEST.decode(value)
         except SchemaError as exc:
             self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
             self.tracker.skip(topic, partition, offset)
-            return
+            return None
         if not request["request_id"]:
             self.deadletters.send(msg, "missing_request_id", "")
             self.tracker.skip(topic, partition, offset)
-            return
+            return None
         experiment = request["experiment_id"]
         if experiment != "live" and experiment in self.registry.cancelled:
             self.counters["skipped_cancelled"] += 1
             self._publish(request, partition, None, 0.0, "skipped", "experiment cancelled")
             self.tracker.skip(topic, partition, offset)
-            return
+            return None
         _, sent_ms = msg.timestamp()
         if sent_ms > 0 and time.time() * 1000 - sent_ms > self.window_s * 1000:
             # its join window has closed: an answer could only be "late"
             self.counters["skipped_stale"] += 1
             self.tracker.skip(topic, partition, offset)
-            return
-        trace_header: bytes | None = None
+            return None
+        trace: Any = None
         for key, header_value in msg.headers() or []:  # type: ignore[str-unpack]
             if key == TOOL_TRACE_HEADER and isinstance(header_value, bytes):
-                trace_header = header_value
+                trace = _json_or_text(header_value.decode())
+                self.counters["replayed_tool_traces"] += 1
         self.tracker.start(topic, partition, offset)
         is_batch = topic == self.batch_topic
         if is_batch:
             self._batch_in_flight += 1
-        task = asyncio.ensure_future(
-            self._call(request, topic, partition, offset, trace_header, is_batch)
+        self._in_flight += 1
+        context = ChallengeContext(
+            request_id=request["request_id"],
+            endpoint=request["endpoint"],
+            attributes=request["attributes"],
+            experiment_id=experiment,
+            tool_trace=trace,
         )
+        return _Call(request, topic, partition, offset, is_batch, context)
+
+    def _dispatch(self, calls: list[_Call]) -> None:
+        """One task per call for async models; small batches per thread for sync ones."""
+        if self._thread_batches:
+            # Batch only what is cheap: a batch should take ~2 ms of model time, so a
+            # slow model keeps one call per thread (full parallelism) while a fast one
+            # amortises the thread handoff over many calls.
+            size = int(2.0 / max(self._sync_latency_ms, 0.01))
+            size = max(1, min(self.sync_batch, size))
+            groups = [calls[i : i + size] for i in range(0, len(calls), size)]
+            for group in groups:
+                self._track(asyncio.ensure_future(self._call_batch(group)))
+        else:
+            for call in calls:
+                self._track(asyncio.ensure_future(self._call(call)))
+
+    def _track(self, task: asyncio.Future[None]) -> None:
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
-    async def _call(
-        self,
-        request: dict[str, Any],
-        topic: str,
-        partition: int,
-        offset: int,
-        trace_header: bytes | None,
-        is_batch: bool,
-    ) -> None:
+    def _done(self, call: _Call) -> None:
+        self.tracker.finish(call.topic, call.partition, call.offset)
+        self._in_flight -= 1
+        if call.is_batch:
+            self._batch_in_flight -= 1
+        self._slot_freed.set()
+
+    async def _call(self, call: _Call) -> None:
         try:
-            context = ChallengeContext(
-                request_id=request["request_id"],
-                endpoint=request["endpoint"],
-                attributes=request["attributes"],
-                experiment_id=request["experiment_id"],
-                tool_trace=_json_or_text(trace_header.decode()) if trace_header else None,
-            )
-            if trace_header:
-                self.counters["replayed_tool_traces"] += 1
-            payload = _json_or_text(request["payload"])
-            async with self._semaphore:
-                answer, status, error, latency_ms = await self._invoke(payload, context)
-            self.counters[status] += 1
-            self.latency_ms_total += latency_ms
-            self._publish(request, partition, answer, latency_ms, status, error)
+            payload = _json_or_text(call.request["payload"])
+            answer, status, error, latency_ms = await self._invoke(payload, call.context)
+            self._record(call, answer, status, error, latency_ms)
         except Exception as exc:  # never lose the offset: publish an error response
             log.exception("%s: unexpected failure", self.agent_name)
-            self._publish(request, partition, None, 0.0, "error", f"worker: {exc}")
+            self._publish(call.request, call.partition, None, 0.0, "error", f"worker: {exc}")
         finally:
-            self.tracker.finish(topic, partition, offset)
-            if is_batch:
-                self._batch_in_flight -= 1
-            self._slot_freed.set()
+            self._done(call)
+
+    async def _call_batch(self, calls: list[_Call]) -> None:
+        """Sync model: the calls of a small batch run back to back on one pool thread."""
+        adapter: Any = self.adapter
+        timeout = self.spec.timeout_seconds
+        items = [(_json_or_text(c.request["payload"]), c.context) for c in calls]
+        progress = BatchProgress(started=time.perf_counter())
+        check_every = min(max(timeout / 4, 0.005), 0.25)
+        try:
+            future = adapter.call_batch(items, progress)
+            while not future.done():
+                await asyncio.wait({future}, timeout=check_every)
+                if not future.done() and time.perf_counter() - progress.started > timeout:
+                    break  # the current call hangs: give up on it and the rest of the batch
+            results = list(progress.results)
+            for call, (answer, exc, latency_ms) in zip(calls, results, strict=False):
+                if exc is not None:
+                    error = f"{type(exc).__name__}: {exc}"[:2000]
+                    self._record(call, None, "error", error, latency_ms)
+                elif latency_ms > timeout * 1000:
+                    self._record(call, None, "timeout", f"no answer within {timeout}s", latency_ms)
+                else:
+                    self._record(call, answer, "ok", None, latency_ms)
+            for call in calls[len(results) :]:
+                self._record(call, None, "timeout", f"no answer within {timeout}s", timeout * 1000)
+        except PoolSaturatedError as exc:
+            # every thread is stuck in a call that never returned: no answer in time
+            for call in calls:
+                self._record(call, None, "timeout", str(exc)[:2000], 0.0)
+        except Exception as exc:
+            for call in calls:
+                self._record(call, None, "error", f"{type(exc).__name__}: {exc}"[:2000], 0.0)
+        finally:
+            for call in calls:
+                self._done(call)
+
+    def _record(
+        self,
+        call: _Call,
+        answer: ModelAnswer | None,
+        status: str,
+        error: str | None,
+        latency_ms: float,
+    ) -> None:
+        self.counters[status] += 1
+        self.latency_ms_total += latency_ms
+        self._sync_latency_ms += (latency_ms - self._sync_latency_ms) * 0.05
+        self._publish(call.request, call.partition, answer, latency_ms, status, error)
 
     async def _invoke(
         self, payload: Any, context: ChallengeContext
@@ -309,7 +388,8 @@ class ChallengerWorkerService(AgentService):
             if remaining <= 0:
                 break
             try:
-                answer = await asyncio.wait_for(self.adapter.invoke(payload, context), remaining)
+                async with asyncio.timeout(remaining):  # no extra task, unlike wait_for
+                    answer = await self.adapter.invoke(payload, context)
                 return answer, "ok", None, (time.perf_counter() - started) * 1000
             except TimeoutError:
                 return None, "timeout", f"no answer within {self.spec.timeout_seconds}s", (
@@ -358,7 +438,7 @@ class ChallengerWorkerService(AgentService):
         answered = self.counters["ok"] + self.counters["error"] + self.counters["timeout"]
         return {
             **self.counters,
-            "in_flight": len(self._calls),
+            "in_flight": self._in_flight,
             "mean_latency_ms": round(self.latency_ms_total / answered, 3) if answered else None,
             "deadletters": dict(self.deadletters.counter.by_reason),
         }
