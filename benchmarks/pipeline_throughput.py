@@ -34,7 +34,7 @@ def challenger(name: str, fn: str) -> dict[str, object]:
     }
 
 
-def ours(n: int, partitions: int, model: str) -> dict[str, float]:
+def ours(n: int, partitions: int, model: str, routers: int = 1) -> dict[str, float]:
     with stack(
         [challenger("a", model), challenger("b", model)],
         partitions=partitions,
@@ -46,7 +46,12 @@ def ours(n: int, partitions: int, model: str) -> dict[str, float]:
         produced = produce(s.settings, n)
         print(f"  backlog: {n:,} requests + {n:,} champion responses produced in {produced:.1f}s")
         procs = {
-            "router": s.spawn(["worker", "router", "--no-create-topics"], "router"),
+            **{
+                f"router{i + 1}" if routers > 1 else "router": s.spawn(
+                    ["worker", "router", "--no-create-topics"], f"router{i + 1}"
+                )
+                for i in range(routers)
+            },
             "worker-a": s.spawn(
                 ["worker", "challenger", "--name", "a", "--no-create-topics"], "wa"
             ),
@@ -119,11 +124,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--naive-requests", type=int, default=10_000)
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--model", choices=["echo", "echo_async"], default="echo_async")
+    parser.add_argument("--model", choices=["echo", "echo_async"], default="echo")
+    parser.add_argument("--routers", type=int, default=1, help="router processes (a group)")
     args = parser.parse_args()
     print(f"pipeline throughput - {machine()}")
-    print(f"shadowstream: {args.requests:,} requests x 2 challengers")
-    fast = ours(args.requests, args.partitions, args.model)
+    print(
+        f"shadowstream: {args.requests:,} requests x 2 challengers ({args.model} model), "
+        f"{args.routers} router process(es), {args.partitions} partitions"
+    )
+    fast = ours(args.requests, args.partitions, args.model, args.routers)
     print(f"  {fast['rate']:,.0f} comparisons/s", flush=True)
     print(f"naive faust: {args.naive_requests:,} requests x 2 challengers")
     slow = naive(args.naive_requests, args.partitions)

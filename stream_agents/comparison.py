@@ -58,6 +58,9 @@ def parse_output(text: str | None) -> Any:
         return text
 
 
+_NO_USAGE: dict[str, Any] = {}
+
+
 def _usage(event: Event | None, key: str) -> Any:
     if event is None:
         return None
@@ -279,6 +282,8 @@ class ComparisonBuilder:
 
         source = request or {}
         response = champion or challenger or {}
+        cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
+        lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
         return {
             "request_id": source.get("request_id") or response.get("request_id", ""),
             "challenger": name,
@@ -308,14 +313,14 @@ class ComparisonBuilder:
             "ignored_paths": list(verdict.ignored) if verdict is not None else [],
             "champion_format_valid": champion_valid,
             "challenger_format_valid": challenger_valid,
-            "champion_tokens_in": _usage(champion, "tokens_in"),
-            "champion_tokens_out": _usage(champion, "tokens_out"),
-            "challenger_tokens_in": _usage(challenger, "tokens_in"),
-            "challenger_tokens_out": _usage(challenger, "tokens_out"),
-            "champion_tool_calls": _usage(champion, "tool_calls"),
-            "challenger_tool_calls": _usage(challenger, "tool_calls"),
-            "champion_cost": _usage(champion, "cost"),
-            "challenger_cost": _usage(challenger, "cost"),
+            "champion_tokens_in": cu.get("tokens_in"),
+            "champion_tokens_out": cu.get("tokens_out"),
+            "challenger_tokens_in": lu.get("tokens_in"),
+            "challenger_tokens_out": lu.get("tokens_out"),
+            "champion_tool_calls": cu.get("tool_calls"),
+            "challenger_tool_calls": lu.get("tool_calls"),
+            "champion_cost": cu.get("cost"),
+            "challenger_cost": lu.get("cost"),
             "champion_error": champion.get("error") if champion is not None else None,
             "challenger_error": challenger.get("error") if challenger is not None else None,
             "attributes": source.get("attributes") or {},

@@ -155,6 +155,7 @@ class JoinEngine:
         self._open: dict[str, Entry] = {}
         self._markers = _MarkerStore(late_retention_s)
         self._new_markers: list[tuple[str, Marker]] = []
+        self._sides: dict[frozenset[str], frozenset[str]] = {}
         # per source: (offset, entry) for every event an entry holds, in offset order
         self._held: list[deque[tuple[int, Entry]]] = [deque() for _ in range(sources)]
         self.stats = JoinStats()
@@ -277,8 +278,8 @@ class JoinEngine:
             received.add(CHAMPION)
         marker = Marker(
             closed_at=self._wall(),
-            asked=frozenset(entry.asked or ()),
-            received=frozenset(received),
+            asked=self._intern(frozenset(entry.asked or ())),
+            received=self._intern(frozenset(received)),
         )
         self._markers.put(entry.request_id, marker)
         self._new_markers.append((entry.request_id, marker))
@@ -286,6 +287,15 @@ class JoinEngine:
         entry.request = entry.champion = None
         entry.challengers = {}
         entry.emitted = entry.skipped = _NO_SIDES
+
+    def _intern(self, sides: frozenset[str]) -> frozenset[str]:
+        """Markers share their side sets: a handful of distinct ones per pipeline."""
+        shared = self._sides.get(sides)
+        if shared is None:
+            if len(self._sides) > 10_000:
+                self._sides.clear()
+            shared = self._sides[sides] = sides
+        return shared
 
     def _after_close(
         self, rid: str, marker: Marker, side: str, response: Event
