@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import json
 import logging
+import os
+import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,6 +32,62 @@ from shadowstream.topics import TopicNames
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _RequestIds:
+    """Unique request ids without a syscall per id.
+
+    uuid4() reads os.urandom every time (~15 us on a VM); here a random
+    per-process 64-bit prefix (renewed after fork) plus a counter gives ids
+    that are just as unique, in UUID layout.
+    """
+
+    def __init__(self) -> None:
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(random.getrandbits(32))
+
+    def __call__(self) -> str:
+        h = f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+new_request_id = _RequestIds()
+
+
+def _attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
+    if not attributes:
+        return {}
+    for key, value in attributes.items():
+        if type(key) is not str or type(value) is not str:
+            return {str(k): str(v) for k, v in attributes.items()}
+    return attributes if isinstance(attributes, dict) else dict(attributes)
+
+
+class _QuietLog:
+    """librdkafka's logger for the SDK: at most one line per kind of message per minute.
+
+    With the broker down, librdkafka reports every reconnect attempt; a
+    production service must not drown in them.
+    """
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        text = msg % args if args else msg
+        kind = text.split(":", 1)[0][:60]
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) >= self._every_s:
+            if len(self._last) > 1000:
+                self._last.clear()
+            self._last[kind] = now
+            self._logger.log(level, text)
 
 
 def _default_payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -126,7 +184,7 @@ class ShadowEmitter:
             "acks": 1,
             "enable.idempotence": False,
             "error_cb": self._on_error,
-            "logger": logging.getLogger("shadowstream.librdkafka.emitter"),
+            "logger": _QuietLog(logging.getLogger("shadowstream.librdkafka.emitter")),
             "on_delivery": self._on_delivery,
             # a Python callback per delivered event would contend for the GIL with
             # the service's own threads; only failures call back
@@ -135,6 +193,7 @@ class ShadowEmitter:
         if kafka_config:
             conf.update(kafka_config)
         self._producer = Producer(conf)
+        self._produce = self._producer.produce
         self._last_error_log = 0.0
         self._poller = threading.Thread(
             target=self._poll_loop, name="shadow-emitter-poll", daemon=True
@@ -165,9 +224,7 @@ class ShadowEmitter:
                     "endpoint": endpoint,
                     "champion_model": champion_model or self.champion_model,
                     "payload": payload if isinstance(payload, str) else _to_json(payload),
-                    "attributes": {str(k): str(v) for k, v in attributes.items()}
-                    if attributes
-                    else {},
+                    "attributes": _attributes(attributes),
                     "experiment_id": experiment_id,
                 }
             )
@@ -236,7 +293,7 @@ class ShadowEmitter:
             self,
             endpoint=endpoint,
             payload=payload,
-            request_id=request_id or str(uuid.uuid4()),
+            request_id=request_id or new_request_id(),
             attributes=attributes,
             model=model,
         )
@@ -336,14 +393,15 @@ class ShadowEmitter:
             self._count("dropped_closed")
             return False
         try:
-            self._producer.produce(topic, value, key.encode())
+            self._produce(topic, value, key)
         except BufferError:
             self._count("dropped_queue_full")
             return False
         except Exception:
             self._count("dropped_invalid")
             return False
-        self._count("emitted")
+        with self._lock:  # the hot path: no getattr/setattr
+            self._stats.emitted += 1
         return True
 
     def _count(self, field: str, n: int = 1) -> None:

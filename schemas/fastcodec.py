@@ -64,13 +64,38 @@ _ZZ_TABLE = tuple(_zigzag_bytes(n) for n in range(_ZZ_LOW, 16384))
 _ZZ_HIGH = 16384
 
 
+# Large values (timestamps in microseconds, ~2^51) change only in their low bits
+# from one event to the next: the first two varint bytes come from a table,
+# the rest from a small cache keyed by the high bits.
+_LOW2 = tuple(bytes(((i & 0x7F) | 0x80, ((i >> 7) & 0x7F) | 0x80)) for i in range(1 << 14))
+_HIGH_CACHE: dict[int, bytes] = {}
+
+
+def _varint(z: int) -> bytes:
+    out = bytearray()
+    while z & ~0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
 def zz(n: int) -> bytes:
     """Avro long (zig-zag varint); small values come from a table."""
     if _ZZ_LOW <= n < _ZZ_HIGH:
         return _ZZ_TABLE[n - _ZZ_LOW]
     if not -(1 << 63) <= n < (1 << 63):
         raise OverflowError(f"{n} does not fit an Avro long")
-    return _zigzag_bytes(n)
+    z = (n << 1) ^ (n >> 63)
+    if z < (1 << 14):  # small negatives: one or two bytes
+        return _varint(z)
+    high = z >> 14
+    tail = _HIGH_CACHE.get(high)
+    if tail is None:
+        if len(_HIGH_CACHE) >= 4096:
+            _HIGH_CACHE.clear()
+        tail = _HIGH_CACHE[high] = _varint(high)
+    return _LOW2[z & 0x3FFF] + tail
 
 
 def read_long(buf: bytes, pos: int) -> tuple[int, int]:

@@ -1,0 +1,186 @@
+"""Producer SDK overhead on the calling thread, with the broker up and down, vs a naive emitter.
+
+Per event: the time emit_request / emit_response take on the caller's thread
+(p50/p99). Per call: a wrapped function (emitter.shadowed) vs the bare
+function. The naive baseline is the straightforward emitter: fastavro
+schemaless_writer into a BytesIO, produce() with a delivery callback per
+event, poll() on the calling thread.
+
+    ./dev bench sdk_overhead.py --events 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import fastavro
+from confluent_kafka import Producer
+
+from benchmarks.common import machine, quantile
+from producers import ShadowEmitter
+from schemas import REQUEST, RESPONSE
+from shadowstream.embedded import EmbeddedBroker, free_port
+
+PAYLOAD = {"text": "where is my refund for order 12345, it was due last week", "customer": 42}
+OUTPUT = {"label": "billing", "confidence": 0.83, "summary": "billing request (12 words)"}
+ATTRS = {"language": "en", "tier": "pro", "input_size": "short"}
+
+
+class NaiveEmitter:
+    """What a first version looks like: fastavro per event, a callback per delivery."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+        self.request_schema = fastavro.parse_schema(REQUEST.schema)
+        self.response_schema = fastavro.parse_schema(RESPONSE.schema)
+        self.delivered = 0
+
+    def _done(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self.delivered += 1
+
+    def _send(self, topic: str, schema: Any, record: dict[str, Any], key: str) -> None:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, record)
+        try:
+            self.producer.produce(topic, buf.getvalue(), key, on_delivery=self._done)
+        except BufferError:
+            pass
+        self.producer.poll(0)
+
+    def emit_request(self, rid: str) -> None:
+        import json
+
+        self._send(
+            "shadow.requests",
+            self.request_schema,
+            {
+                "request_id": rid,
+                "timestamp_us": time.time_ns() // 1000,
+                "service": "svc",
+                "endpoint": "/v1/classify",
+                "champion_model": "m",
+                "payload": json.dumps(PAYLOAD),
+                "attributes": ATTRS,
+                "experiment_id": "live",
+            },
+            rid,
+        )
+
+    def emit_response(self, rid: str) -> None:
+        import json
+
+        self._send(
+            "shadow.responses",
+            self.response_schema,
+            {
+                "request_id": rid,
+                "timestamp_us": time.time_ns() // 1000,
+                "role": "champion",
+                "challenger": "",
+                "model": "m",
+                "output": json.dumps(OUTPUT),
+                "latency_ms": 12.0,
+                "status": "ok",
+                "error": None,
+                "usage": {"tokens_in": 30, "tokens_out": 12, "tool_calls": None, "cost": None},
+                "tool_trace": None,
+                "experiment_id": "live",
+            },
+            rid,
+        )
+
+
+def per_event(emit_request: Any, emit_response: Any, n: int) -> list[float]:
+    samples = []
+    for i in range(n):
+        rid = f"r-{i}"
+        t = time.perf_counter()
+        emit_request(rid)
+        samples.append((time.perf_counter() - t) * 1e6)
+        t = time.perf_counter()
+        emit_response(rid)
+        samples.append((time.perf_counter() - t) * 1e6)
+    return samples
+
+
+def workload(ticket: dict[str, Any]) -> dict[str, Any]:
+    return {"label": "billing", "n": sum(range(200))}
+
+
+def per_call(fn: Any, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn(PAYLOAD)
+        samples.append((time.perf_counter() - t) * 1e6)
+    return samples
+
+
+def line(label: str, samples: list[float]) -> str:
+    return f"{label:42}{quantile(samples, 0.5):>8.1f}{quantile(samples, 0.99):>9.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=50_000, help="requests (x2 events)")
+    args = parser.parse_args()
+    n = args.events
+    print(f"SDK overhead - {machine()}; {n:,} requests (x2 events) per row; microseconds")
+    with EmbeddedBroker() as broker:
+        dead = f"127.0.0.1:{free_port()}"
+        emitters = {
+            "shadowstream, broker up": ShadowEmitter(broker.url, service="svc"),
+            "shadowstream, broker down": ShadowEmitter(
+                f"kafka://{dead}",
+                service="svc",
+                queue_max_messages=20_000,
+                message_timeout_ms=2_000,
+            ),
+        }
+        naive = {
+            "naive emitter, broker up": NaiveEmitter(broker.bootstrap_servers),
+            "naive emitter, broker down": NaiveEmitter(dead),
+        }
+        print(f"\n{'per event on the calling thread':42}{'p50':>8}{'p99':>9}")
+        for label, e in emitters.items():
+            attrs = ATTRS
+            print(
+                line(
+                    label,
+                    per_event(
+                        lambda rid, e=e: e.emit_request(
+                            rid, "/v1/classify", PAYLOAD, attributes=attrs
+                        ),
+                        lambda rid, e=e: e.emit_response(
+                            rid, OUTPUT, 12.0, tokens_in=30, tokens_out=12
+                        ),
+                        n,
+                    ),
+                )
+            )
+        for label, ne in naive.items():
+            print(line(label, per_event(ne.emit_request, ne.emit_response, n)))
+
+        print(f"\n{'wrapped function (request + response)':42}{'p50':>8}{'p99':>9}")
+        bare = per_call(workload, n)
+        print(line("bare function", bare))
+        for label, e in emitters.items():
+            wrapped = e.shadowed("/v1/classify", attributes=lambda t: ATTRS)(workload)
+            print(line(label, per_call(wrapped, n)))
+        for e in emitters.values():
+            e.close(5)
+        up, down = emitters.values()
+        print(f"\nbroker up:   {up.stats()}")
+        print(f"broker down: {down.stats()} (nothing raised; every event accounted for)")
+
+
+if __name__ == "__main__":
+    main()
