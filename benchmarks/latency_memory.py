@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, produce, rss_mb, run_naive, stack  # noqa: E402
+from benchmarks.common import machine, produce, rss_mb, stack
 
 
 def challenger(name: str) -> dict[str, object]:
@@ -65,8 +65,12 @@ def ours(rate: float, minutes: float) -> dict[str, Any]:
     ) as s:
         procs = {
             "router": s.spawn(["worker", "router", "--no-create-topics"], "router"),
-            "worker-a": s.spawn(["worker", "challenger", "--name", "a", "--no-create-topics"], "wa"),
-            "worker-b": s.spawn(["worker", "challenger", "--name", "b", "--no-create-topics"], "wb"),
+            "worker-a": s.spawn(
+                ["worker", "challenger", "--name", "a", "--no-create-topics"], "wa"
+            ),
+            "worker-b": s.spawn(
+                ["worker", "challenger", "--name", "b", "--no-create-topics"], "wb"
+            ),
             "sink": s.spawn(["worker", "sink", "--no-create-topics"], "sink"),
         }
         for proc in procs.values():
@@ -112,16 +116,22 @@ def main() -> None:
     args = parser.parse_args()
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
     result = ours(args.rate, args.minutes)
-    print(f"\nend-to-end latency (second side produced -> comparison queryable): "
-          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms")
+    print(
+        f"\nend-to-end latency (second side produced -> comparison queryable): "
+        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
+    )
     for key in [k for k in result["samples"][0] if k.startswith("rss_")]:
         series = [s[key] for s in result["samples"]]
-        print(f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
-              f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}")
+        print(
+            f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
+            f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
+        )
     opens = [s["open_requests"] or 0 for s in result["samples"]]
     markers = [s["markers"] or 0 for s in result["samples"]]
-    print(f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
-          f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})")
+    print(
+        f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
+        f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})"
+    )
 
 
 if __name__ == "__main__":

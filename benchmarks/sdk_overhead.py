@@ -20,6 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 import fastavro
 from confluent_kafka import Producer
 
@@ -49,10 +51,8 @@ class NaiveEmitter:
     def _send(self, topic: str, schema: Any, record: dict[str, Any], key: str) -> None:
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, schema, record)
-        try:
+        with contextlib.suppress(BufferError):
             self.producer.produce(topic, buf.getvalue(), key, on_delivery=self._done)
-        except BufferError:
-            pass
         self.producer.poll(0)
 
     def emit_request(self, rid: str) -> None:
@@ -151,13 +151,12 @@ def main() -> None:
         }
         print(f"\n{'per event on the calling thread':42}{'p50':>8}{'p99':>9}")
         for label, e in emitters.items():
-            attrs = ATTRS
             print(
                 line(
                     label,
                     per_event(
                         lambda rid, e=e: e.emit_request(
-                            rid, "/v1/classify", PAYLOAD, attributes=attrs
+                            rid, "/v1/classify", PAYLOAD, attributes=ATTRS
                         ),
                         lambda rid, e=e: e.emit_response(
                             rid, OUTPUT, 12.0, tokens_in=30, tokens_out=12
