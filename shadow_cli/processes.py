@@ -73,14 +73,14 @@ class AgentProcess:
     def healthz(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.web_port}/healthz"
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
 
     def metrics(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.web_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -88,7 +88,9 @@ class AgentProcess:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode}: {self.tail()}"
+                )
             if self.healthz():
                 return
             time.sleep(0.25)

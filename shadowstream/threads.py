@@ -26,7 +26,10 @@ class PoolSaturatedError(RuntimeError):
 
 class DaemonThreadPool(Executor):
     def __init__(
-        self, max_workers: int, thread_name_prefix: str = "daemon-pool", max_queued: int | None = None
+        self,
+        max_workers: int,
+        thread_name_prefix: str = "daemon-pool",
+        max_queued: int | None = None,
     ) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._max_workers = max(1, max_workers)

@@ -182,9 +182,7 @@ class ComparisonBuilder:
             aware = self._noise_aware[name] = isinstance(comparator, NoiseAware)
         return aware
 
-    def _judge(
-        self, name: str, comparator: Comparator, request: Event, a: Any, b: Any
-    ) -> Verdict:
+    def _judge(self, name: str, comparator: Comparator, request: Event, a: Any, b: Any) -> Verdict:
         noise = self.noise
         if noise is not None:
             scope = noise.scope(request.get("service", ""), request.get("endpoint", ""))
@@ -198,7 +196,9 @@ class ComparisonBuilder:
                     return comparator.compare_ignoring(a, b, noisy)  # type: ignore[attr-defined,no-any-return]
         return comparator.compare(a, b)
 
-    def _tool_verdict(self, name: str, champion: Event, challenger: Event) -> tuple[str, Verdict] | None:
+    def _tool_verdict(
+        self, name: str, champion: Event, challenger: Event
+    ) -> tuple[str, Verdict] | None:
         policy = self.tool_calls.get(name, self._default_tools)
         if policy.mode == "off":
             return None
@@ -246,7 +246,9 @@ class ComparisonBuilder:
                 challenger_out = champion_out if same_bytes else parse_output(challenger_text)
                 parsed = True
                 try:
-                    verdict = self._judge(name, comparator, request or {}, champion_out, challenger_out)
+                    verdict = self._judge(
+                        name, comparator, request or {}, champion_out, challenger_out
+                    )
                 except Exception as exc:  # a comparator bug must not stop the join
                     self.stats.comparator_errors += 1
                     verdict = Verdict(None, 0.0, f"comparator error: {type(exc).__name__}: {exc}")
@@ -262,8 +264,10 @@ class ComparisonBuilder:
             if not parsed:
                 champion_out = parse_output(champion_text) if champion_ok else None
                 challenger_out = (
-                    champion_out if same_bytes else parse_output(challenger_text)
-                ) if challenger_ok else None
+                    (champion_out if same_bytes else parse_output(challenger_text))
+                    if challenger_ok
+                    else None
+                )
             if champion_ok:
                 champion_valid = check(champion_out)
                 if not champion_valid:
@@ -344,7 +348,9 @@ def _with_tool_calls(verdict: Verdict, mode: str, tools: Verdict) -> Verdict:
     paths = (*verdict.paths, *tools.paths)
     summary = clip(f"{verdict.summary}; {tools.summary}" if verdict.summary else tools.summary, 500)
     if mode == "diverge":
-        return Verdict(True, max(verdict.score, tools.score), summary, paths, verdict.ignored, verdict.by)
+        return Verdict(
+            True, max(verdict.score, tools.score), summary, paths, verdict.ignored, verdict.by
+        )
     return Verdict(verdict.diverged, verdict.score, summary, paths, verdict.ignored, verdict.by)
 
 

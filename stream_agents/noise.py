@@ -58,7 +58,9 @@ class NoiseLearner:
         if not 0.0 < min_rate <= 1.0:
             raise ConfigError("noise min_rate must be in (0, 1]")
         if min_samples < 1 or window < 2 or max_paths < 1 or max_scopes < 1:
-            raise ConfigError("noise min_samples, window, max_paths and max_scopes must be positive")
+            raise ConfigError(
+                "noise min_samples, window, max_paths and max_scopes must be positive"
+            )
         self.min_rate = min_rate
         self.min_samples = min_samples
         self.window = max(window, 2 * min_samples)
@@ -122,9 +124,7 @@ class NoiseLearner:
         enter = self.min_rate * state.samples
         stay = enter / 2
         noisy = frozenset(
-            p
-            for p, c in state.counts.items()
-            if c >= enter or (c >= stay and p in state.noisy)
+            p for p, c in state.counts.items() if c >= enter or (c >= stay and p in state.noisy)
         )
         if noisy != state.noisy:
             state.noisy = noisy

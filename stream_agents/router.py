@@ -210,7 +210,9 @@ class RouterService(AgentService):
         log.info("router: revoked partitions %s", numbers)
 
     def _new_engine(self, partition: int) -> JoinEngine:
-        def dispatch(request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]) -> None:
+        def dispatch(
+            request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]
+        ) -> None:
             self._dispatch_replay(partition, request, champion, names)
 
         return JoinEngine(

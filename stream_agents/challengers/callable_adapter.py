@@ -106,7 +106,9 @@ class CallableAdapter:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._executor, self._run_batch, items, progress)
 
-    def _run_batch(self, items: list[tuple[Any, ChallengeContext]], progress: BatchProgress) -> None:
+    def _run_batch(
+        self, items: list[tuple[Any, ChallengeContext]], progress: BatchProgress
+    ) -> None:
         fn, with_context = self._fn, self._with_context
         clock = time.perf_counter
         results = progress.results

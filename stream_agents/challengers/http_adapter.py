@@ -170,9 +170,7 @@ class HttpAdapter:
         body = self._body(payload, context)
         if spec.method == "GET":
             items = body.items() if isinstance(body, dict) else [("q", body)]
-            params = {
-                k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in items
-            }
+            params = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in items}
             response = await self._client.get(spec.url, params=params)
         else:
             response = await self._client.request(
@@ -209,7 +207,8 @@ class HttpAdapter:
             tokens_in=_as_int(_pick(self._tokens_in, data)),
             tokens_out=_as_int(_pick(self._tokens_out, data)),
             tool_calls=_as_int(tool_calls),
-            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool)
+            cost=float(cost)
+            if isinstance(cost, (int, float)) and not isinstance(cost, bool)
             else None,
             tool_trace=trace,
         )

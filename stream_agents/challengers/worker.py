@@ -159,7 +159,9 @@ class ChallengerWorkerService(AgentService):
         if self._calls:
             # give calls in flight a moment; the rest are abandoned uncommitted and
             # re-delivered to whoever owns the partition next
-            _, pending = await asyncio.wait(self._calls, timeout=min(self.spec.timeout_seconds, 5.0))
+            _, pending = await asyncio.wait(
+                self._calls, timeout=min(self.spec.timeout_seconds, 5.0)
+            )
             for task in pending:
                 task.cancel()
         self.stats.report({self.spec.name: self.counters})
@@ -175,7 +177,9 @@ class ChallengerWorkerService(AgentService):
         await self.adapter.close()
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
-        log.info("%s: assigned %s", self.agent_name, [(tp.topic, tp.partition) for tp in partitions])
+        log.info(
+            "%s: assigned %s", self.agent_name, [(tp.topic, tp.partition) for tp in partitions]
+        )
         self._batch_paused = False
         self.mark_ready()
 
@@ -392,9 +396,12 @@ class ChallengerWorkerService(AgentService):
                     answer = await self.adapter.invoke(payload, context)
                 return answer, "ok", None, (time.perf_counter() - started) * 1000
             except TimeoutError:
-                return None, "timeout", f"no answer within {self.spec.timeout_seconds}s", (
-                    time.perf_counter() - started
-                ) * 1000
+                return (
+                    None,
+                    "timeout",
+                    f"no answer within {self.spec.timeout_seconds}s",
+                    (time.perf_counter() - started) * 1000,
+                )
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
         return None, "error", error, (time.perf_counter() - started) * 1000

@@ -77,16 +77,29 @@ class CascadeComparator:
         assert last is not None
         passed = " > ".join(trail)
         if self.when_undecided == "undecided":
-            return Verdict(None, last.score, f"undecided after {passed}: {last.summary}",
-                           last.paths, last.ignored, last.by)
+            return Verdict(
+                None,
+                last.score,
+                f"undecided after {passed}: {last.summary}",
+                last.paths,
+                last.ignored,
+                last.by,
+            )
         diverged = self.when_undecided == "diverged"
-        return Verdict(diverged, last.score, f"undecided after {passed}, counted as "
-                       f"{'diverged' if diverged else 'agreeing'}: {last.summary}",
-                       last.paths if diverged else (), last.ignored, last.by)
+        return Verdict(
+            diverged,
+            last.score,
+            f"undecided after {passed}, counted as "
+            f"{'diverged' if diverged else 'agreeing'}: {last.summary}",
+            last.paths if diverged else (),
+            last.ignored,
+            last.by,
+        )
 
 
 def _named(verdict: Verdict, by: str) -> Verdict:
     if verdict.by == by:
         return verdict
-    return Verdict(verdict.diverged, verdict.score, verdict.summary, verdict.paths,
-                   verdict.ignored, by)
+    return Verdict(
+        verdict.diverged, verdict.score, verdict.summary, verdict.paths, verdict.ignored, by
+    )

@@ -53,7 +53,9 @@ class ExactComparator:
 
 def _text_mismatch(a: str, b: str, context: int = 20) -> str:
     """Where two texts first differ, with a little context (after normalization)."""
-    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    at = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
     start = max(0, at - context)
     left = a[start : at + context]
     right = b[start : at + context]

@@ -90,7 +90,7 @@ def parse_selector(expr: str) -> tuple[Step, ...]:
     while pos < len(text):
         match = _SELECTOR_TOKEN.match(text, pos)
         if match is None:
-            raise ConfigError(f"malformed JSON path {expr!r} near {text[pos:pos + 20]!r}")
+            raise ConfigError(f"malformed JSON path {expr!r} near {text[pos : pos + 20]!r}")
         name, index, quoted = match.groups()
         if index is not None:
             steps.append(int(index))

@@ -98,7 +98,9 @@ class SemanticComparator:
             if len(undecided_between) != 2 or not (
                 0.0 <= undecided_between[0] <= undecided_between[1] <= 1.0
             ):
-                raise ConfigError("undecided_between must be [low, high] with 0 <= low <= high <= 1")
+                raise ConfigError(
+                    "undecided_between must be [low, high] with 0 <= low <= high <= 1"
+                )
             self.low, self.high = float(undecided_between[0]), float(undecided_between[1])
         else:
             self.low = self.high = float(threshold)
@@ -150,10 +152,15 @@ class SemanticComparator:
         if sim >= self.high:
             return Verdict(False, score, f"same meaning{where}: cosine {sim:.3f} >= {self.high:g}")
         if sim < self.low:
-            return Verdict(True, score, f"meaning differs{where}: cosine {sim:.3f} < {self.low:g}",
-                           self._paths())
-        return Verdict(None, score,
-                       f"undecided{where}: {self.low:g} <= cosine {sim:.3f} < {self.high:g}")
+            return Verdict(
+                True,
+                score,
+                f"meaning differs{where}: cosine {sim:.3f} < {self.low:g}",
+                self._paths(),
+            )
+        return Verdict(
+            None, score, f"undecided{where}: {self.low:g} <= cosine {sim:.3f} < {self.high:g}"
+        )
 
     def _paths(self) -> tuple[str, ...]:
         return (self.path,) if self.path else ()

@@ -80,7 +80,9 @@ class TextComparator:
             if len(undecided_between) != 2 or not (
                 0.0 <= undecided_between[0] <= undecided_between[1] <= 1.0
             ):
-                raise ConfigError("undecided_between must be [low, high] with 0 <= low <= high <= 1")
+                raise ConfigError(
+                    "undecided_between must be [low, high] with 0 <= low <= high <= 1"
+                )
             self.low, self.high = float(undecided_between[0]), float(undecided_between[1])
         else:
             self.low = self.high = float(threshold)
@@ -131,14 +133,19 @@ class TextComparator:
         sim = clamp01(self._similarity(a, b))
         score = round(1.0 - sim, 6)
         if sim >= self.high:
-            return Verdict(False, score, f"similar{where}: {sim:.3f} >= {self.high:g} ({self.method})")
+            return Verdict(
+                False, score, f"similar{where}: {sim:.3f} >= {self.high:g} ({self.method})"
+            )
         if sim < self.low:
             return Verdict(
-                True, score, f"text differs{where}: {sim:.3f} < {self.low:g} ({self.method})",
+                True,
+                score,
+                f"text differs{where}: {sim:.3f} < {self.low:g} ({self.method})",
                 self._paths(),
             )
         return Verdict(
-            None, score,
+            None,
+            score,
             f"undecided{where}: {self.low:g} <= {sim:.3f} < {self.high:g} ({self.method})",
         )
 

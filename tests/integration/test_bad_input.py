@@ -70,9 +70,11 @@ def valid_comparison(rid: str) -> bytes:
 
 
 def garbage(kind: str, topic_kind: str, i: int, rng: random.Random) -> bytes:
-    make = {"requests": valid_request, "responses": valid_response, "comparisons": valid_comparison}[
-        topic_kind
-    ]
+    make = {
+        "requests": valid_request,
+        "responses": valid_response,
+        "comparisons": valid_comparison,
+    }[topic_kind]
     if kind == "not_avro":
         return random_bytes(rng)
     if kind == "truncated":

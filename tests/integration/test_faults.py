@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from shadow_cli.processes import AgentProcess
 from shadow_cli.runtime import Roles
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
-from shadow_cli.processes import AgentProcess
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,9 @@ def challenger(name: str, fn: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "callable": f"tests.support.models:{fn}", "concurrency": 64, **extra}
 
 
-def emit_in_background(settings: Any, n: int, chunks: int = 20, pause: float = 0.4) -> threading.Thread:
+def emit_in_background(
+    settings: Any, n: int, chunks: int = 20, pause: float = 0.4
+) -> threading.Thread:
     """n requests in `chunks` bursts, so a kill lands in the middle of the run."""
 
     def run() -> None:
@@ -162,8 +164,10 @@ def test_hung_challenger_times_out_without_slowing_the_other(make_settings: Any)
             # the healthy challenger kept up with traffic and its latency stayed low
             assert healthy_done < 15, healthy_done
             assert rows["healthy"][2] < 100, rows["healthy"]
-            print(f"\nhealthy: all compared {healthy_done:.1f}s after the first request, p99 "
-                  f"{rows['healthy'][2]:.1f} ms; hung: {rows['hung'][1]} challenger_missing")
+            print(
+                f"\nhealthy: all compared {healthy_done:.1f}s after the first request, p99 "
+                f"{rows['healthy'][2]:.1f} ms; hung: {rows['hung'][1]} challenger_missing"
+            )
         finally:
             await pipeline.stop()
 
@@ -232,8 +236,10 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any)
         sink = pipeline.metrics
         client = holder["client"]
         consumer = Consumer(
-            {"bootstrap.servers": settings.broker_url.removeprefix("kafka://"),
-             "group.id": f"{settings.topic_prefix}.sink"}
+            {
+                "bootstrap.servers": settings.broker_url.removeprefix("kafka://"),
+                "group.id": f"{settings.topic_prefix}.sink",
+            }
         )
         topic = f"{settings.topic_prefix}.comparisons"
 
@@ -266,8 +272,10 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any)
             await asyncio.sleep(2)
             assert count(wh) == 4000
             assert committed() > before
-            print(f"\noutage 30 s: {client.failed_inserts} failed inserts, max pending "
-                  f"{max_pending} rows, then all 4000 comparisons stored once")
+            print(
+                f"\noutage 30 s: {client.failed_inserts} failed inserts, max pending "
+                f"{max_pending} rows, then all 4000 comparisons stored once"
+            )
         finally:
             consumer.close()
             await pipeline.stop()

@@ -37,8 +37,13 @@ def _pipeline_uses_the_full_builder(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def challenger(name: str, fn: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "callable": f"{MODELS}:{fn}", "concurrency": 32,
-            "timeout_seconds": 5, **extra}
+    return {
+        "name": name,
+        "callable": f"{MODELS}:{fn}",
+        "concurrency": 32,
+        "timeout_seconds": 5,
+        **extra,
+    }
 
 
 def emit(
@@ -88,7 +93,8 @@ def test_noise_filter_removes_fields_that_differ_on_every_champion_call(
             await wait_for(lambda: count(wh) >= 120, 90, what="120 warm-up comparisons")
             emit(settings, range(200), lambda i: json_answer({"i": i}), "req", "/classify")
             await wait_for(
-                lambda: count(wh, "startsWith(request_id, 'req-')") >= 400, 90,
+                lambda: count(wh, "startsWith(request_id, 'req-')") >= 400,
+                90,
                 what="400 comparisons",
             )
             result = {
@@ -134,16 +140,19 @@ def test_free_text_and_an_over_budget_challenger(make_settings: Callable[..., Se
             challenger(
                 "paraphraser",
                 "paraphraser",
-                comparator={"kind": "text", "options": {"method": "token_set_ratio",
-                                                        "threshold": 0.75}},
+                comparator={
+                    "kind": "text",
+                    "options": {"method": "token_set_ratio", "threshold": 0.75},
+                },
             ),
             challenger(
                 "expensive",
                 "expensive",
                 budget={"tokens_per_hour": 10_000},  # ten answers of 1000 tokens
-                comparator={"kind": "json",
-                            "options": {"ignore_paths": ["request_uuid", "generated_at",
-                                                         "items[*].trace"]}},
+                comparator={
+                    "kind": "json",
+                    "options": {"ignore_paths": ["request_uuid", "generated_at", "items[*].trace"]},
+                },
                 endpoints=["/classify"],
             ),
         ],
@@ -157,16 +166,28 @@ def test_free_text_and_an_over_budget_challenger(make_settings: Callable[..., Se
             # live traffic arrives over time (here 20 requests/s, in a thread so the
             # pipeline keeps running): answers come back and price the budget
             await asyncio.get_running_loop().run_in_executor(
-                None, emit, settings, range(100), lambda i: json_answer({"i": i}), "cls",
-                "/classify", 0.05,
+                None,
+                emit,
+                settings,
+                range(100),
+                lambda i: json_answer({"i": i}),
+                "cls",
+                "/classify",
+                0.05,
             )
-            await wait_for(lambda: count(wh, "challenger = 'paraphraser'") >= 200, 90,
-                           what="200 paraphraser comparisons")
+            await wait_for(
+                lambda: count(wh, "challenger = 'paraphraser'") >= 200,
+                90,
+                what="200 paraphraser comparisons",
+            )
             router = pipeline.service(RouterService)[0]
             await wait_for(
-                lambda: router.fanout.counters["expensive"].sampled
-                == count(wh, "challenger = 'expensive'"),
-                30, what="every expensive request compared",
+                lambda: (
+                    router.fanout.counters["expensive"].sampled
+                    == count(wh, "challenger = 'expensive'")
+                ),
+                30,
+                what="every expensive request compared",
             )
             text = {
                 r[0]: r[1:]

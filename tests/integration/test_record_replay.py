@@ -35,13 +35,15 @@ def test_challenger_receives_the_champions_tool_trace(make_settings: Any) -> Non
                     {"name": "lookup", "arguments": {"id": i}, "result": "shipped"},
                 ][: 1 + i % 2]
                 if i % 2:  # either side first
-                    emitter.emit_response(rid, champion_output({"i": i}), 5.0, tool_trace=trace,
-                                          tool_calls=len(trace))
+                    emitter.emit_response(
+                        rid, champion_output({"i": i}), 5.0, tool_trace=trace, tool_calls=len(trace)
+                    )
                     emitter.emit_request(rid, "/agent", {"i": i})
                 else:
                     emitter.emit_request(rid, "/agent", {"i": i})
-                    emitter.emit_response(rid, champion_output({"i": i}), 5.0, tool_trace=trace,
-                                          tool_calls=len(trace))
+                    emitter.emit_response(
+                        rid, champion_output({"i": i}), 5.0, tool_trace=trace, tool_calls=len(trace)
+                    )
             emitter.close(10)
             wh = pipeline.warehouse
             await wait_for(lambda: count(wh) >= 100, 60, what="100 comparisons")

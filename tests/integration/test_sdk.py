@@ -48,9 +48,9 @@ def test_dead_broker_adds_no_latency_raises_nothing_and_counts_drops(broker: Any
     overhead_live = p(with_live, 0.99) - p(bare, 0.99)
     overhead_dead = p(with_dead, 0.99) - p(bare, 0.99)
     print(
-        f"\np50/p99 us  bare {p(bare, .5):.1f}/{p(bare, .99):.1f}  "
-        f"live {p(with_live, .5):.1f}/{p(with_live, .99):.1f}  "
-        f"dead {p(with_dead, .5):.1f}/{p(with_dead, .99):.1f}"
+        f"\np50/p99 us  bare {p(bare, 0.5):.1f}/{p(bare, 0.99):.1f}  "
+        f"live {p(with_live, 0.5):.1f}/{p(with_live, 0.99):.1f}  "
+        f"dead {p(with_dead, 0.5):.1f}/{p(with_dead, 0.99):.1f}"
     )
     # with the broker down the caller pays no more than with it up (small noise margin)
     assert overhead_dead <= max(overhead_live * 1.5, overhead_live + 30.0)

@@ -64,5 +64,9 @@ async def paraphraser(payload: dict[str, Any]) -> ModelAnswer:
 
 async def expensive(payload: dict[str, Any]) -> ModelAnswer:
     """Answers like the champion but bills 1000 tokens per call."""
-    return ModelAnswer(output=json_answer(payload), tokens_in=800, tokens_out=200,
-                       cost=round(random.uniform(0.01, 0.02), 4))
+    return ModelAnswer(
+        output=json_answer(payload),
+        tokens_in=800,
+        tokens_out=200,
+        cost=round(random.uniform(0.01, 0.02), 4),
+    )

@@ -46,8 +46,12 @@ class ModelServer:
 
             def _record(self, body: Any) -> None:
                 server.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers),
-                     "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
 
             def _reply(self) -> None:
@@ -61,8 +65,14 @@ class ModelServer:
                     payload = json.dumps(
                         {
                             "id": "cmpl-1",
-                            "choices": [{"message": {"content": f"echo: {text}",
-                                                     "tool_calls": [{"function": {"name": "f"}}]}}],
+                            "choices": [
+                                {
+                                    "message": {
+                                        "content": f"echo: {text}",
+                                        "tool_calls": [{"function": {"name": "f"}}],
+                                    }
+                                }
+                            ],
                             "usage": {"prompt_tokens": 12, "completion_tokens": 34},
                             "cost": 0.0021,
                             "trace": [{"name": "search", "arguments": {"q": "oslo"}}],
@@ -140,7 +150,10 @@ def test_http_adapter_maps_request_and_response(server: ModelServer) -> None:
     answer = run(scenario())
     assert answer.output == "echo: hello"
     assert (answer.tokens_in, answer.tokens_out, answer.tool_calls, answer.cost) == (
-        12, 34, 1, 0.0021
+        12,
+        34,
+        1,
+        0.0021,
     )
     assert answer.tool_trace == [{"name": "search", "arguments": {"q": "oslo"}}]
     sent = server.requests[0]
@@ -174,14 +187,18 @@ def test_secret_headers_come_from_env(server: ModelServer, monkeypatch: pytest.M
 
 def test_missing_secret_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE_KEY", raising=False)
-    spec = HttpAdapterSpec(url="http://127.0.0.1:9/x", headers_from_env={"Authorization": "NOPE_KEY"})
+    spec = HttpAdapterSpec(
+        url="http://127.0.0.1:9/x", headers_from_env={"Authorization": "NOPE_KEY"}
+    )
     with pytest.raises(ChallengerError, match="NOPE_KEY"):
         HttpAdapter("gpt", spec)
 
 
 def test_templates_substitute_context_and_interpolate_strings() -> None:
     template = {
-        "messages": [{"role": "user", "content": "Classify: ${payload.text} (tier ${payload.tier})"}],
+        "messages": [
+            {"role": "user", "content": "Classify: ${payload.text} (tier ${payload.tier})"}
+        ],
         "id": "$request_id",
         "where": "$endpoint",
         "attrs": "$attributes",
@@ -202,8 +219,9 @@ def test_templates_substitute_context_and_interpolate_strings() -> None:
 
 
 def test_get_sends_query_parameters(server: ModelServer) -> None:
-    spec = HttpAdapterSpec(url=server.url, method="GET",
-                           request_body={"q": "$payload.text", "k": 3}, output_path="id")
+    spec = HttpAdapterSpec(
+        url=server.url, method="GET", request_body={"q": "$payload.text", "k": 3}, output_path="id"
+    )
 
     async def scenario() -> ModelAnswer:
         adapter = HttpAdapter("search", spec)
@@ -306,7 +324,10 @@ def test_latency_and_usage_reach_the_response(server: ModelServer) -> None:
     answer, status, error, latency_ms = run(scenario())
     assert status == "ok" and error is None and latency_ms >= 50
     assert answer_usage(answer, spec) == {
-        "tokens_in": 12, "tokens_out": 34, "tool_calls": 1, "cost": 0.0021
+        "tokens_in": 12,
+        "tokens_out": 34,
+        "tool_calls": 1,
+        "cost": 0.0021,
     }
 
 
@@ -324,7 +345,9 @@ async def async_model(payload: dict[str, Any], context: ChallengeContext) -> Mod
     CALLS["async_thread"] = threading.current_thread().name
     CALLS["trace"] = context.tool_trace
     return ModelAnswer(
-        output={"answer": "rainy"}, tokens_in=1000, tokens_out=500,
+        output={"answer": "rainy"},
+        tokens_in=1000,
+        tokens_out=500,
         tool_trace=[{"name": "search", "arguments": {"q": "oslo"}}],
     )
 
@@ -336,8 +359,10 @@ def test_callable_adapters_sync_in_pool_async_on_loop() -> None:
         sync = build_adapter(ChallengerSpec(name="s", callable=f"{module}:sync_model"))
         asyncio_ = build_adapter(ChallengerSpec(name="a", callable=f"{module}:async_model"))
         try:
-            return (await sync.invoke({"text": "hi"}, CONTEXT),
-                    await asyncio_.invoke({"text": "hi"}, CONTEXT))
+            return (
+                await sync.invoke({"text": "hi"}, CONTEXT),
+                await asyncio_.invoke({"text": "hi"}, CONTEXT),
+            )
         finally:
             await sync.close()
             await asyncio_.close()
@@ -351,10 +376,15 @@ def test_callable_adapters_sync_in_pool_async_on_loop() -> None:
 
 
 def test_cost_is_computed_from_prices_when_not_reported() -> None:
-    spec = ChallengerSpec(name="a", callable="m:f", cost_per_1k_tokens_in=0.5,
-                          cost_per_1k_tokens_out=1.5)
-    usage = answer_usage(ModelAnswer(output=1, tokens_in=1000, tokens_out=500,
-                                     tool_trace=[{"name": "x"}, {"name": "y"}]), spec)
+    spec = ChallengerSpec(
+        name="a", callable="m:f", cost_per_1k_tokens_in=0.5, cost_per_1k_tokens_out=1.5
+    )
+    usage = answer_usage(
+        ModelAnswer(
+            output=1, tokens_in=1000, tokens_out=500, tool_trace=[{"name": "x"}, {"name": "y"}]
+        ),
+        spec,
+    )
     assert usage == {"tokens_in": 1000, "tokens_out": 500, "tool_calls": 2, "cost": 1.25}
     # a reported cost wins; unknown token counts give no made-up cost
     assert answer_usage(ModelAnswer(output=1, tokens_in=1, cost=9.0), spec)["cost"] == 9.0

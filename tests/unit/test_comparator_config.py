@@ -61,20 +61,38 @@ comparator = { kind = "label", options = { path = "$.label", top_k_path = "$.can
 """
 
 
-def row(builder: ComparisonBuilder, name: str, champion: Any, challenger: Any,
-        traces: dict[str, str] | None = None) -> dict[str, Any]:
+def row(
+    builder: ComparisonBuilder,
+    name: str,
+    champion: Any,
+    challenger: Any,
+    traces: dict[str, str] | None = None,
+) -> dict[str, Any]:
     extra = traces or {}
 
     def response(output: Any, role: str) -> dict[str, Any]:
-        return {"request_id": "r", "role": role, "challenger": name, "model": "m",
-                "output": orjson.dumps(output).decode(), "latency_ms": 1.0, "status": "ok",
-                "error": None, "usage": {"tokens_in": 1, "tokens_out": 1, "tool_calls": None,
-                                         "cost": None},
-                "tool_trace": extra.get(role), "experiment_id": "live"}
+        return {
+            "request_id": "r",
+            "role": role,
+            "challenger": name,
+            "model": "m",
+            "output": orjson.dumps(output).decode(),
+            "latency_ms": 1.0,
+            "status": "ok",
+            "error": None,
+            "usage": {"tokens_in": 1, "tokens_out": 1, "tool_calls": None, "cost": None},
+            "tool_trace": extra.get(role),
+            "experiment_id": "live",
+        }
 
     request = {"request_id": "r", "service": "s", "endpoint": "/v1/chat", "experiment_id": "live"}
-    return builder(request, response(champion, "champion"), response(challenger, "challenger"),
-                   name, "both_answered")
+    return builder(
+        request,
+        response(champion, "champion"),
+        response(challenger, "challenger"),
+        name,
+        "both_answered",
+    )
 
 
 def test_documented_toml_loads_and_judges(tmp_path: Path) -> None:
@@ -84,29 +102,58 @@ def test_documented_toml_loads_and_judges(tmp_path: Path) -> None:
     builder = ComparisonBuilder.from_settings(settings)
     assert builder.controls == {"control"} and builder.noise is not None
 
-    api = row(builder, "api-v2",
-              {"request_uuid": "a", "label": "x", "score": 0.5, "tags": ["a", "b"],
-               "meta": {"generated_at": 1}},
-              {"request_uuid": "b", "label": "x", "score": 0.505, "tags": ["b", "a"],
-               "meta": {"generated_at": 2}})
+    api = row(
+        builder,
+        "api-v2",
+        {
+            "request_uuid": "a",
+            "label": "x",
+            "score": 0.5,
+            "tags": ["a", "b"],
+            "meta": {"generated_at": 1},
+        },
+        {
+            "request_uuid": "b",
+            "label": "x",
+            "score": 0.505,
+            "tags": ["b", "a"],
+            "meta": {"generated_at": 2},
+        },
+    )
     assert api["diverged"] is False
     assert set(api["ignored_paths"]) == {"$.request_uuid", "$.meta.generated_at"}
 
-    llm = row(builder, "llm-small", {"answer": "Paris is the capital of France."},
-              {"answer": "paris is  the capital of france."})
+    llm = row(
+        builder,
+        "llm-small",
+        {"answer": "Paris is the capital of France."},
+        {"answer": "paris is  the capital of france."},
+    )
     assert llm["diverged"] is False and llm["comparator"] == "cascade:exact"
     trace = orjson.dumps([{"name": "search", "arguments": {"q": "x", "request_id": 1}}]).decode()
     other = orjson.dumps([{"name": "browse", "arguments": {}}]).decode()
-    tools = row(builder, "llm-small", {"answer": "Same"}, {"answer": "Same"},
-                {"champion": trace, "challenger": other})
+    tools = row(
+        builder,
+        "llm-small",
+        {"answer": "Same"},
+        {"answer": "Same"},
+        {"champion": trace, "challenger": other},
+    )
     assert tools["diverged"] is True and tools["diff_paths"] == ["tool_calls[0].name"]
 
-    label = row(builder, "classifier", {"label": "billing"},
-                {"label": "account", "candidates": ["account", "billing", "other"]})
+    label = row(
+        builder,
+        "classifier",
+        {"label": "billing"},
+        {"label": "account", "candidates": ["account", "billing", "other"]},
+    )
     assert label["diverged"] is False and label["comparator"] == "label"
 
-    fanout = FanOut(settings.challengers, shadow_endpoints=settings.shadow_endpoints,
-                    write_endpoints=settings.write_endpoints)
+    fanout = FanOut(
+        settings.challengers,
+        shadow_endpoints=settings.shadow_endpoints,
+        write_endpoints=settings.write_endpoints,
+    )
     assert fanout.route({"request_id": "q", "endpoint": "/v1/orders/create"}) == []
     assert "classifier" in fanout.route({"request_id": "q", "endpoint": "/v1/classify"})
     assert "classifier" not in fanout.route({"request_id": "q", "endpoint": "/v1/chat"})

@@ -184,7 +184,9 @@ def test_json_reordered_lists_only_where_configured() -> None:
 
 def test_json_unordered_lists_of_objects_with_tolerance_and_ignores() -> None:
     a = {"hits": [{"id": "x1", "doc": "A", "score": 0.91}, {"id": "x2", "doc": "B", "score": 0.5}]}
-    b = {"hits": [{"id": "y9", "doc": "B", "score": 0.5001}, {"id": "y8", "doc": "A", "score": 0.91}]}
+    b = {
+        "hits": [{"id": "y9", "doc": "B", "score": 0.5001}, {"id": "y8", "doc": "A", "score": 0.91}]
+    }
     cmp = JsonComparator(unordered_lists=["$.hits"], abs_tol=1e-3, ignore_paths=["$.hits[*].id"])
     assert cmp.compare(a, b).diverged is False
     b["hits"][0]["doc"] = "C"
@@ -309,7 +311,12 @@ def test_label_top_k() -> None:
     champion = {"class": "Billing"}
     challenger = {
         "class": "account",
-        "candidates": [{"label": "account"}, {"label": "billing"}, {"label": "other"}, {"label": "x"}],
+        "candidates": [
+            {"label": "account"},
+            {"label": "billing"},
+            {"label": "other"},
+            {"label": "x"},
+        ],
     }
     verdict = cmp.compare(champion, challenger)
     assert verdict.diverged is False and verdict.score == pytest.approx(1 / 3)
@@ -424,8 +431,10 @@ def test_tool_trace_shapes_normalize_to_the_same_calls() -> None:
         }
     ]
     anthropic = [
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "search",
-                                           "input": {"q": "oslo"}}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "search", "input": {"q": "oslo"}}],
+        },
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
     ]
     transcript = [{"role": "assistant", "tool_calls": openai}, {"role": "tool", "content": "..."}]

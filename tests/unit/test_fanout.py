@@ -27,11 +27,21 @@ def req(i: int, endpoint: str = "/predict", experiment: str = "live") -> dict[st
     return {"request_id": f"r{i}", "endpoint": endpoint, "experiment_id": experiment}
 
 
-def answer(tokens_in: int | None = 50, tokens_out: int | None = 50, cost: float | None = None,
-           status: str = "ok") -> dict[str, Any]:
-    return {"status": status,
-            "usage": {"tokens_in": tokens_in, "tokens_out": tokens_out, "tool_calls": None,
-                      "cost": cost}}
+def answer(
+    tokens_in: int | None = 50,
+    tokens_out: int | None = 50,
+    cost: float | None = None,
+    status: str = "ok",
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "usage": {
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "tool_calls": None,
+            "cost": cost,
+        },
+    }
 
 
 # -- sampling -----------------------------------------------------------------------------
@@ -166,9 +176,7 @@ def test_requests_in_flight_are_reserved_so_a_burst_cannot_overshoot() -> None:
 
 def test_unanswered_reservations_expire_after_the_timeout() -> None:
     clock = Clock()
-    fanout = FanOut(
-        [spec("a", budget={"tokens_per_hour": 1_000}, timeout_seconds=5)], clock=clock
-    )
+    fanout = FanOut([spec("a", budget={"tokens_per_hour": 1_000}, timeout_seconds=5)], clock=clock)
     assert [len(fanout.route(req(i))) for i in range(3)] == [1, 0, 0]
     clock.now += 11  # timeout + grace: those requests will never be answered here
     assert fanout.route(req(10)) == ["a"]

@@ -290,8 +290,13 @@ def test_record_replay_challengers_wait_for_the_champions_answer(clock: Clock) -
         sent.append((champion["tool_trace"], names))
 
     engine = JoinEngine(
-        window_s=30, late_retention_s=120, build=build, clock=clock, wall_clock=clock,
-        replay=frozenset({"agent"}), dispatch=dispatch,
+        window_s=30,
+        late_retention_s=120,
+        build=build,
+        clock=clock,
+        wall_clock=clock,
+        replay=frozenset({"agent"}),
+        dispatch=dispatch,
     )
     engine.add_request(req(), route_to("plain", "agent"))
     assert sent == []  # the champion has not answered: nothing to replay yet
@@ -308,8 +313,13 @@ def test_record_replay_challengers_wait_for_the_champions_answer(clock: Clock) -
 def test_record_replay_without_a_champion_is_champion_missing(clock: Clock) -> None:
     sent: list[Any] = []
     engine = JoinEngine(
-        window_s=30, late_retention_s=120, build=build, clock=clock, wall_clock=clock,
-        replay=frozenset({"agent"}), dispatch=lambda *args: sent.append(args),
+        window_s=30,
+        late_retention_s=120,
+        build=build,
+        clock=clock,
+        wall_clock=clock,
+        replay=frozenset({"agent"}),
+        dispatch=lambda *args: sent.append(args),
     )
     engine.add_request(req(), route_to("agent"))
     clock.now += 31

@@ -74,9 +74,15 @@ def test_order_noise_is_not_learned_where_lists_are_compared_as_sets() -> None:
         None,
         noise={"min_rate": 0.5, "min_samples": 5},
         challengers=[
-            {"name": "control", "callable": "m:f", "control": True,
-             "comparator": {"kind": "json", "options": {"unordered_lists": ["$.tags"],
-                                                        "ignore_paths": ["$.id"]}}},
+            {
+                "name": "control",
+                "callable": "m:f",
+                "control": True,
+                "comparator": {
+                    "kind": "json",
+                    "options": {"unordered_lists": ["$.tags"], "ignore_paths": ["$.id"]},
+                },
+            },
         ],
     )
     builder = ComparisonBuilder.from_settings(settings)
@@ -162,33 +168,59 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
     )
     # before learning: random ids make every comparison diverge
     rid = "r0"
-    early = builder(request(rid), response(rid, champion_answer(0), role="champion"),
-                    response(rid, champion_answer(0), name="candidate"), "candidate", "both_answered")
+    early = builder(
+        request(rid),
+        response(rid, champion_answer(0), role="champion"),
+        response(rid, champion_answer(0), name="candidate"),
+        "candidate",
+        "both_answered",
+    )
     assert early["diverged"] is True
     for i in range(10):
         rid = f"c{i}"
-        builder(request(rid), response(rid, champion_answer(i), role="champion"),
-                response(rid, champion_answer(i), name="control"), "control", "both_answered")
+        builder(
+            request(rid),
+            response(rid, champion_answer(i), role="champion"),
+            response(rid, champion_answer(i), name="control"),
+            "control",
+            "both_answered",
+        )
     assert learner.noisy(("svc", "/predict")) == {"$.request_id", "$.generated_at"}
-    agreeing = builder(request("r1"), response("r1", champion_answer(1), role="champion"),
-                       response("r1", champion_answer(1), name="candidate"), "candidate",
-                       "both_answered")
+    agreeing = builder(
+        request("r1"),
+        response("r1", champion_answer(1), role="champion"),
+        response("r1", champion_answer(1), name="candidate"),
+        "candidate",
+        "both_answered",
+    )
     assert agreeing["diverged"] is False
     assert set(agreeing["ignored_paths"]) == {"$.request_id", "$.generated_at"}
     assert "(noise)" in agreeing["diff_summary"]
-    real = builder(request("r2"), response("r2", champion_answer(1), role="champion"),
-                   response("r2", champion_answer(2), name="candidate"), "candidate",
-                   "both_answered")
+    real = builder(
+        request("r2"),
+        response("r2", champion_answer(1), role="champion"),
+        response("r2", champion_answer(2), name="candidate"),
+        "candidate",
+        "both_answered",
+    )
     assert real["diverged"] is True and real["diff_paths"] == ["$.label"]
     # the control itself is never filtered: it measures the noise floor
-    control = builder(request("c99"), response("c99", champion_answer(1), role="champion"),
-                      response("c99", champion_answer(1), name="control"), "control",
-                      "both_answered")
+    control = builder(
+        request("c99"),
+        response("c99", champion_answer(1), role="champion"),
+        response("c99", champion_answer(1), name="control"),
+        "control",
+        "both_answered",
+    )
     assert control["diverged"] is True and control["ignored_paths"] == []
     # learned per endpoint: another endpoint has learned nothing yet
-    other = builder(request("o1", "/other"), response("o1", champion_answer(1), role="champion"),
-                    response("o1", champion_answer(1), name="candidate"), "candidate",
-                    "both_answered")
+    other = builder(
+        request("o1", "/other"),
+        response("o1", champion_answer(1), role="champion"),
+        response("o1", champion_answer(1), name="candidate"),
+        "candidate",
+        "both_answered",
+    )
     assert other["diverged"] is True
     assert builder.metrics()["noise"]["svc /predict"]["samples"] == 11
 
@@ -202,8 +234,13 @@ def test_identical_bytes_skip_parsing_and_comparing() -> None:
 
     builder = ComparisonBuilder({"x": Exploding()})
     out = {"a": 1}
-    row = builder(request("r"), response("r", out, role="champion"), response("r", out, name="x"),
-                  "x", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", out, role="champion"),
+        response("r", out, name="x"),
+        "x",
+        "both_answered",
+    )
     assert row["diverged"] is False and row["divergence_score"] == 0.0
     assert builder.stats.identical_bytes == 1
 
@@ -216,32 +253,55 @@ def test_comparator_errors_do_not_stop_the_join() -> None:
             raise KeyError("oops")
 
     builder = ComparisonBuilder({"x": Broken()})
-    row = builder(request("r"), response("r", 1, role="champion"), response("r", 2, name="x"),
-                  "x", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", 1, role="champion"),
+        response("r", 2, name="x"),
+        "x",
+        "both_answered",
+    )
     assert row["diverged"] is None and "comparator error" in row["diff_summary"]
 
 
 def test_format_validity_is_separate_from_divergence() -> None:
     check = json_schema_check({"type": "object", "required": ["label"]})
     builder = ComparisonBuilder({"x": JsonComparator()}, {"x": check})
-    row = builder(request("r"), response("r", {"label": "a"}, role="champion"),
-                  response("r", "Sorry, I cannot", name="x"), "x", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", {"label": "a"}, role="champion"),
+        response("r", "Sorry, I cannot", name="x"),
+        "x",
+        "both_answered",
+    )
     assert row["champion_format_valid"] is True and row["challenger_format_valid"] is False
     assert row["diverged"] is True
     assert "challenger format invalid" in row["diff_summary"]
     # both invalid the same way: they agree, and both formats are flagged
-    row = builder(request("r"), response("r", [1], role="champion"), response("r", [1], name="x"),
-                  "x", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", [1], role="champion"),
+        response("r", [1], name="x"),
+        "x",
+        "both_answered",
+    )
     assert row["diverged"] is False
     assert row["champion_format_valid"] is False and row["challenger_format_valid"] is False
     # an errored challenger has no format to judge
-    row = builder(request("r"), response("r", {"label": "a"}, role="champion"),
-                  response("r", None, name="x", status="error"), "x", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", {"label": "a"}, role="champion"),
+        response("r", None, name="x", status="error"),
+        "x",
+        "both_answered",
+    )
     assert row["challenger_format_valid"] is None and row["diverged"] is None
 
 
 def test_tool_call_differences_reported_or_counted() -> None:
-    champion_trace = [{"name": "search", "arguments": {"q": "a"}}, {"name": "fetch", "arguments": {}}]
+    champion_trace = [
+        {"name": "search", "arguments": {"q": "a"}},
+        {"name": "fetch", "arguments": {}},
+    ]
     challenger_trace = [{"name": "search", "arguments": {"q": "b"}}]
     report = ComparisonBuilder({"x": TextComparator()})
     row = report(
@@ -288,8 +348,13 @@ def test_cascade_names_the_deciding_step() -> None:
         ],
     )
     builder = ComparisonBuilder.from_settings(settings)
-    row = builder(request("r"), response("r", "Paris is the capital.", role="champion"),
-                  response("r", "Paris is the capital!", name="llm"), "llm", "both_answered")
+    row = builder(
+        request("r"),
+        response("r", "Paris is the capital.", role="champion"),
+        response("r", "Paris is the capital!", name="llm"),
+        "llm",
+        "both_answered",
+    )
     assert row["comparator"] == "cascade:text" and row["diverged"] is False
 
 
@@ -303,8 +368,11 @@ def test_from_settings_wires_controls_noise_formats_and_tool_modes() -> None:
                 "name": "agent",
                 "callable": "m:f",
                 "output_schema": {"type": "object"},
-                "comparator": {"kind": "json", "tool_calls": "diverge",
-                               "options": {"ignore_paths": ["$.ts"]}},
+                "comparator": {
+                    "kind": "json",
+                    "tool_calls": "diverge",
+                    "options": {"ignore_paths": ["$.ts"]},
+                },
             },
         ],
     )

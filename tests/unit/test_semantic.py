@@ -34,8 +34,9 @@ class BagOfWords:
 
 def test_threshold_band_path_and_cache_with_a_stand_in_encoder() -> None:
     encoder = BagOfWords()
-    cmp = SemanticComparator(encoder=encoder, path="$.answer", undecided_between=[0.2, 0.9],
-                             cache_size=3)
+    cmp = SemanticComparator(
+        encoder=encoder, path="$.answer", undecided_between=[0.2, 0.9], cache_size=3
+    )
     champion = {"answer": "refund money back in 5 days"}
     assert cmp.compare(champion, {"answer": "money back refund days"}).diverged is False
     assert cmp.compare(champion, {"answer": "reset password"}).diverged is True
@@ -85,11 +86,13 @@ def test_real_model_as_the_last_step_of_a_cascade(real: SemanticComparator) -> N
     from stream_agents.comparators import CascadeComparator, ExactComparator, TextComparator
     from stream_agents.comparators.cascade import CascadeStep
 
-    cascade = CascadeComparator([
-        CascadeStep(ExactComparator(normalize_whitespace=True), "agree"),
-        CascadeStep(TextComparator(undecided_between=[0.3, 0.95])),
-        CascadeStep(real),
-    ])
+    cascade = CascadeComparator(
+        [
+            CascadeStep(ExactComparator(normalize_whitespace=True), "agree"),
+            CascadeStep(TextComparator(undecided_between=[0.3, 0.95])),
+            CascadeStep(real),
+        ]
+    )
     verdict = cascade.compare(
         "Your refund was issued and should arrive within five business days.",
         "The refund has been processed; expect it in about five working days.",
