@@ -102,10 +102,10 @@ def stack(
 
 def make_events(n: int, prefix: str = "r") -> Iterator[tuple[bytes, bytes, bytes]]:
     """(key, request, champion response) for n requests, ~300-byte payloads."""
-    now = time.time_ns() // 1000
     payload = json.dumps({"text": "where is my refund " * 12, "customer": 42})
     for i in range(n):
         rid = f"{prefix}-{i:09d}"
+        now = time.time_ns() // 1000
         yield (
             rid.encode(),
             REQUEST.encode(

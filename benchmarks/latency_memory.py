@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, produce, rss_mb, stack
+from benchmarks.common import machine, produce, rss_mb, run_naive, stack
 
 
 def challenger(name: str) -> dict[str, object]:
@@ -109,10 +109,38 @@ def ours(rate: float, minutes: float) -> dict[str, Any]:
         return {"p50_ms": latency[0], "p99_ms": latency[1], "samples": samples}
 
 
+def naive(rate: float, minutes: float) -> dict[str, Any]:
+    """The naive Faust pipeline at its own steady rate: RSS over time, and latency from the
+    request being produced to its comparison being stored (an upper bound of the same)."""
+    with stack([challenger("a"), challenger("b")], partitions=8) as s:
+        bootstrap = s.settings.broker_url.removeprefix("kafka://")
+        proc = run_naive(bootstrap, s.settings.topic_prefix, ["a", "b"], 8, s.workdir)
+        time.sleep(10)  # group join
+        generator = steady(s, rate, minutes * 60)
+        rss: list[float] = []
+        while generator.is_alive():
+            time.sleep(10)
+            rss.append(round(rss_mb(proc.pid), 1))
+            print(f"  naive rss {rss[-1]} MB", flush=True)
+        time.sleep(10)
+        proc.terminate()
+        proc.wait(30)
+        from sinks.clickhouse.warehouse import connect
+
+        wh = connect(f"chdb://{s.workdir / 'naive-chdb'}", "default")
+        p50, p99 = wh.query(
+            "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', "
+            "fromUnixTimestamp64Micro(request_ts_us), inserted_at)) FROM naive_comparisons"
+        ).scalar()
+        return {"rss": rss, "p50_ms": p50, "p99_ms": p99}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=6_000, help="requests/s (2 comparisons each)")
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--naive-rate", type=float, default=1_000, help="naive baseline req/s")
+    parser.add_argument("--naive-minutes", type=float, default=3)
     args = parser.parse_args()
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
     result = ours(args.rate, args.minutes)
@@ -126,6 +154,16 @@ def main() -> None:
             f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
             f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
         )
+    print(f"\nnaive faust at {args.naive_rate:,.0f} requests/s for {args.naive_minutes} min:")
+    base = naive(args.naive_rate, args.naive_minutes)
+    print(
+        f"   latency (request produced -> comparison stored, an upper bound): "
+        f"p50 {base['p50_ms']:.0f} ms, p99 {base['p99_ms']:.0f} ms"
+    )
+    print(
+        f"   RSS {base['rss'][0]:.0f} -> {base['rss'][-1]:.0f} MB, last third vs middle third "
+        f"{flatness(base['rss']):+.1%}"
+    )
     opens = [s["open_requests"] or 0 for s in result["samples"]]
     markers = [s["markers"] or 0 for s in result["samples"]]
     print(

@@ -152,8 +152,9 @@ def build_app(
         client = clickhouse_connect.get_client(interface="chdb", path=chdb)
         client.command(
             "CREATE TABLE IF NOT EXISTS naive_comparisons (request_id String, challenger String, "
-            "diverged Nullable(Bool), latency_delta_ms Nullable(Float64), inserted_at DateTime64(3) "
-            "DEFAULT now64(3)) ENGINE = MergeTree ORDER BY (challenger, request_id)"
+            "diverged Nullable(Bool), latency_delta_ms Nullable(Float64), request_ts_us Int64, "
+            "inserted_at DateTime64(3) DEFAULT now64(3)) "
+            "ENGINE = MergeTree ORDER BY (challenger, request_id)"
         )
         async for values in stream.take(5000, within=1.0):
             rows = []
@@ -167,7 +168,13 @@ def build_app(
                 lambda rows=rows: client.insert(
                     "naive_comparisons",
                     rows,
-                    column_names=["request_id", "challenger", "diverged", "latency_delta_ms"],
+                    column_names=[
+                        "request_id",
+                        "challenger",
+                        "diverged",
+                        "latency_delta_ms",
+                        "request_ts_us",
+                    ],
                 ),
             )
             stats["stored"] += len(rows)
