@@ -63,6 +63,9 @@ def demo_settings(broker_url: str, data_dir: Path) -> Settings:
         join_window_seconds=5.0,
         late_retention_seconds=60.0,
         write_endpoints=[WRITE_ENDPOINT],
+        # latency against the A/A control (same model, same shadow path), and no
+        # attribute slice may agree less than 85%: that is what catches `fast`
+        gate={"latency_baseline": "control", "min_slice_agreement": 0.85, "min_samples": 200},
         challengers=[
             challenger("fast", model="distilled-v2"),
             challenger("slow", model="large-v5"),
@@ -135,7 +138,10 @@ async def run_demo(
             "divergence ignores $.trace_id and $.generated_at (they differ on every call); "
             f"{WRITE_ENDPOINT} is a write endpoint and is never shadowed."
         )
-        out.print("\n[bold]Promotion gate[/] (latency judged against the A/A control):")
+        out.print(
+            "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%;"
+            " details: shadow gate):"
+        )
         for result in gates:
             out.print(gate_verdict(result))
         out.print(
@@ -153,8 +159,10 @@ def _report_and_gate(
     warehouse: Any, window: TimeRange, settings: Settings
 ) -> tuple[Report, list[GateResult]]:
     scope = Scope(warehouse, window, "", False)
-    report = build_report(scope, ReportOptions(control="control"))
-    gate = settings.gate.model_copy(update={"latency_baseline": "control"})
+    report = build_report(
+        scope, ReportOptions(control="control", slices_per_challenger=3, examples_per_challenger=2)
+    )
+    gate = settings.gate
     names = tuple(c.name for c in settings.challengers)
     return report, run_gate(scope, gate, "control", None, names)
 
