@@ -13,6 +13,7 @@ anywhere in the process" to about one GIL switch interval.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -28,6 +29,26 @@ log = logging.getLogger(__name__)
 # several agents share a process. Each switch costs, though: a process that
 # hosts one agent keeps the default.
 SHARED_PROCESS_SWITCH_INTERVAL_S = 0.001
+
+# The cyclic GC's default first threshold (700 allocations) makes it run
+# thousands of times a second in an agent, and its full collections walk every
+# open request and marker the join holds; none of that state forms cycles.
+# Measured on the router's decode-join-compare-encode loop: ~10% of its CPU.
+AGENT_GC_THRESHOLDS = (50_000, 20, 10)
+_gc_tuned = False
+
+
+def tune_gc_for_agents() -> None:
+    """Once per process: freeze what start-up allocated (modules, the Faust app) out of
+    the collector's view, and collect young objects far less often. Cycles are still
+    collected, just in larger batches."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*AGENT_GC_THRESHOLDS)
 
 
 class AgentService(mode.Service):
@@ -79,6 +100,7 @@ class AgentService(mode.Service):
 
     # -- lifecycle (main loop) ------------------------------------------------------------
     async def on_started(self) -> None:
+        tune_gc_for_agents()
         self._main_loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
             target=self._thread_main, name=f"agent-{self.agent_name}", daemon=True
