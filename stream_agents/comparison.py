@@ -203,8 +203,10 @@ class ComparisonBuilder:
         if policy.mode == "off":
             return None
         a = _trace(champion)
+        if a is None:
+            return None
         b = _trace(challenger)
-        if a is None or b is None:
+        if b is None:
             return None
         verdict = policy.comparator.compare(a, b)
         if not verdict.diverged:
