@@ -96,6 +96,10 @@ class GateResult:
     def undecided(self) -> list[str]:
         return [c.name for c in self.criteria if c.status == "undecided"]
 
+    @property
+    def failed(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.status == "fail"]
+
 
 def overall_exit_code(results: list[GateResult]) -> int:
     """1 if any challenger fails, else 2 if any lacks data, else 0."""

@@ -390,4 +390,7 @@ def gate_verdict(result: GateResult) -> str:
     line = f"{result.challenger} / {result.experiment_id}: {VERDICT_STYLE[result.verdict]}"
     if result.verdict == "not enough data" and result.undecided:
         line += f" - undecided: {', '.join(result.undecided)}"
+    elif result.verdict == "fail":
+        reasons = [f"{c.name}{f' ({c.note})' if c.note else ''}" for c in result.failed]
+        line += f" - failed: {'; '.join(reasons)}"
     return line
