@@ -161,7 +161,13 @@ def build_app(
             for value in values:
                 c = COMPARISON.decode(value)
                 rows.append(
-                    [c["request_id"], c["challenger"], c["diverged"], c["latency_delta_ms"]]
+                    [
+                        c["request_id"],
+                        c["challenger"],
+                        c["diverged"],
+                        c["latency_delta_ms"],
+                        c["request_ts_us"],
+                    ]
                 )
             await asyncio.get_running_loop().run_in_executor(
                 None,

@@ -108,15 +108,28 @@ def naive(n: int, partitions: int) -> dict[str, float]:
                         samples.append((time.monotonic(), json.loads(line)["stored"]))
                 if samples and samples[-1][1] >= total:
                     break
+                stalled = samples[-1][0] - progress_at(samples) > 60
+                if samples[-1][1] and stalled:  # (start-up, before the first insert, is slow)
+                    print("  naive faust made no progress for 60 s; see naive.log", flush=True)
+                    break
         finally:
+            cpu = meter.stop()  # before terminate: a dead process has no CPU times to read
             proc.terminate()
             proc.wait(30)
-        cpu = meter.stop()
         return {
             "rate": rate_over(samples, total),
             "landed": samples[-1][1] if samples else 0,
             **{f"cpu_{k}": v for k, v in cpu.items()},
         }
+
+
+def progress_at(samples: list[tuple[float, int]]) -> float:
+    """When the stored count last changed."""
+    last = samples[-1][1]
+    for at, stored in reversed(samples):
+        if stored != last:
+            return at
+    return samples[0][0]
 
 
 def main() -> None:
