@@ -210,12 +210,13 @@ def rss_mb(pid: int) -> float:
 
 
 def rate_over(samples: list[tuple[float, int]], total: int) -> float:
-    """Sustained rate: between 10% and 90% of the total landed."""
-    lo = next((t for t, c in samples if c >= total * 0.1), None)
-    hi = next((t for t, c in samples if c >= total * 0.9), None)
-    if lo is None or hi is None or hi <= lo:
+    """Sustained rate: from the first sample at >= 10% of the total landed to the first at
+    >= 90%, using the counts actually seen at those samples (inserts land in steps)."""
+    lo = next(((t, c) for t, c in samples if c >= total * 0.1), None)
+    hi = next(((t, c) for t, c in samples if c >= total * 0.9), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
         return 0.0
-    return total * 0.8 / (hi - lo)
+    return (hi[1] - lo[1]) / (hi[0] - lo[0])
 
 
 def run_naive(
