@@ -145,7 +145,7 @@ def produce(settings: Settings, n: int, rate: float | None = None, prefix: str =
         {
             "bootstrap.servers": settings.broker_url.removeprefix("kafka://"),
             "partitioner": "murmur2_random",
-            "linger.ms": 10,
+            "linger.ms": 50,  # as the SDK
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 1_000_000,
         }

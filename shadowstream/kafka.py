@@ -45,7 +45,7 @@ class KafkaClientConfig:
         conf.update(
             {
                 "partitioner": PARTITIONER,
-                "linger.ms": 20,  # bigger batches: far less broker work per message
+                "linger.ms": 50,  # bigger batches: far less broker work per message
                 "batch.size": 1_000_000,
                 "batch.num.messages": 10_000,
                 "queue.buffering.max.messages": 500_000,
