@@ -168,6 +168,13 @@ def test_gate_rendering() -> None:
     console.print(gate_verdict(result))
     text = console.export_text()
     assert "agreement" in text and "FAIL" in text and "exit 1" in text
+    # the one-line verdict names each failed criterion with its numbers
+    verdict = Console(record=True, width=400)
+    verdict.print(gate_verdict(result))
+    line = verdict.export_text()
+    assert result.failed and "failed:" in line
+    for criterion in result.failed:
+        assert criterion.name in line and (criterion.note in line)
     data = json.loads(gate_json([result], 1))
     assert data["results"][0]["verdict"] == "fail"
 
