@@ -54,10 +54,10 @@ def flatness(series: list[float]) -> float:
     return (last - middle) / middle if middle else 0.0
 
 
-def ours(rate: float, minutes: float) -> dict[str, Any]:
+def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
     with stack(
         [challenger("a"), challenger("b")],
-        partitions=8,
+        partitions=partitions,
         join_window_seconds=30,
         sink_batch_rows=50_000,
         sink_batch_seconds=0.5,
@@ -109,12 +109,12 @@ def ours(rate: float, minutes: float) -> dict[str, Any]:
         return {"p50_ms": latency[0], "p99_ms": latency[1], "samples": samples}
 
 
-def naive(rate: float, minutes: float) -> dict[str, Any]:
+def naive(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
     """The naive Faust pipeline at its own steady rate: RSS over time, and latency from the
     request being produced to its comparison being stored (an upper bound of the same)."""
-    with stack([challenger("a"), challenger("b")], partitions=8) as s:
+    with stack([challenger("a"), challenger("b")], partitions=partitions) as s:
         bootstrap = s.settings.broker_url.removeprefix("kafka://")
-        proc = run_naive(bootstrap, s.settings.topic_prefix, ["a", "b"], 8, s.workdir)
+        proc = run_naive(bootstrap, s.settings.topic_prefix, ["a", "b"], partitions, s.workdir)
         time.sleep(10)  # group join
         generator = steady(s, rate, minutes * 60)
         rss: list[float] = []
@@ -139,11 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=6_000, help="requests/s (2 comparisons each)")
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--naive-rate", type=float, default=1_000, help="naive baseline req/s")
     parser.add_argument("--naive-minutes", type=float, default=3)
     args = parser.parse_args()
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
-    result = ours(args.rate, args.minutes)
+    result = ours(args.rate, args.minutes, args.partitions)
     print(
         f"\nend-to-end latency (second side produced -> comparison queryable): "
         f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
@@ -155,7 +156,7 @@ def main() -> None:
             f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
         )
     print(f"\nnaive faust at {args.naive_rate:,.0f} requests/s for {args.naive_minutes} min:")
-    base = naive(args.naive_rate, args.naive_minutes)
+    base = naive(args.naive_rate, args.naive_minutes, args.partitions)
     print(
         f"   latency (request produced -> comparison stored, an upper bound): "
         f"p50 {base['p50_ms']:.0f} ms, p99 {base['p99_ms']:.0f} ms"
