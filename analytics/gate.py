@@ -68,6 +68,18 @@ class Criterion:
     unit: Literal["count", "rate", "pct", "ms"] = "rate"
     note: str = ""
 
+    @classmethod
+    def unmeasured(
+        cls,
+        name: str,
+        threshold: str,
+        status: Status,
+        note: str,
+        unit: Literal["count", "rate", "pct", "ms"] = "rate",
+    ) -> Criterion:
+        """A criterion with no estimate yet (undecided) or none to make (skipped)."""
+        return cls(name, threshold, None, None, None, status, unit=unit, note=note)
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -134,14 +146,8 @@ def samples_criterion(c: Counts, spec: GateSpec) -> Criterion:
 def agreement_criterion(c: Counts, spec: GateSpec) -> Criterion:
     threshold = f">= {spec.min_agreement:.2%}"
     if c.compared == 0:
-        return Criterion(
-            "agreement",
-            threshold,
-            None,
-            None,
-            None,
-            "undecided",
-            note="no response pairs compared yet",
+        return Criterion.unmeasured(
+            "agreement", threshold, "undecided", "no response pairs compared yet"
         )
     agree = c.compared - c.diverged
     bounds = wilson_z(agree, c.compared, one_sided_z(spec.confidence))
@@ -160,14 +166,8 @@ def agreement_criterion(c: Counts, spec: GateSpec) -> Criterion:
 def error_increase_criterion(c: Counts, spec: GateSpec) -> Criterion:
     threshold = f"<= +{spec.max_error_rate_increase:.2%}"
     if c.paired == 0:
-        return Criterion(
-            "error-rate increase",
-            threshold,
-            None,
-            None,
-            None,
-            "undecided",
-            note="no requests with a champion response",
+        return Criterion.unmeasured(
+            "error-rate increase", threshold, "undecided", "no requests with a champion response"
         )
     ci = newcombe_paired_diff(
         c.paired_both_failed,
@@ -196,14 +196,8 @@ def invalid_format_criterion(c: Counts, spec: GateSpec) -> Criterion:
     threshold = f"<= {spec.max_invalid_format_rate:.2%}"
     n, k = c.challenger_format_checked, c.challenger_format_invalid
     if n == 0:
-        return Criterion(
-            "invalid format",
-            threshold,
-            None,
-            None,
-            None,
-            "skipped",
-            note="no output format check configured",
+        return Criterion.unmeasured(
+            "invalid format", threshold, "skipped", "no output format check configured"
         )
     bounds = wilson_z(k, n, one_sided_z(spec.confidence))
     limit = spec.max_invalid_format_rate
@@ -222,14 +216,11 @@ def floor_criterion(c: Counts, control: Counts | None, spec: GateSpec, name: str
     limit = spec.max_divergence_above_floor or 0.0
     threshold = f"<= +{limit:.2%} vs {name}"
     if control is None or control.compared == 0 or c.compared == 0:
-        return Criterion(
+        return Criterion.unmeasured(
             "divergence above floor",
             threshold,
-            None,
-            None,
-            None,
             "undecided",
-            note=f"no comparisons of the control {name!r} yet",
+            f"no comparisons of the control {name!r} yet",
         )
     ci = newcombe_diff(
         c.diverged,
@@ -259,30 +250,24 @@ def latency_criterion(
     baseline_name = "control" if by_control else "champion"
     if by_control:
         if control is None or control.challenger_ok == 0:
-            return Criterion(
+            return Criterion.unmeasured(
                 "latency p95 regression",
                 threshold,
-                None,
-                None,
-                None,
                 "undecided",
+                f"no latency of the control {control_name!r} yet",
                 unit="pct",
-                note=f"no latency of the control {control_name!r} yet",
             )
         n_baseline, baseline = control.challenger_ok, control_name
     else:
         n_baseline, baseline = c.champion_ok, c.challenger
     n_challenger = c.challenger_ok
     if n_baseline == 0 or n_challenger == 0:
-        return Criterion(
+        return Criterion.unmeasured(
             "latency p95 regression",
             threshold,
-            None,
-            None,
-            None,
             "undecided",
+            "no successful responses on one side",
             unit="pct",
-            note="no successful responses on one side",
         )
     # each side's bound at 1 - alpha/2: the ratio's bound holds with >= 1 - alpha
     per_side = 1 - (1 - spec.confidence) / 2
@@ -306,26 +291,20 @@ def latency_criterion(
     chall = [float(v) for v in row["challenger_q"]]
     if all(v == 0 for v in base):
         # e.g. an eval set whose references carry no latency: nothing to compare against
-        return Criterion(
+        return Criterion.unmeasured(
             "latency p95 regression",
             threshold,
-            None,
-            None,
-            None,
             "skipped",
+            f"the {baseline_name} has no measured latency (eval references?)",
             unit="pct",
-            note=f"the {baseline_name} has no measured latency (eval references?)",
         )
     if not all(v > 0 for v in base):  # NaN (empty sketch) or zero
-        return Criterion(
+        return Criterion.unmeasured(
             "latency p95 regression",
             threshold,
-            None,
-            None,
-            None,
             "undecided",
+            f"no {baseline_name} latency",
             unit="pct",
-            note=f"no {baseline_name} latency",
         )
     estimate = (chall[0] / base[0] - 1) * 100
     pessimistic = (chall[2] / base[1] - 1) * 100
@@ -361,14 +340,11 @@ def slice_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
         experiment=c.experiment_id,
     ).dicts()
     if not rows:
-        return Criterion(
+        return Criterion.unmeasured(
             "slice agreement",
             threshold,
-            None,
-            None,
-            None,
             "skipped",
-            note=f"no slice with {spec.min_slice_samples} compared pairs yet",
+            f"no slice with {spec.min_slice_samples} compared pairs yet",
         )
     z = one_sided_z(1 - (1 - spec.confidence) / len(rows))
     judged = []
