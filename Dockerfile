@@ -1,7 +1,9 @@
 # The agents' image: every docker-compose service runs a `shadow` command from it.
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
+# Stage 1 builds the wheel with a C compiler (the C Avro codec, schemas/_cavro.c);
+# the runtime image stays slim.
+FROM python:3.11 AS build
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY shadowstream ./shadowstream
 COPY shadow_cli ./shadow_cli
 COPY schemas ./schemas
@@ -9,7 +11,14 @@ COPY producers ./producers
 COPY stream_agents ./stream_agents
 COPY sinks ./sinks
 COPY analytics ./analytics
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && python -c "import zipfile, glob; w = glob.glob('/wheels/*.whl')[0]; \
+assert any('_cavro' in n for n in zipfile.ZipFile(w).namelist()), 'C codec not built'"
+
+FROM python:3.11-slim
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir "$(ls /wheels/*.whl)[all]" && rm -rf /wheels
 COPY examples ./examples
-RUN pip install --no-cache-dir '.[all]'
 ENV SHADOW_CONFIG=/app/examples/shadow.toml
 ENTRYPOINT ["shadow", "--log-level", "info"]

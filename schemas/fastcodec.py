@@ -12,6 +12,10 @@ against fastavro in the tests.
 Supported: null, boolean, int, long, float, double, bytes, string, enum,
 record (nested), array, map, fixed, and unions of ``null`` with one other
 type. Anything else raises :class:`Unsupported` and the caller keeps fastavro.
+
+Where the C extension ``schemas._cavro`` is built (``pip install`` compiles it
+when a C compiler is present), :func:`compile_native` gives the same codec in
+C, 3-6x faster again; this module's generated Python is the fallback.
 """
 
 from __future__ import annotations
@@ -96,6 +100,13 @@ def zz(n: int) -> bytes:
             _HIGH_CACHE.clear()
         tail = _HIGH_CACHE[high] = _varint(high)
     return _LOW2[z & 0x3FFF] + tail
+
+
+def zz_int(n: int) -> bytes:
+    """Avro int: a zig-zag varint that must fit 32 bits."""
+    if not -(1 << 31) <= n < (1 << 31):
+        raise OverflowError(f"{n} does not fit an Avro int")
+    return zz(n)
 
 
 def read_long(buf: bytes, pos: int) -> tuple[int, int]:
@@ -187,7 +198,9 @@ def _enc_value(
         g.emit(indent, f"if {value} is not None: raise TypeError('expected null')")
     elif kind == "boolean":
         g.emit(indent, f"ap(b'\\x01' if {value} else b'\\x00')")
-    elif kind in ("int", "long"):
+    elif kind == "int":
+        g.emit(indent, f"ap(zz_int({value}.__index__()))")
+    elif kind == "long":
         g.emit(indent, f"ap(zz({value}.__index__()))")
     elif kind == "double":
         g.emit(indent, f"ap(_pack_d({value}))")
@@ -270,6 +283,7 @@ def compile_encoder(schema: dict[str, Any]) -> Encoder:
     g.emit(1, "return b''.join(parts)")
     namespace: dict[str, Any] = {
         "zz": zz,
+        "zz_int": zz_int,
         "_pack_d": _DOUBLE.pack,
         "_pack_f": _FLOAT.pack,
         **g.consts,
@@ -393,3 +407,84 @@ def compile_decoder(schema: dict[str, Any]) -> Decoder:
     }
     exec("\n".join(g.lines), namespace)
     return namespace["decode"]  # type: ignore[no-any-return]
+
+
+# -- native (C) codec ----------------------------------------------------------------------
+# Node kinds shared with schemas/_cavro.c.
+NATIVE_KINDS = {
+    "null": 0,
+    "boolean": 1,
+    "int": 2,
+    "long": 3,
+    "float": 4,
+    "double": 5,
+    "string": 6,
+    "bytes": 7,
+    "fixed": 8,
+    "enum": 9,
+    "array": 10,
+    "map": 11,
+    "record": 12,
+}
+
+
+def native_spec(schema: Any) -> tuple[Any, ...]:
+    """The schema as the (kind, nullable, extra) tree that ``schemas._cavro`` compiles."""
+    return _spec(schema, {}, frozenset())
+
+
+def _spec(schema: Any, named: dict[str, Any], open_records: frozenset[str]) -> tuple[Any, ...]:
+    schema = _named(schema, named)
+    nullable, inner = _branches(schema)
+    null_code = 0
+    if nullable:
+        null_code = 1 if schema[0] == "null" else 2
+    inner = _named(inner, named)
+    kind = _type_name(inner)
+    if kind not in NATIVE_KINDS:
+        raise Unsupported(kind)
+    code = NATIVE_KINDS[kind]
+    extra: Any = None
+    if kind == "fixed":
+        extra = int(inner["size"])
+    elif kind == "enum":
+        extra = tuple(inner["symbols"])
+    elif kind == "array":
+        extra = _spec(inner["items"], named, open_records)
+    elif kind == "map":
+        extra = _spec(inner["values"], named, open_records)
+    elif kind == "record":
+        name = str(inner["name"])
+        if name in open_records:
+            raise Unsupported(f"recursive record {name}")
+        inside = open_records | {name}
+        extra = tuple(
+            (
+                str(field["name"]),
+                "default" in field,
+                field.get("default"),
+                _spec(field["type"], named, inside),
+            )
+            for field in inner["fields"]
+        )
+    return (code, null_code, extra)
+
+
+def compile_native(schema: dict[str, Any]) -> tuple[Callable[..., bytes], Decoder]:
+    """(encode(record, prefix=b""), decode(buf, pos)) in C, or Unsupported if not built."""
+    if schema.get("type") != "record":
+        raise Unsupported("top level must be a record")
+    try:
+        from schemas import _cavro  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise Unsupported(f"the C extension is not built ({exc})") from None
+    codec = _cavro.compile(native_spec(schema))
+    return codec.encode, codec.decode
+
+
+def native_available() -> bool:
+    try:
+        from schemas import _cavro  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        return False
+    return True

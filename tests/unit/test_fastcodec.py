@@ -1,4 +1,4 @@
-"""The generated encoders/decoders are byte-for-byte Avro: checked against fastavro."""
+"""The generated Python and the C codecs are byte-for-byte Avro: checked against fastavro."""
 
 from __future__ import annotations
 
@@ -11,11 +11,40 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE, EventCodec
-from schemas.fastcodec import compile_decoder, compile_encoder, zz
+from schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE, STATS, EventCodec
+from schemas.codec import SchemaRegistry
+from schemas.fastcodec import (
+    Unsupported,
+    compile_decoder,
+    compile_encoder,
+    compile_native,
+    native_available,
+    native_spec,
+    zz,
+)
 from shadowstream.errors import MalformedEventError, SchemaError
 
-CODECS = [REQUEST, RESPONSE, COMPARISON, DEAD_LETTER]
+CODECS = [REQUEST, RESPONSE, COMPARISON, DEAD_LETTER, STATS]
+BACKENDS = ["python", "c"]
+
+
+def body_codec(schema: dict[str, Any], backend: str) -> tuple[Any, Any]:
+    """(encode(record) -> body, decode(body, pos) -> (record, end)) of one backend."""
+    if backend == "python":
+        return compile_encoder(schema), compile_decoder(schema)
+    encode, decode = compile_native(schema)
+    return encode, decode
+
+
+def event_codec(schema: dict[str, Any], backend: str) -> EventCodec:
+    return EventCodec(schema, SchemaRegistry(), backend=backend)
+
+
+def test_the_c_codec_is_built() -> None:
+    # pip builds it wherever a C compiler is present (CI, ./dev); without one the
+    # project still works on the Python codec, but this suite should know.
+    assert native_available(), "schemas._cavro is not built: run pip install -e . with gcc"
+    assert REQUEST.backend == "c"
 
 
 def random_value(schema: Any, rng: random.Random, named: dict[str, Any]) -> Any:
@@ -52,12 +81,12 @@ def random_value(schema: Any, rng: random.Random, named: dict[str, Any]) -> Any:
     raise AssertionError(kind)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.name.split(".")[-1])
-def test_matches_fastavro_on_random_records(codec: EventCodec) -> None:
+def test_matches_fastavro_on_random_records(codec: EventCodec, backend: str) -> None:
     rng = random.Random(42)
     parsed = fastavro.parse_schema(codec.schema)
-    encode = compile_encoder(codec.schema)
-    decode = compile_decoder(codec.schema)
+    encode, decode = body_codec(codec.schema, backend)
     for _ in range(500):
         record = random_value(codec.schema, rng, {})
         expected = io.BytesIO()
@@ -80,7 +109,8 @@ def test_zigzag_matches_the_spec() -> None:
         zz(2**63)
 
 
-def test_defaults_fill_missing_fields_like_fastavro() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_defaults_fill_missing_fields_like_fastavro(backend: str) -> None:
     minimal = {
         "request_id": "r",
         "challenger": "c",
@@ -92,7 +122,8 @@ def test_defaults_fill_missing_fields_like_fastavro() -> None:
     }
     expected = io.BytesIO()
     fastavro.schemaless_writer(expected, fastavro.parse_schema(COMPARISON.schema), minimal)
-    assert compile_encoder(COMPARISON.schema)(minimal) == expected.getvalue()
+    encode, _ = body_codec(COMPARISON.schema, backend)
+    assert encode(minimal) == expected.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -102,9 +133,15 @@ def test_defaults_fill_missing_fields_like_fastavro() -> None:
         {"timestamp_us": "now"},
         {"attributes": {"k": 1}},
         {"timestamp_us": 2**70},
+        {"timestamp_us": 1.5},
+        {"attributes": ["k"]},
+        {"attributes": {1: "v"}},
+        {"payload": b"{}"},
+        {"payload": "\ud800"},  # a lone surrogate has no UTF-8 form
     ],
 )
-def test_wrong_types_are_schema_errors(bad: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wrong_types_are_schema_errors(bad: dict[str, Any], backend: str) -> None:
     record = {
         "request_id": "r",
         "timestamp_us": 1,
@@ -116,19 +153,78 @@ def test_wrong_types_are_schema_errors(bad: dict[str, Any]) -> None:
         "experiment_id": "live",
     }
     record.update(bad)
+    codec = event_codec(REQUEST.schema, backend)
     with pytest.raises(SchemaError):
-        REQUEST.encode(record)
+        codec.encode(record)
+    del record["request_id"]  # a required field without a default
+    with pytest.raises(SchemaError):
+        codec.encode(record)
 
 
-def test_corrupt_bodies_are_malformed_not_crashes() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_int_fields_must_fit_32_bits(backend: str) -> None:
+    codec = event_codec(RESPONSE.schema, backend)
+    record = random_value(RESPONSE.schema, random.Random(3), {})
+    record["usage"]["tool_calls"] = 2**31
+    with pytest.raises(SchemaError):
+        codec.encode(record)
+    record["usage"]["tool_calls"] = -(2**31)
+    assert codec.decode(codec.encode(record))["usage"]["tool_calls"] == -(2**31)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_corrupt_bodies_are_malformed_not_crashes(backend: str) -> None:
+    codec = event_codec(RESPONSE.schema, backend)
     rng = random.Random(1)
-    good = RESPONSE.encode(random_value(RESPONSE.schema, rng, {}))
+    good = codec.encode(random_value(RESPONSE.schema, rng, {}))
     for cut in range(10, len(good)):
         with pytest.raises(MalformedEventError):
-            RESPONSE.decode(good[:cut])
+            codec.decode(good[:cut])
     for _ in range(2000):
         noise = bytearray(good)
         for _ in range(3):
             noise[rng.randrange(10, len(noise))] = rng.getrandbits(8)
         with contextlib.suppress(MalformedEventError):
-            RESPONSE.decode(bytes(noise))
+            codec.decode(bytes(noise))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_huge_counts_in_garbage_fail_fast(backend: str) -> None:
+    # a map/array count far beyond the bytes left must not allocate or loop for it
+    codec = event_codec(REQUEST.schema, backend)
+    body = codec.encode(
+        {
+            "request_id": "r",
+            "timestamp_us": 1,
+            "service": "s",
+            "endpoint": "e",
+            "champion_model": "m",
+            "payload": "{}",
+        }
+    )
+    at = body.index(b"{}") + 2  # the attributes map count follows the payload
+    forged = body[:at] + zz(2**40) + body[at + 1 :]
+    with pytest.raises(MalformedEventError):
+        codec.decode(forged)
+
+
+def test_the_c_decoder_reads_older_python_encoded_bytes_identically() -> None:
+    rng = random.Random(9)
+    python, c = event_codec(COMPARISON.schema, "python"), event_codec(COMPARISON.schema, "c")
+    for _ in range(300):
+        record = random_value(COMPARISON.schema, rng, {})
+        data = python.encode(record)
+        assert c.encode(record) == data
+        assert c.decode(data) == python.decode(data)
+
+
+def test_native_spec_refuses_what_the_c_codec_cannot_do() -> None:
+    with pytest.raises(Unsupported):
+        native_spec({"type": "record", "name": "U", "fields": [{"name": "x", "type": ["int", "string"]}]})
+    recursive = {
+        "type": "record",
+        "name": "Node",
+        "fields": [{"name": "next", "type": ["null", "Node"]}],
+    }
+    with pytest.raises(Unsupported):
+        native_spec(recursive)
