@@ -219,8 +219,16 @@ def rate_over(samples: list[tuple[float, int]], total: int) -> float:
     return (hi[1] - lo[1]) / (hi[0] - lo[0])
 
 
+NAIVE_CODECS = ("fastavro", "python", "c")
+
+
 def run_naive(
-    broker: str, prefix: str, challengers: list[str], partitions: int, workdir: Path
+    broker: str,
+    prefix: str,
+    challengers: list[str],
+    partitions: int,
+    workdir: Path,
+    codec: str = "fastavro",
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -236,6 +244,8 @@ def run_naive(
             str(workdir / "naive-chdb"),
             "--partitions",
             str(partitions),
+            "--codec",
+            codec,
         ],
         stdout=subprocess.PIPE,
         stderr=open(workdir / "naive.log", "wb"),

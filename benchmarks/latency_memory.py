@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, produce, rss_mb, run_naive, stack
+from benchmarks.common import NAIVE_CODECS, machine, produce, rss_mb, run_naive, stack
 
 
 def challenger(name: str) -> dict[str, object]:
@@ -109,12 +109,16 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
         return {"p50_ms": latency[0], "p99_ms": latency[1], "samples": samples}
 
 
-def naive(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
+def naive(
+    rate: float, minutes: float, partitions: int = 8, codec: str = "fastavro"
+) -> dict[str, Any]:
     """The naive Faust pipeline at its own steady rate: RSS over time, and latency from the
     request being produced to its comparison being stored (an upper bound of the same)."""
     with stack([challenger("a"), challenger("b")], partitions=partitions) as s:
         bootstrap = s.settings.broker_url.removeprefix("kafka://")
-        proc = run_naive(bootstrap, s.settings.topic_prefix, ["a", "b"], partitions, s.workdir)
+        proc = run_naive(
+            bootstrap, s.settings.topic_prefix, ["a", "b"], partitions, s.workdir, codec
+        )
         time.sleep(10)  # group join
         generator = steady(s, rate, minutes * 60)
         rss: list[float] = []
@@ -142,6 +146,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--naive-rate", type=float, default=1_000, help="naive baseline req/s")
     parser.add_argument("--naive-minutes", type=float, default=3)
+    parser.add_argument("--naive-codec", choices=NAIVE_CODECS, default="fastavro")
     args = parser.parse_args()
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
     result = ours(args.rate, args.minutes, args.partitions)
@@ -155,8 +160,11 @@ def main() -> None:
             f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
             f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
         )
-    print(f"\nnaive faust at {args.naive_rate:,.0f} requests/s for {args.naive_minutes} min:")
-    base = naive(args.naive_rate, args.naive_minutes, args.partitions)
+    print(
+        f"\nnaive faust at {args.naive_rate:,.0f} requests/s for {args.naive_minutes} min "
+        f"(codec {args.naive_codec}):"
+    )
+    base = naive(args.naive_rate, args.naive_minutes, args.partitions, args.naive_codec)
     print(
         f"   latency (request produced -> comparison stored, an upper bound): "
         f"p50 {base['p50_ms']:.0f} ms, p99 {base['p99_ms']:.0f} ms"

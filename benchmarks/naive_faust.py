@@ -6,6 +6,10 @@ inserts comparisons into ClickHouse with ``stream.take()``. This is what a
 first Faust implementation looks like; the benchmarks run it side by side
 with Shadowstream's batched agents.
 
+Events are Avro with fastavro (schema parsed once), as the issue's baseline
+describes it. ``--codec c`` gives it Shadowstream's own C codec instead, to
+see how much of the gap is the design rather than the codec.
+
     python benchmarks/naive_faust.py --broker 127.0.0.1:9092 --prefix bench \\
         --challengers a,b --chdb /tmp/naive-chdb --partitions 8
 """
@@ -21,12 +25,17 @@ from typing import Any
 import faust
 import orjson
 
-from schemas import COMPARISON, REQUEST, RESPONSE
+from schemas import EventCodec, SchemaRegistry, load_schema
 
 
 def build_app(
-    broker: str, prefix: str, challengers: list[str], chdb: str, partitions: int
+    broker: str, prefix: str, challengers: list[str], chdb: str, partitions: int, codec: str
 ) -> faust.App:
+    registry = SchemaRegistry()
+    REQUEST, RESPONSE, COMPARISON = (
+        EventCodec(load_schema(name), registry, backend=codec)
+        for name in ("request_event", "response_event", "comparison_event")
+    )
     app = faust.App(
         f"{prefix}-naive",
         broker=f"kafka://{broker}",
@@ -199,9 +208,15 @@ def main() -> None:
     parser.add_argument("--challengers", default="a,b")
     parser.add_argument("--chdb", required=True)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--codec", choices=["fastavro", "python", "c"], default="fastavro")
     args = parser.parse_args()
     app = build_app(
-        args.broker, args.prefix, args.challengers.split(","), args.chdb, args.partitions
+        args.broker,
+        args.prefix,
+        args.challengers.split(","),
+        args.chdb,
+        args.partitions,
+        args.codec,
     )
     worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -5,8 +5,9 @@ agents drain it: router (fan-out + join), two challenger workers with a no-op
 model, the ClickHouse sink, each its own process as in production. The rate
 is measured between 10% and 90% of the comparisons landing; CPU is per
 process over the same run. The naive baseline (benchmarks/naive_faust.py: a
-straightforward Faust pipeline with a Table join) drains a smaller backlog
-on the same broker right after, and the ratio is printed.
+straightforward Faust pipeline with a Table join, fastavro codec) drains a
+smaller backlog on the same broker right after, and the ratio is printed.
+``--naive-codec c`` gives the naive pipeline Shadowstream's C codec too.
 
     ./dev bench pipeline_throughput.py                 # 2 routers (one per core)
     ./dev bench pipeline_throughput.py --routers 1
@@ -23,7 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CpuMeter, machine, produce, rate_over, run_naive, stack
+from benchmarks.common import (
+    NAIVE_CODECS,
+    CpuMeter,
+    machine,
+    produce,
+    rate_over,
+    run_naive,
+    stack,
+)
+from schemas import REQUEST
 
 
 def challenger(name: str, fn: str) -> dict[str, object]:
@@ -81,7 +91,7 @@ def ours(n: int, partitions: int, model: str, routers: int = 1) -> dict[str, flo
         return {"rate": rate, "landed": samples[-1][1], **{f"cpu_{k}": v for k, v in cpu.items()}}
 
 
-def naive(n: int, partitions: int) -> dict[str, float]:
+def naive(n: int, partitions: int, codec: str) -> dict[str, float]:
     with stack([challenger("a", "echo"), challenger("b", "echo")], partitions=partitions) as s:
         produce(s.settings, n)
         proc = run_naive(
@@ -90,6 +100,7 @@ def naive(n: int, partitions: int) -> dict[str, float]:
             ["a", "b"],
             partitions,
             s.workdir,
+            codec,
         )
         meter = CpuMeter({"naive": proc.pid, "broker": s.broker.pid or 0})
         meter.start()
@@ -143,6 +154,12 @@ def main() -> None:
         help="backlog (naive); under ~20k its start-up transient flatters it",
     )
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument(
+        "--naive-codec",
+        choices=NAIVE_CODECS,
+        default="fastavro",
+        help="the naive pipeline's Avro codec (c: Shadowstream's own)",
+    )
     parser.add_argument("--model", choices=["echo", "echo_async"], default="echo")
     parser.add_argument(
         "--routers", type=int, default=2, help="router processes (one group): one per core"
@@ -151,12 +168,15 @@ def main() -> None:
     print(f"pipeline throughput - {machine()}")
     print(
         f"shadowstream: {args.requests:,} requests x 2 challengers ({args.model} model), "
-        f"{args.routers} router process(es), {args.partitions} partitions"
+        f"{args.routers} router process(es), {args.partitions} partitions, "
+        f"codec {REQUEST.backend}"
     )
     fast = ours(args.requests, args.partitions, args.model, args.routers)
     print(f"  {fast['rate']:,.0f} comparisons/s", flush=True)
-    print(f"naive faust: {args.naive_requests:,} requests x 2 challengers")
-    slow = naive(args.naive_requests, args.partitions)
+    print(
+        f"naive faust: {args.naive_requests:,} requests x 2 challengers, codec {args.naive_codec}"
+    )
+    slow = naive(args.naive_requests, args.partitions, args.naive_codec)
     print()
     print(f"{'':14}{'comparisons/s':>15}{'landed':>10}   CPU % by process")
     for label, r in (("shadowstream", fast), ("naive faust", slow)):
