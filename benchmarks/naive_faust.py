@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -38,6 +39,7 @@ def build_app(
     )
     app = faust.App(
         f"{prefix}-naive",
+        datadir=str(Path(chdb).parent / "naive-faust"),
         broker=f"kafka://{broker}",
         store="memory://",
         topic_partitions=partitions,

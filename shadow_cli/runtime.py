@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,8 +110,14 @@ class Pipeline:
         self.topics = TopicNames(settings.topic_prefix)
         kafka = kafka_client_config(settings)
         self.web_port = settings.web_port or free_port(settings.web_host)
+        app_id = app_id or f"{settings.topic_prefix}-{roles.label()}"
+        # Tables are in memory (the router keeps its own changelog), so Faust's data
+        # directory holds nothing worth keeping: a temporary one instead of
+        # "<app id>-data" in whatever directory the command was started from.
+        self._faust_dir = tempfile.TemporaryDirectory(prefix=f"shadow-faust-{app_id}-")
         self.app = faust.App(
-            app_id or f"{settings.topic_prefix}-{roles.label()}",
+            app_id,
+            datadir=self._faust_dir.name,
             broker=f"kafka://{kafka.bootstrap_servers}",
             store="memory://",
             autodiscover=False,
@@ -278,6 +285,7 @@ class Pipeline:
             unregister_owner(self._owner_path)
             self._owner_path = None
         await self.app.stop()
+        self._faust_dir.cleanup()
 
     def metrics(self) -> dict[str, Any]:
         return {s.agent_name: s.metrics() for s in self.services}
