@@ -39,7 +39,13 @@ class NaiveEmitter:
     """What a first version looks like: fastavro per event, a callback per delivery."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "partitioner": "murmur2_random",
+                "log_level": 2,  # keep the dead-broker rows from flooding the output
+            }
+        )
         self.request_schema = fastavro.parse_schema(REQUEST.schema)
         self.response_schema = fastavro.parse_schema(RESPONSE.schema)
         self.delivered = 0
