@@ -23,6 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil
+
 from benchmarks.common import NAIVE_CODECS, machine, produce, rss_mb, run_naive, stack
 
 
@@ -75,6 +77,13 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
         }
         for proc in procs.values():
             proc.wait_ready()
+        # CPU % of one core per process over each 10 s interval: lag spikes line up
+        # with the broker's CPU (see the README's performance section)
+        watched = {n: p.proc.pid for n, p in procs.items() if p.proc}
+        watched["broker"] = s.broker.pid or 0
+        cpu = {n: psutil.Process(pid) for n, pid in watched.items() if pid}
+        for proc in cpu.values():
+            proc.cpu_percent(None)
         generator = steady(s, rate, minutes * 60)
         samples: list[dict[str, Any]] = []
         started = time.monotonic()
@@ -87,6 +96,7 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
                 "open_requests": router.get("open_requests"),
                 "markers": router.get("markers"),
                 "landed": s.comparisons(),
+                "cpu": {n: round(p.cpu_percent(None)) for n, p in cpu.items()},
             }
             samples.append(sample)
             print("  " + json.dumps(sample), flush=True)
