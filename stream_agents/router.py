@@ -158,6 +158,9 @@ class RouterService(AgentService):
             "replayed_tool_traces": 0,
         }
         self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
+        # fan-out and comparison messages of the current step, per (topic, partition):
+        # queued with one produce_batch call each at the end of the step
+        self._out: dict[tuple[str, int], list[dict[str, Any]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
@@ -269,6 +272,7 @@ class RouterService(AgentService):
             self._next_expire = now + self.expire_interval_s
             for partition, engine in list(self.engines.items()):
                 self._emit(engine.expire(), partition)
+        self._send_out()
         if now >= self._next_control:
             self._next_control = now + 1.0
             await self.consumer.run(self.control.poll_sync, 0.0)
@@ -331,11 +335,11 @@ class RouterService(AgentService):
             if name in self._replay:
                 continue  # sent by _dispatch_replay when the champion's answer is in
             live_topic, batch_topic = self._fanout_topics[name]
-            self.producer.produce(
+            self._queue(
                 batch_topic if batch else live_topic,
+                partition,
                 value,
                 key or request["request_id"].encode(),
-                partition=partition,
             )
         self.counters["fanned_out"] += len(asked)
         return asked
@@ -366,14 +370,27 @@ class RouterService(AgentService):
     def _emit(self, comparisons: list[dict[str, Any]], partition: int) -> None:
         topic = self.topics.comparisons
         for comparison in comparisons:
-            self.producer.produce(
-                topic, COMPARISON.encode(comparison), comparison["request_id"], partition=partition
-            )
+            self._queue(topic, partition, COMPARISON.encode(comparison), comparison["request_id"])
         self.counters["comparisons"] += len(comparisons)
+
+    def _queue(self, topic: str, partition: int, value: bytes, key: bytes | str) -> None:
+        batch = self._out.get((topic, partition))
+        if batch is None:
+            batch = self._out[(topic, partition)] = []
+        batch.append({"value": value, "key": key})
+
+    def _send_out(self) -> None:
+        """Hand this step's outputs to the producer: one call per (topic, partition)."""
+        if not self._out:
+            return
+        out, self._out = self._out, {}
+        for (topic, partition), messages in out.items():
+            self.producer.produce_batch(topic, partition, messages)
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit_sync(self) -> None:
         """Flush outputs, persist markers, then commit what no open request still holds."""
+        self._send_out()
         markers = {p: engine.drain_markers() for p, engine in self.engines.items()}
         self.producer.flush_sync()
         changelog = self.topics.router_changelog
