@@ -11,6 +11,7 @@ smaller backlog on the same broker right after, and the ratio is printed.
 
     ./dev bench pipeline_throughput.py                 # 2 routers (one per core)
     ./dev bench pipeline_throughput.py --routers 1
+    ./dev bench pipeline_throughput.py --repeat 3      # this VM is noisy: median ratio
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -162,6 +164,12 @@ def main() -> None:
     )
     parser.add_argument("--model", choices=["echo", "echo_async"], default="echo")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of (ours, naive), back to back; prints each ratio and the median",
+    )
+    parser.add_argument(
         "--routers", type=int, default=2, help="router processes (one group): one per core"
     )
     args = parser.parse_args()
@@ -171,19 +179,30 @@ def main() -> None:
         f"{args.routers} router process(es), {args.partitions} partitions, "
         f"codec {REQUEST.backend}"
     )
-    fast = ours(args.requests, args.partitions, args.model, args.routers)
-    print(f"  {fast['rate']:,.0f} comparisons/s", flush=True)
     print(
         f"naive faust: {args.naive_requests:,} requests x 2 challengers, codec {args.naive_codec}"
     )
-    slow = naive(args.naive_requests, args.partitions, args.naive_codec)
-    print()
-    print(f"{'':14}{'comparisons/s':>15}{'landed':>10}   CPU % by process")
-    for label, r in (("shadowstream", fast), ("naive faust", slow)):
-        cpu = ", ".join(f"{k[4:]} {v:.0f}" for k, v in r.items() if k.startswith("cpu_"))
-        print(f"{label:14}{r['rate']:>15,.0f}{int(r['landed']):>10,}   {cpu}")
-    if slow["rate"]:
-        print(f"\nratio: {fast['rate'] / slow['rate']:.1f}x the naive Faust join")
+    ratios: list[float] = []
+    for round_ in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"\nround {round_} of {args.repeat}")
+        fast = ours(args.requests, args.partitions, args.model, args.routers)
+        print(f"  shadowstream {fast['rate']:,.0f} comparisons/s", flush=True)
+        slow = naive(args.naive_requests, args.partitions, args.naive_codec)
+        print(f"  naive faust  {slow['rate']:,.0f} comparisons/s", flush=True)
+        print()
+        print(f"{'':14}{'comparisons/s':>15}{'landed':>10}   CPU % by process")
+        for label, r in (("shadowstream", fast), ("naive faust", slow)):
+            cpu = ", ".join(f"{k[4:]} {v:.0f}" for k, v in r.items() if k.startswith("cpu_"))
+            print(f"{label:14}{r['rate']:>15,.0f}{int(r['landed']):>10,}   {cpu}")
+        if slow["rate"]:
+            ratios.append(fast["rate"] / slow["rate"])
+            print(f"\nratio: {ratios[-1]:.1f}x the naive Faust join")
+    if len(ratios) > 1:
+        listed = ", ".join(f"{r:.1f}x" for r in ratios)
+        print(
+            f"\nratios over {len(ratios)} rounds: {listed}; median {statistics.median(ratios):.1f}x"
+        )
 
 
 if __name__ == "__main__":
