@@ -19,6 +19,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
 enum {
@@ -489,6 +490,10 @@ static int read_block_count(Reader *r, Node *item, Py_ssize_t *count) {
     if (read_long(r, &c) < 0) return -1;
     if (c < 0) {
         long long block_bytes;
+        if (c == LLONG_MIN) {
+            PyErr_SetString(PyExc_ValueError, "implausible block count");
+            return -1;
+        }
         c = -c;
         if (read_long(r, &block_bytes) < 0) return -1;
     }
