@@ -40,6 +40,19 @@ def event_codec(schema: dict[str, Any], backend: str) -> EventCodec:
     return EventCodec(schema, SchemaRegistry(), backend=backend)
 
 
+def minimal_request() -> dict[str, Any]:
+    return {
+        "request_id": "r",
+        "timestamp_us": 1,
+        "service": "s",
+        "endpoint": "e",
+        "champion_model": "m",
+        "payload": "{}",
+        "attributes": {},
+        "experiment_id": "live",
+    }
+
+
 def test_the_c_codec_is_built() -> None:
     # pip builds it wherever a C compiler is present (CI, ./dev); without one the
     # project still works on the Python codec, but this suite should know.
@@ -142,16 +155,7 @@ def test_defaults_fill_missing_fields_like_fastavro(backend: str) -> None:
 )
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_wrong_types_are_schema_errors(bad: dict[str, Any], backend: str) -> None:
-    record = {
-        "request_id": "r",
-        "timestamp_us": 1,
-        "service": "s",
-        "endpoint": "e",
-        "champion_model": "m",
-        "payload": "{}",
-        "attributes": {},
-        "experiment_id": "live",
-    }
+    record = minimal_request()
     record.update(bad)
     codec = event_codec(REQUEST.schema, backend)
     with pytest.raises(SchemaError):
@@ -193,20 +197,31 @@ def test_corrupt_bodies_are_malformed_not_crashes(backend: str) -> None:
 def test_huge_counts_in_garbage_fail_fast(backend: str, count: int) -> None:
     # a map/array count far beyond the bytes left must not allocate or loop for it
     codec = event_codec(REQUEST.schema, backend)
-    body = codec.encode(
-        {
-            "request_id": "r",
-            "timestamp_us": 1,
-            "service": "s",
-            "endpoint": "e",
-            "champion_model": "m",
-            "payload": "{}",
-        }
-    )
+    body = codec.encode(minimal_request())
     at = body.index(b"{}") + 2  # the attributes map count follows the payload
     forged = body[:at] + zz(count) + body[at + 1 :]
     with pytest.raises(MalformedEventError):
         codec.decode(forged)
+
+
+@pytest.mark.timeout(60, method="thread")  # a C loop never yields to a signal
+@pytest.mark.parametrize("count", [2**40, -(2**63)])
+def test_the_c_decoder_refuses_implausible_counts_of_zero_size_items(count: int) -> None:
+    # Items that take no bytes (null) cannot be bounded by the bytes left: without its
+    # guard the C decoder would append 2^40 Nones, or negate -2^63 (overflow) and read
+    # an empty array. The generated Python has no such guard (it would loop too).
+    schema = {
+        "type": "record",
+        "name": "Nulls",
+        "fields": [{"name": "xs", "type": {"type": "array", "items": "null"}}],
+    }
+    codec = event_codec(schema, "c")
+    empty = codec.encode({"xs": []})
+    block = zz(count) + (zz(0) if count < 0 else b"")  # a negative count carries a size
+    forged = empty[:-1] + block + b"\x00"
+    with pytest.raises(MalformedEventError) as caught:
+        codec.decode(forged)
+    assert caught.value.reason == "invalid"
 
 
 def test_the_c_decoder_reads_older_python_encoded_bytes_identically() -> None:
