@@ -43,6 +43,9 @@ LOW_CARDINALITY = frozenset(
     }
 )
 _CACHE_LIMIT = 4096
+# Most items an array/map block may claim beyond the bytes left (items of no bytes,
+# like null, cannot be bounded by them); the same limit as _cavro.c
+ZERO_SIZE_ITEMS_LIMIT = 1 << 24
 
 Encoder = Callable[[dict[str, Any]], bytes]
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
@@ -365,6 +368,9 @@ def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, 
         g.emit(indent + 2, f"{count} = -{count}")
         skip = g.var("sz")
         _dec_long(g, skip, indent + 2)
+        # Items may take no bytes (null), so the bytes left cannot bound a forged count
+        g.emit(indent + 1, f"if {count} > blen - pos + {ZERO_SIZE_ITEMS_LIMIT}:")
+        g.emit(indent + 2, "raise ValueError('implausible block count')")
         g.emit(indent + 1, f"for _ in range({count}):")
         if kind == "map":
             key = g.var("k")
