@@ -5,8 +5,10 @@
   parsed by ClickHouse), so the sink does almost no per-event Python work.
 * A batch is inserted when it reaches ``batch_rows`` or ``batch_seconds``;
   offsets are committed only after ClickHouse acknowledged every insert of it.
-* ClickHouse unavailable: consumption pauses (memory stays bounded at one
-  batch), the batch is retried with exponential backoff, nothing is committed.
+  The next batch fills while one is being stored (one store at a time, in
+  order), so consumption never stops for an insert.
+* ClickHouse unavailable: consumption pauses (memory stays bounded at two
+  batches), the batch is retried with exponential backoff, nothing is committed.
 * Messages that are not events of the expected type go to the dead-letter
   topic; events written with an older schema version are resolved and
   re-encoded with the current one.
@@ -36,6 +38,8 @@ from sinks.clickhouse.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 HEADER = 10
+# comparisons first: they are what users wait for
+_INSERT_ORDER = ["comparisons", "responses", "requests", "batch_requests", "stats"]
 
 
 @dataclass
@@ -102,7 +106,11 @@ class ClickHouseSinkService(AgentService):
             self.kinds[topics.batch_requests] = _Kind("batch_requests", "requests_in", REQUEST)
             self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
         self._by_name = {k.name: k for k in self.kinds.values()}
-        self._batch = _Batch()
+        self._batch = _Batch()  # being filled
+        self._store: asyncio.Future[None] | None = None  # storing the previous batch
+        self._storing: tuple[_Batch, int] | None = None  # that batch, its generation
+        self._failed: _Batch | None = None  # a batch waiting for ClickHouse to come back
+        self._generation = 0  # bumped by each revocation
         self._warehouse: Warehouse | None = None
         self._paused = False
         self._retry_at = 0.0
@@ -114,6 +122,13 @@ class ClickHouseSinkService(AgentService):
             "inserted_responses": 0,
             "inserted_stats": 0,
             "batches": 0,
+            # wall time spent storing (inserts by kind) and committing, in ms
+            "insert_ms_comparisons": 0,
+            "insert_ms_requests": 0,
+            "insert_ms_batch_requests": 0,
+            "insert_ms_responses": 0,
+            "insert_ms_stats": 0,
+            "commit_ms": 0,
             "insert_failures": 0,
             "reencoded": 0,
         }
@@ -145,9 +160,17 @@ class ClickHouseSinkService(AgentService):
         return self._warehouse
 
     async def teardown(self) -> None:
-        if self._batch.rows and not self._paused:
+        stored = True
+        if self._store is not None:
             try:
-                await self._flush()
+                await self._store
+            except Exception as exc:
+                stored = False  # the next batch must not commit past it
+                log.warning("sink: batch being stored not finished (%s); it will be re-read", exc)
+            self._store = None
+        if stored and self._batch.rows and not self._paused and self._failed is None:
+            try:
+                await self._store_batch(self._batch, self._generation)
             except Exception as exc:
                 log.warning("sink: final batch not stored (%s); it will be re-read", exc)
         await self.consumer.close()
@@ -157,28 +180,49 @@ class ClickHouseSinkService(AgentService):
         self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        # Uncommitted work is simply re-read by the next owner (inserts are idempotent).
+        # Runs on the consumer's thread, inside poll(), before any message of the
+        # new assignment is returned. Uncommitted work is simply re-read by the next
+        # owner (inserts are idempotent); a batch being stored right now finishes its
+        # insert but does not commit (its generation is over).
+        self._generation += 1
         self._batch = _Batch()
-        if self._paused:
-            self._paused = False
+        self._failed = None
+        self._paused = False
 
     # -- main loop ----------------------------------------------------------------------
     async def step(self) -> None:
+        """Fill the next batch while the previous one is being stored.
+
+        At most one batch is being stored at a time and offsets are committed in
+        batch order, only after every insert of their batch; memory is bounded by
+        two batches.
+        """
+        store = self._store
+        if store is not None and store.done():
+            self._store = None
+            self._stored(store)
         if self._paused:
             # keep the group membership alive while ClickHouse is away
             await self.consumer.poll(100, 0.1)
-            if time.monotonic() >= self._retry_at:
-                await self._try_flush()
+            failed = self._failed
+            if self._store is None and failed is not None and time.monotonic() >= self._retry_at:
+                self._start_store(failed)
             return
         room = self.batch_rows - self._batch.rows
-        messages = await self.consumer.poll(min(max(room, 1), 10_000), 0.1)
-        for msg in messages:
-            self._handle(msg)
+        if room > 0:
+            messages = await self.consumer.poll(min(room, 10_000), 0.1)
+            for msg in messages:
+                self._handle(msg)
+        elif self._store is not None:
+            # full while the previous batch is still being stored: wait for it
+            await asyncio.wait({self._store}, timeout=0.1)
         batch = self._batch
-        if batch.rows >= self.batch_rows or (
-            batch.offsets and time.monotonic() - batch.started >= self.batch_seconds
+        if self._store is None and (
+            batch.rows >= self.batch_rows
+            or (batch.offsets and time.monotonic() - batch.started >= self.batch_seconds)
         ):
-            await self._try_flush()
+            self._batch = _Batch()
+            self._start_store(batch)
         self.producer.poll()
 
     def _handle(self, msg: Message) -> None:
@@ -219,20 +263,39 @@ class ClickHouseSinkService(AgentService):
         self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)
         self.counters["reencoded"] += 1
 
-    async def _try_flush(self) -> None:
-        try:
-            await self._flush()
-        except WarehouseUnavailableError as exc:
-            self._back_off(exc)
-        except WarehouseError as exc:
+    def _start_store(self, batch: _Batch) -> None:
+        self._store = asyncio.ensure_future(self._store_batch(batch, self._generation))
+        self._storing = (batch, self._generation)
+
+    def _stored(self, store: asyncio.Future[None]) -> None:
+        """Act on a finished store: resume after an outage, or keep the batch and back off."""
+        storing, self._storing = self._storing, None
+        exc = store.exception()
+        if storing is None or storing[1] != self._generation:
+            return  # its partitions were revoked meanwhile: the next owner re-reads it
+        batch = storing[0]
+        if exc is None:
+            self._failed = None
+            self._backoff = self.backoff_initial_s
+            if self._paused:
+                self.consumer.resume(self.consumer.assigned_partitions())
+                self._paused = False
+                self.last_error = None
+                log.info("sink: ClickHouse is back; resumed")
+            return
+        if isinstance(exc, WarehouseUnavailableError):
+            self._back_off(batch, exc)
+        elif isinstance(exc, WarehouseError):
             # ClickHouse refused the data itself: find and dead-letter the bad
             # events once, then retry; if it still fails, treat it as an outage.
-            if self._batch.validated:
-                self._back_off(exc)
+            if batch.validated:
+                self._back_off(batch, exc)
                 return
             log.warning("sink: batch rejected (%s); validating its events", exc)
-            self._quarantine(self._batch)
-            await self._try_flush()
+            self._quarantine(batch)
+            self._start_store(batch)
+        else:
+            raise exc
 
     def _quarantine(self, batch: _Batch) -> None:
         """Decode every event of the batch; dead-letter the ones that do not decode."""
@@ -254,8 +317,9 @@ class ClickHouseSinkService(AgentService):
             batch.sources[name] = keep_sources
         batch.validated = True
 
-    def _back_off(self, exc: Exception) -> None:
+    def _back_off(self, batch: _Batch, exc: Exception) -> None:
         """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
+        self._failed = batch
         self.counters["insert_failures"] += 1
         self.last_error = str(exc)
         delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
@@ -266,36 +330,38 @@ class ClickHouseSinkService(AgentService):
             self._paused = True
         log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
 
-    async def _flush(self) -> None:
-        batch = self._batch
-        loop = asyncio.get_running_loop()
+    async def _store_batch(self, batch: _Batch, generation: int) -> None:
+        """Insert the batch, then commit its offsets unless a rebalance came in between."""
         if batch.rows:
-            await loop.run_in_executor(None, self._insert_batch, batch)
+            await asyncio.get_running_loop().run_in_executor(None, self._insert_batch, batch)
             self.counters["batches"] += 1
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
+        started = time.monotonic()
         await self.producer.flush()  # dead letters of this batch are safe
-        await self.consumer.commit(offsets)
-        self._batch = _Batch()
-        self._backoff = self.backoff_initial_s
-        if self._paused:
-            self.consumer.resume(self.consumer.assigned_partitions())
-            self._paused = False
-            self.last_error = None
-            log.info("sink: ClickHouse is back; resumed")
+        await self.consumer.run(self._commit_if_current, offsets, generation)
+        self.counters["commit_ms"] += round((time.monotonic() - started) * 1000)
+
+    def _commit_if_current(self, offsets: list[TopicPartition], generation: int) -> None:
+        # On the consumer's thread, like the revoke callback: no race with a rebalance
+        if generation == self._generation:
+            self.consumer.commit_sync(offsets)
 
     def _insert_batch(self, batch: _Batch) -> None:
-        for name, bodies in batch.bodies.items():
+        for name in sorted(batch.bodies, key=_INSERT_ORDER.index):
+            bodies = batch.bodies[name]
             if name in batch.inserted:
                 continue
             kind = self._by_name[name]
+            started = time.monotonic()
             self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
             batch.inserted.add(name)
             self.counters[f"inserted_{name}"] += len(bodies)
+            self.counters[f"insert_ms_{name}"] += round((time.monotonic() - started) * 1000)
 
     def metrics(self) -> dict[str, Any]:
         return {
             **self.counters,
-            "pending_rows": self._batch.rows,
+            "pending_rows": self._batch.rows + (self._storing[0].rows if self._storing else 0),
             "paused": self._paused,
             "last_error": self.last_error,
             "deadletters": dict(self.deadletters.counter.by_reason),
