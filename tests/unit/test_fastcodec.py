@@ -237,7 +237,9 @@ def test_the_c_decoder_reads_older_python_encoded_bytes_identically() -> None:
 
 def test_native_spec_refuses_what_the_c_codec_cannot_do() -> None:
     with pytest.raises(Unsupported):
-        native_spec({"type": "record", "name": "U", "fields": [{"name": "x", "type": ["int", "string"]}]})
+        native_spec(
+            {"type": "record", "name": "U", "fields": [{"name": "x", "type": ["int", "string"]}]}
+        )
     recursive = {
         "type": "record",
         "name": "Node",

@@ -130,10 +130,11 @@ class GatedWarehouse:
 
 
 def make_sink(warehouse: GatedWarehouse, batch_rows: int = 100) -> Any:
-    sink = ClickHouseSinkService(
+    factory: Any = lambda: warehouse  # noqa: E731 - duck-typed Warehouse
+    sink: Any = ClickHouseSinkService(
         kafka=KafkaClientConfig("127.0.0.1:1"),
         topics=TOPICS,
-        warehouse_factory=lambda: warehouse,
+        warehouse_factory=factory,
         batch_rows=batch_rows,
         batch_seconds=0.0,  # a batch is due as soon as it has anything
         raw_events=False,
@@ -142,7 +143,7 @@ def make_sink(warehouse: GatedWarehouse, batch_rows: int = 100) -> Any:
     )
     sink.consumer = FakeConsumer()
     sink.producer = FakeProducer()
-    sink.deadletters = DeadLetters(sink.producer, TOPICS.deadletter, "sink")  # type: ignore[arg-type]
+    sink.deadletters = DeadLetters(sink.producer, TOPICS.deadletter, "sink")
     return sink
 
 
@@ -209,7 +210,9 @@ def test_a_failed_batch_holds_back_the_next_and_memory_stays_at_two_batches() ->
         assert consumer.commits == []
         assert warehouse.rows == []  # the second batch was never inserted ahead of the first
         warehouse.down = False
-        await until(lambda: not consumer.queue and not sink.metrics()["pending_rows"], sink, "catch-up")
+        await until(
+            lambda: not consumer.queue and not sink.metrics()["pending_rows"], sink, "catch-up"
+        )
         assert warehouse.rows[:2] == [100, 100]
         assert sum(warehouse.rows) == 600
         offsets = [c[0] for c in consumer.commits]
