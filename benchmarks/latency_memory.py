@@ -54,6 +54,20 @@ def steady(s: Any, rate: float, seconds: float) -> threading.Thread:
     return thread
 
 
+def sink_timing(now: dict[str, Any], before: dict[str, Any]) -> dict[str, float]:
+    """The sink's batches in the last interval and the ms each spent storing and committing."""
+    batches = (now.get("batches") or 0) - (before.get("batches") or 0)
+    if batches <= 0:
+        return {"batches": 0}
+    out: dict[str, float] = {"batches": batches}
+    for key, value in now.items():
+        if key.startswith("insert_ms_") or key == "commit_ms":
+            spent = (value or 0) - (before.get(key) or 0)
+            if spent:
+                out[key.removeprefix("insert_")] = round(spent / batches)
+    return out
+
+
 def flatness(series: list[float]) -> float:
     """Relative change of the last third's mean vs the middle third's mean."""
     third = len(series) // 3
@@ -94,6 +108,7 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
             proc.cpu_percent(None)
         generator = steady(s, rate, minutes * 60)
         samples: list[dict[str, Any]] = []
+        last_sink: dict[str, Any] = {}
         started = time.monotonic()
         while generator.is_alive():
             time.sleep(10)
@@ -105,16 +120,24 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
                 "markers": router.get("markers"),
                 "landed": s.comparisons(),
                 "cpu": {n: round(p.cpu_percent(None)) for n, p in cpu.items()},
+                "sink": sink_timing(procs["sink"].metrics().get("sink", {}), last_sink),
             }
+            last_sink = procs["sink"].metrics().get("sink", {})
             samples.append(sample)
             print("  " + json.dumps(sample), flush=True)
         time.sleep(5)
         wh = s.warehouse()
         db = wh.database
+        # total, and its two legs: second side -> joined in the router (compared_at),
+        # and router -> stored by the sink (inserted_at)
         latency = wh.query(
             f"""
-            SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', greatest(ch.response_time,
-                       cl.response_time), c.inserted_at))
+            SELECT
+                quantiles(0.5, 0.99)(dateDiff('millisecond', greatest(ch.response_time,
+                    cl.response_time), c.inserted_at)),
+                quantiles(0.5, 0.99)(dateDiff('millisecond', greatest(ch.response_time,
+                    cl.response_time), c.compared_at)),
+                quantiles(0.5, 0.99)(dateDiff('millisecond', c.compared_at, c.inserted_at))
             FROM {db}.comparisons AS c
             INNER JOIN {db}.responses AS ch
                 ON ch.request_id = c.request_id AND ch.role = 'champion'
@@ -123,8 +146,15 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
                AND cl.challenger = c.challenger
             WHERE c.is_late = 0
             """
-        ).scalar()
-        return {"p50_ms": latency[0], "p99_ms": latency[1], "samples": samples}
+        ).rows[0]
+        total, joined, stored = latency
+        return {
+            "p50_ms": total[0],
+            "p99_ms": total[1],
+            "join_ms": joined,
+            "store_ms": stored,
+            "samples": samples,
+        }
 
 
 def naive(
@@ -168,14 +198,18 @@ def main() -> None:
         help="default 2: the embedded broker's CPU grows with partitions x batches",
     )
     parser.add_argument("--naive-rate", type=float, default=1_000, help="naive baseline req/s")
-    parser.add_argument("--naive-minutes", type=float, default=3)
+    parser.add_argument("--naive-minutes", type=float, default=3, help="0 skips the naive baseline")
     parser.add_argument("--naive-codec", choices=NAIVE_CODECS, default="fastavro")
     args = parser.parse_args()
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
     result = ours(args.rate, args.minutes, args.partitions)
     print(
         f"\nend-to-end latency (second side produced -> comparison queryable): "
-        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
+        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms\n"
+        f"  of which second side -> joined by the router: p50 {result['join_ms'][0]:.0f} ms, "
+        f"p99 {result['join_ms'][1]:.0f} ms;\n"
+        f"  router -> stored by the sink: p50 {result['store_ms'][0]:.0f} ms, "
+        f"p99 {result['store_ms'][1]:.0f} ms"
     )
     for key in [k for k in result["samples"][0] if k.startswith("rss_")]:
         series = [s[key] for s in result["samples"]]
@@ -183,6 +217,14 @@ def main() -> None:
             f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
             f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
         )
+    opens = [s["open_requests"] or 0 for s in result["samples"]]
+    markers = [s["markers"] or 0 for s in result["samples"]]
+    print(
+        f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
+        f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})"
+    )
+    if args.naive_minutes <= 0:
+        return
     print(
         f"\nnaive faust at {args.naive_rate:,.0f} requests/s for {args.naive_minutes} min "
         f"(codec {args.naive_codec}):"
@@ -195,12 +237,6 @@ def main() -> None:
     print(
         f"   RSS {base['rss'][0]:.0f} -> {base['rss'][-1]:.0f} MB, last third vs middle third "
         f"{flatness(base['rss']):+.1%}"
-    )
-    opens = [s["open_requests"] or 0 for s in result["samples"]]
-    markers = [s["markers"] or 0 for s in result["samples"]]
-    print(
-        f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
-        f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})"
     )
 
 
