@@ -78,14 +78,14 @@ def flatness(series: list[float]) -> float:
     return (last - middle) / middle if middle else 0.0
 
 
-def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
+def ours(
+    rate: float, minutes: float, partitions: int = 8, kafka_options: dict[str, str] | None = None
+) -> dict[str, Any]:
+    # the default settings (join window, commit interval, sink batches): what users run
     with stack(
         [challenger("a"), challenger("b")],
         partitions=partitions,
-        join_window_seconds=30,
-        sink_batch_rows=50_000,
-        sink_batch_seconds=0.5,
-        commit_interval_seconds=1.0,
+        kafka_options=kafka_options or {},
     ) as s:
         procs = {
             "router": s.spawn(["worker", "router", "--no-create-topics"], "router"),
@@ -120,6 +120,7 @@ def ours(rate: float, minutes: float, partitions: int = 8) -> dict[str, Any]:
                 "markers": router.get("markers"),
                 "landed": s.comparisons(),
                 "cpu": {n: round(p.cpu_percent(None)) for n, p in cpu.items()},
+                "router_memory": procs["router"].metrics().get("process"),
                 "sink": sink_timing(procs["sink"].metrics().get("sink", {}), last_sink),
             }
             last_sink = procs["sink"].metrics().get("sink", {})
@@ -200,9 +201,19 @@ def main() -> None:
     parser.add_argument("--naive-rate", type=float, default=1_000, help="naive baseline req/s")
     parser.add_argument("--naive-minutes", type=float, default=3, help="0 skips the naive baseline")
     parser.add_argument("--naive-codec", choices=NAIVE_CODECS, default="fastavro")
+    parser.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a librdkafka property for every client of the pipeline (repeatable)",
+    )
     args = parser.parse_args()
+    options = dict(o.split("=", 1) for o in args.kafka_option)
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
-    result = ours(args.rate, args.minutes, args.partitions)
+    if options:
+        print(f"kafka options: {options}")
+    result = ours(args.rate, args.minutes, args.partitions, options)
     print(
         f"\nend-to-end latency (second side produced -> comparison queryable): "
         f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms\n"
