@@ -26,7 +26,7 @@ from shadowstream.config import Settings, kafka_client_config, redact_url
 from shadowstream.embedded import free_port
 from shadowstream.errors import ConfigError, ShadowstreamError
 from shadowstream.kafka import TopicSpec, ensure_topics
-from shadowstream.memory import TRIM_INTERVAL_S, memory_snapshot, release_free_memory
+from shadowstream.memory import memory_snapshot
 from shadowstream.topics import TopicNames
 from sinks.clickhouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
 from sinks.clickhouse.sink import ClickHouseSinkService
@@ -241,10 +241,6 @@ class Pipeline:
                 )
                 return self.bytes(payload, content_type="application/json", status=status)
 
-        async def trim_heap() -> None:
-            release_free_memory()
-
-        self.app.timer(interval=TRIM_INTERVAL_S)(trim_heap)
         self.app.page("/healthz")(Health)
         self.app.page("/metrics")(Metrics)
         self.app.page(SQL_PATH)(Sql)

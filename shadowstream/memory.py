@@ -46,13 +46,7 @@ _MALLINFO2 = _libc_function("mallinfo2")  # glibc >= 2.33
 if _MALLINFO2 is not None:
     _MALLINFO2.restype = _MallInfo2
     _MALLINFO2.argtypes = []
-_MALLOC_TRIM = _libc_function("malloc_trim")
-if _MALLOC_TRIM is not None:
-    _MALLOC_TRIM.restype = ctypes.c_int
-    _MALLOC_TRIM.argtypes = [ctypes.c_size_t]
-# how often workers hand freed C heap back to the system (see release_free_memory)
-TRIM_INTERVAL_S = 30.0
-_trims = 0
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MB = 1024 * 1024
 
@@ -80,20 +74,5 @@ def memory_snapshot() -> dict[str, Any]:
         info = _MALLINFO2()
         out["heap_in_use_mb"] = round((info.uordblks + info.hblkhd) / MB, 1)
         out["heap_free_mb"] = round(info.fordblks / MB, 1)
-        out["heap_trims"] = _trims
     return out
 
-
-def release_free_memory() -> bool:
-    """Give the C heap's free pages back to the system (glibc ``malloc_trim``).
-
-    glibc keeps what librdkafka freed after a burst (a lag spike fills its fetch
-    and produce buffers) for reuse, so RSS stays at the burst's high-water mark.
-    Workers call this every TRIM_INTERVAL_S; it takes about a millisecond.
-    Returns whether anything was released (False where there is no glibc).
-    """
-    global _trims
-    if _MALLOC_TRIM is None:
-        return False
-    _trims += 1
-    return bool(_MALLOC_TRIM(0))
