@@ -75,4 +75,3 @@ def memory_snapshot() -> dict[str, Any]:
         out["heap_in_use_mb"] = round((info.uordblks + info.hblkhd) / MB, 1)
         out["heap_free_mb"] = round(info.fordblks / MB, 1)
     return out
-

@@ -23,7 +23,6 @@ def test_the_snapshot_separates_python_objects_from_the_c_heap() -> None:
     del objects
 
 
-
 @glibc_only
 def test_freed_c_heap_shows_as_held_free_not_in_use() -> None:
     # 2 KB buffers come from malloc (pymalloc takes only <= 512 B); keeping every
