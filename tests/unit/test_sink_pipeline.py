@@ -240,3 +240,31 @@ def test_a_batch_stored_across_a_revocation_does_not_commit() -> None:
         assert consumer.commits == []  # ... but the new owner re-reads from the old offset
 
     asyncio.run(scenario())
+
+
+@pytest.mark.timeout(30)
+def test_stopping_while_a_store_fails_does_not_commit_the_batch_behind_it() -> None:
+    class FailsOnce(GatedWarehouse):
+        def insert_avro(
+            self, table: str, writer_schema: Mapping[str, Any], bodies: Sequence[bytes]
+        ) -> None:
+            self.down = self.attempts == 0  # ClickHouse is back right after the first try
+            super().insert_avro(table, writer_schema, bodies)
+
+    warehouse = FailsOnce()
+    sink = make_sink(warehouse)
+    consumer: FakeConsumer = sink.consumer
+
+    async def scenario() -> None:
+        consumer.feed(10)
+        await steps(sink, 3)  # batch 1 is being stored (and will fail)
+        consumer.feed(5)
+        await steps(sink, 3)  # batch 2 is filling behind it
+        assert sink.metrics()["pending_rows"] == 15
+        warehouse.gate.set()
+        await sink.teardown()
+        # storing batch 2 on the way out would commit offset 15 past batch 1's rows
+        assert consumer.commits == []
+        assert warehouse.attempts == 1  # batch 2 is left for the next start to re-read
+
+    asyncio.run(scenario())
