@@ -112,7 +112,8 @@ def ours(
         started = time.monotonic()
         while generator.is_alive():
             time.sleep(10)
-            router = procs["router"].metrics().get("router", {})
+            router_metrics = procs["router"].metrics()
+            router = router_metrics.get("router", {})
             sample = {
                 "t": round(time.monotonic() - started),
                 **{f"rss_{n}": round(rss_mb(p.proc.pid), 1) for n, p in procs.items() if p.proc},
@@ -120,10 +121,12 @@ def ours(
                 "markers": router.get("markers"),
                 "landed": s.comparisons(),
                 "cpu": {n: round(p.cpu_percent(None)) for n, p in cpu.items()},
-                "router_memory": procs["router"].metrics().get("process"),
-                "sink": sink_timing(procs["sink"].metrics().get("sink", {}), last_sink),
+                "router_memory": router_metrics.get("process"),
             }
-            last_sink = procs["sink"].metrics().get("sink", {})
+            # one read of the sink's counters per interval: the next interval's baseline
+            sink_now = procs["sink"].metrics().get("sink", {})
+            sample["sink"] = sink_timing(sink_now, last_sink)
+            last_sink = sink_now
             samples.append(sample)
             print("  " + json.dumps(sample), flush=True)
         time.sleep(5)
