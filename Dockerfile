@@ -1,16 +1,11 @@
 # The agents' image: every docker-compose service runs a `shadow` command from it.
-# Stage 1 builds the wheel with a C compiler (the C Avro codec, schemas/_cavro.c);
+# Stage 1 builds the wheel with a C compiler (the C Avro codec, shadowstream/schemas/_cavro.c);
 # the runtime image stays slim.
 FROM python:3.11 AS build
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
-COPY shadowstream ./shadowstream
-COPY shadow_cli ./shadow_cli
-COPY schemas ./schemas
-COPY producers ./producers
-COPY stream_agents ./stream_agents
-COPY sinks ./sinks
-COPY analytics ./analytics
+# The whole source tree (.dockerignore keeps out what is not source), so no
+# hand-kept list of packages can go stale.
+COPY . .
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && python -c "import zipfile, glob; w = glob.glob('/wheels/*.whl')[0]; \
 assert any('_cavro' in n for n in zipfile.ZipFile(w).namelist()), 'C codec not built'"

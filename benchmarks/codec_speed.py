@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine
-from schemas import EventCodec, SchemaRegistry, load_schema
+from shadowstream.schemas import EventCodec, SchemaRegistry, load_schema
 
 REQUEST = {
     "request_id": "r-000000042",

@@ -20,13 +20,13 @@ from typing import Any
 import psutil
 from confluent_kafka import Producer
 
-from schemas import REQUEST, RESPONSE
-from shadow_cli.processes import AgentProcess
-from shadow_cli.runtime import create_topics
-from shadowstream.config import Settings, load_settings
-from shadowstream.embedded import EmbeddedBroker
-from sinks.clickhouse.owner import RemoteWarehouse, live_owner
-from sinks.clickhouse.warehouse import Warehouse, chdb_path
+from shadowstream.core.config import Settings, load_settings
+from shadowstream.pipeline.app import create_topics
+from shadowstream.pipeline.embedded import EmbeddedBroker
+from shadowstream.pipeline.processes import AgentProcess
+from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.warehouse.client import Warehouse, chdb_path
+from shadowstream.warehouse.owner import RemoteWarehouse, live_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, make_events, rss_mb
-from schemas import COMPARISON, REQUEST, RESPONSE
-from shadowstream.config import load_settings
-from stream_agents.comparison import build_comparison_builder
-from stream_agents.fanout import FanOut
-from stream_agents.join import JoinEngine
+from shadowstream.core.config import load_settings
+from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.stream_agents.comparison import build_comparison_builder
+from shadowstream.stream_agents.fanout import FanOut
+from shadowstream.stream_agents.join import JoinEngine
 
 SOURCE_REQUESTS, SOURCE_RESPONSES = 0, 2
 

@@ -181,7 +181,7 @@ def naive(
         time.sleep(10)
         proc.terminate()
         proc.wait(30)
-        from sinks.clickhouse.warehouse import connect
+        from shadowstream.warehouse.client import connect
 
         wh = connect(f"chdb://{s.workdir / 'naive-chdb'}", "default")
         p50, p99 = wh.query(

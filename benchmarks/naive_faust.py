@@ -26,7 +26,7 @@ from typing import Any
 import faust
 import orjson
 
-from schemas import EventCodec, SchemaRegistry, load_schema
+from shadowstream.schemas import EventCodec, SchemaRegistry, load_schema
 
 
 def build_app(

@@ -35,7 +35,7 @@ from benchmarks.common import (
     run_naive,
     stack,
 )
-from schemas import REQUEST
+from shadowstream.schemas import REQUEST
 
 
 def challenger(name: str, fn: str) -> dict[str, object]:

@@ -31,13 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analytics.gate import run_gate
-from analytics.html import render_html
-from analytics.queries import Scope, TimeRange, load_sql
-from analytics.report import LATENCY_LEVELS, ReportOptions, build_report
-from shadowstream.config import GateSpec
-from sinks.clickhouse.migrations import migrate
-from sinks.clickhouse.warehouse import Warehouse, connect
+from shadowstream.analytics.gate import run_gate
+from shadowstream.analytics.html import render_html
+from shadowstream.analytics.queries import Scope, TimeRange, load_sql
+from shadowstream.analytics.report import LATENCY_LEVELS, ReportOptions, build_report
+from shadowstream.core.config import GateSpec
+from shadowstream.sinks.clickhouse.migrations import migrate
+from shadowstream.warehouse.client import Warehouse, connect
 
 DATABASE = "bench"
 CHUNK = 1_000_000

@@ -26,9 +26,9 @@ import fastavro
 from confluent_kafka import Producer
 
 from benchmarks.common import machine, quantile
-from producers import ShadowEmitter
-from schemas import REQUEST, RESPONSE
-from shadowstream.embedded import EmbeddedBroker, free_port
+from shadowstream.pipeline.embedded import EmbeddedBroker, free_port
+from shadowstream.producers import ShadowEmitter
+from shadowstream.schemas import REQUEST, RESPONSE
 
 PAYLOAD = {"text": "where is my refund for order 12345, it was due last week", "customer": 42}
 OUTPUT = {"label": "billing", "confidence": 0.83, "summary": "billing request (12 words)"}

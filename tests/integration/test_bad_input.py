@@ -10,7 +10,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE
+from shadowstream.schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
 
 KINDS = ["not_avro", "truncated", "unknown_schema", "missing_request_id", "oversized"]

@@ -16,17 +16,17 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from experiments.filters import ItemFilter
-from experiments.planning import plan_resume, plan_run
-from experiments.runner import BatchRunner, RunOptions
-from experiments.sources import CapturedTraffic, EvalFile
-from experiments.status import fetch_status
-from experiments.store import CANCELLED, COMPLETED, INTERRUPTED, ExperimentStore
-from shadow_cli.main import cli
-from shadowstream.config import Settings
-from sinks.clickhouse.warehouse import Warehouse
-from stream_agents.challengers.worker import ChallengerWorkerService
-from stream_agents.router import RouterService
+from shadowstream.cli.main import cli
+from shadowstream.core.config import Settings
+from shadowstream.experiments.filters import ItemFilter
+from shadowstream.experiments.planning import plan_resume, plan_run
+from shadowstream.experiments.runner import BatchRunner, RunOptions
+from shadowstream.experiments.sources import CapturedTraffic, EvalFile
+from shadowstream.experiments.status import fetch_status
+from shadowstream.experiments.store import CANCELLED, COMPLETED, INTERRUPTED, ExperimentStore
+from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
+from shadowstream.stream_agents.router import RouterService
+from shadowstream.warehouse.client import Warehouse
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
 from tests.support.models import champion_output
 
@@ -271,7 +271,7 @@ def test_interrupted_run_resumes_without_duplicates(make_settings: Any, tmp_path
     settings = make_settings(challengers=[CANDIDATE])
     n = 3_000
     path = write_eval_file(tmp_path / "evals.jsonl", n, with_reference=n)
-    command = [sys.executable, "-m", "shadow_cli", "batch", "run"]
+    command = [sys.executable, "-m", "shadowstream.cli", "batch", "run"]
     first = [
         *command,
         "--challenger",

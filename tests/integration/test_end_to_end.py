@@ -108,7 +108,7 @@ def test_champion_and_challenger_responses_share_a_partition(make_settings: Any,
     settings = make_settings(challengers=[challenger("same", "same")])
 
     async def scenario() -> None:
-        from shadow_cli.runtime import Roles
+        from shadowstream.pipeline.app import Roles
 
         pipeline = await start_pipeline(settings, Roles(router=True, challengers=["same"]))
         try:
@@ -123,7 +123,7 @@ def test_champion_and_challenger_responses_share_a_partition(make_settings: Any,
                 }
             )
             consumer.subscribe([f"{settings.topic_prefix}.responses"])
-            from schemas import RESPONSE
+            from shadowstream.schemas import RESPONSE
 
             seen: dict[str, dict[str, int]] = {}
             loop = asyncio.get_running_loop()

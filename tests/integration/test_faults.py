@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from shadow_cli.processes import AgentProcess
-from shadow_cli.runtime import Roles
+from shadowstream.pipeline.app import Roles
+from shadowstream.pipeline.processes import AgentProcess
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
 
 pytestmark = pytest.mark.slow
@@ -198,7 +198,7 @@ def unreachable_server_error() -> Exception:
     """The exception clickhouse-connect raises for a refused http:// connection."""
     import clickhouse_connect
 
-    from shadowstream.embedded import free_port
+    from shadowstream.pipeline.embedded import free_port
 
     try:
         clickhouse_connect.get_client(host="127.0.0.1", port=free_port(), connect_timeout=2)
@@ -210,7 +210,7 @@ def unreachable_server_error() -> Exception:
 def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any) -> None:
     from clickhouse_connect.driver.exceptions import OperationalError
 
-    from sinks.clickhouse.warehouse import ClickHouseWarehouse, WarehouseUnavailableError
+    from shadowstream.warehouse.client import ClickHouseWarehouse, WarehouseUnavailableError
 
     error = unreachable_server_error()
     assert isinstance(error, OperationalError)
@@ -225,7 +225,7 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any)
         return warehouse
 
     # the mapping the sink relies on, checked on the real exception
-    from sinks.clickhouse.warehouse import _map_error
+    from shadowstream.warehouse.client import _map_error
 
     assert isinstance(_map_error(error, "http://127.0.0.1"), WarehouseUnavailableError)
 
@@ -251,6 +251,9 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any)
             emit_traffic(settings, 1000, prefix="before")
             wh = pipeline.warehouse
             await wait_for(lambda: count(wh) >= 1000, 60, what="comparisons before the outage")
+            # a batch's offsets are committed just after its insert is visible: wait for
+            # the commit too, or it lands during the outage and looks like a lost batch
+            await wait_for(lambda: committed() >= 1000, 30, what="offsets of the first 1000")
             before = committed()
             client.down = True
             outage_started = time.monotonic()
@@ -288,7 +291,7 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(make_settings: Any)
 def test_sink_killed_mid_batch_and_restarted_stores_everything_once(
     make_settings: Any, tmp_path: Path
 ) -> None:
-    from sinks.clickhouse.warehouse import open_warehouse
+    from shadowstream.warehouse.client import open_warehouse
 
     own_db = f"chdb://{tmp_path / 'sink-chdb'}"
     settings = make_settings(

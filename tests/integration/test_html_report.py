@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from analytics.html import render_html
-from analytics.queries import Scope, TimeRange
-from analytics.report import ReportOptions, build_report
-from sinks.clickhouse.migrations import migrate
-from sinks.clickhouse.warehouse import Warehouse, connect
+from shadowstream.analytics.html import render_html
+from shadowstream.analytics.queries import Scope, TimeRange
+from shadowstream.analytics.report import ReportOptions, build_report
+from shadowstream.sinks.clickhouse.migrations import migrate
+from shadowstream.warehouse.client import Warehouse, connect
 from tests.support import synthetic
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,8 +87,8 @@ def test_report_renders_every_chart_without_errors(planted: Warehouse, tmp_path:
 
 def test_the_check_catches_script_errors_and_network_access(tmp_path: Path) -> None:
     """The no-errors assertion above is meaningful: a broken page is caught."""
-    from analytics.model import Report
-    from analytics.queries import EPOCH, FAR_FUTURE
+    from shadowstream.analytics.model import Report
+    from shadowstream.analytics.queries import EPOCH, FAR_FUTURE
 
     empty = Report(
         generated_at=EPOCH,

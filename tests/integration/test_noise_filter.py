@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from producers import ShadowEmitter
-from shadowstream.config import Settings
-from stream_agents.comparison import build_comparison_builder
-from stream_agents.router import RouterService
+from shadowstream.core.config import Settings
+from shadowstream.producers import ShadowEmitter
+from shadowstream.stream_agents.comparison import build_comparison_builder
+from shadowstream.stream_agents.router import RouterService
 from tests.support.harness import count, start_pipeline, wait_for
 from tests.support.realistic_models import json_answer, text_answer
 
@@ -32,7 +32,9 @@ MODELS = "tests.support.realistic_models"
 def _pipeline_uses_the_full_builder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The runtime still builds comparisons without controls/noise/tool-call policies;
     # until it calls ComparisonBuilder.from_settings, route it there for these tests.
-    monkeypatch.setattr("shadow_cli.runtime.build_comparison_builder", build_comparison_builder)
+    monkeypatch.setattr(
+        "shadowstream.pipeline.app.build_comparison_builder", build_comparison_builder
+    )
     monkeypatch.chdir(tmp_path)  # Faust's data directory lands here, not in the repository
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from producers import ShadowEmitter
+from shadowstream.producers import ShadowEmitter
 from tests.support.harness import count, start_pipeline, wait_for
 from tests.support.models import champion_output
 

@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from analytics.gate import overall_exit_code, run_gate
-from analytics.queries import Scope, TimeRange
-from analytics.report import ReportOptions, build_report
-from shadow_cli.main import cli
-from shadowstream.config import GateSpec
-from sinks.clickhouse.migrations import available_migrations, migrate
-from sinks.clickhouse.warehouse import Warehouse, connect
+from shadowstream.analytics.gate import overall_exit_code, run_gate
+from shadowstream.analytics.queries import Scope, TimeRange
+from shadowstream.analytics.report import ReportOptions, build_report
+from shadowstream.cli.main import cli
+from shadowstream.core.config import GateSpec
+from shadowstream.sinks.clickhouse.migrations import available_migrations, migrate
+from shadowstream.warehouse.client import Warehouse, connect
 from tests.support import synthetic
 from tests.support.synthetic import Behaviour
 
@@ -293,7 +293,7 @@ def test_migrate_brings_retention_in_line_with_config(chdb_url: str) -> None:
     assert {"comparisons", "comparisons_minute", "comparison_keys"} <= set(ttls())
     assert migrate(warehouse, retention_days=30) == []
     assert all("toIntervalDay(30)" in e for e in ttls().values())
-    from sinks.clickhouse.migrations import sync_retention
+    from shadowstream.sinks.clickhouse.migrations import sync_retention
 
     assert sync_retention(warehouse, 30) == []  # idempotent
     warehouse.command(f"DROP DATABASE {warehouse.database}")
@@ -327,8 +327,8 @@ def test_report_through_the_owner_endpoint_is_identical(planted: Warehouse) -> N
     endpoint (JSON over loopback HTTP): datetimes, maps, arrays and NaN survive."""
     import orjson
 
-    from sinks.clickhouse.owner import _jsonable, _revive, handle_sql
-    from sinks.clickhouse.warehouse import QueryResult
+    from shadowstream.warehouse.client import QueryResult
+    from shadowstream.warehouse.owner import _jsonable, _revive, handle_sql
 
     class Routed:
         url, database = planted.url, planted.database

@@ -6,8 +6,8 @@ import statistics
 import time
 from typing import Any
 
-from producers import ShadowEmitter
-from shadowstream.embedded import free_port
+from shadowstream.pipeline.embedded import free_port
+from shadowstream.producers import ShadowEmitter
 
 CALLS = 20_000
 

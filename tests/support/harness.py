@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from producers import ShadowEmitter
-from shadow_cli.runtime import Pipeline, Roles, create_topics
-from shadowstream.config import Settings
-from sinks.clickhouse.warehouse import Warehouse
+from shadowstream.core.config import Settings
+from shadowstream.pipeline.app import Pipeline, Roles, create_topics
+from shadowstream.producers import ShadowEmitter
+from shadowstream.warehouse.client import Warehouse
 from tests.support.models import champion_output
 
 

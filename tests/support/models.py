@@ -54,7 +54,7 @@ async def slow_for_first(payload: dict[str, Any]) -> dict[str, Any]:
 
 async def replays_tools(payload: dict[str, Any], context: Any) -> Any:
     """An agent challenger that answers from the champion's recorded tool results."""
-    from stream_agents.challengers import ModelAnswer
+    from shadowstream.stream_agents.challengers import ModelAnswer
 
     trace = context.tool_trace or []
     return ModelAnswer(

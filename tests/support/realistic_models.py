@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from stream_agents.challengers.base import ModelAnswer
+from shadowstream.stream_agents.challengers.base import ModelAnswer
 
 ANSWERS = [
     "Your refund was issued and should arrive within five business days.",

@@ -1,6 +1,6 @@
 """Synthetic comparisons with planted differences, inserted the way the sink does.
 
-Events are ComparisonEvent records (schemas/avro/comparison_event.avsc) encoded
+Events are ComparisonEvent records (shadowstream/schemas/avro/comparison_event.avsc) encoded
 with the real codec and inserted through ``comparisons_in`` with
 ``Warehouse.insert_avro``: the same path, materialized views and first-seen
 filter as production traffic.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import COMPARISON
-from sinks.clickhouse.warehouse import Warehouse
+from shadowstream.schemas import COMPARISON
+from shadowstream.warehouse.client import Warehouse
 
 HEADER = 10
 LANGUAGES = [("en", 0.5), ("de", 0.25), ("fr", 0.15), ("es", 0.10)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.gate import (
+from shadowstream.analytics.gate import (
     GateResult,
     agreement_criterion,
     error_increase_criterion,
@@ -13,9 +13,9 @@ from analytics.gate import (
     latency_criterion,
     overall_exit_code,
 )
-from analytics.model import Counts
-from shadowstream.config import GateSpec
-from sinks.clickhouse.warehouse import QueryResult
+from shadowstream.analytics.model import Counts
+from shadowstream.core.config import GateSpec
+from shadowstream.warehouse.client import QueryResult
 
 
 class FakeScope:

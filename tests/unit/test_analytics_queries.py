@@ -8,8 +8,8 @@ from importlib import resources
 
 import pytest
 
-from analytics.queries import EPOCH, FAR_FUTURE, TimeRange, load_sql
-from shadowstream.errors import ConfigError
+from shadowstream.analytics.queries import EPOCH, FAR_FUTURE, TimeRange, load_sql
+from shadowstream.core.errors import ConfigError
 
 QUERIES = [
     "challengers",
@@ -48,7 +48,7 @@ def test_rollup_and_exact_sources() -> None:
 def test_every_sql_file_is_used() -> None:
     files = {
         entry.name.removesuffix(".sql")
-        for entry in resources.files("analytics").joinpath("sql").iterdir()
+        for entry in resources.files("shadowstream.analytics").joinpath("sql").iterdir()
         if entry.name.endswith(".sql")
     }
     helpers = {"minute_exact", "slices_exact", "examples_exact", "tiered_rollup"}

@@ -10,14 +10,22 @@ import re
 
 from rich.console import Console
 
-from analytics.export import gate_json, report_csv, report_json
-from analytics.gate import evaluate
-from analytics.html import render_html
-from analytics.model import Counts, Example, LatencyCurve, Rate, Report, SeriesPoint, SliceRow
-from analytics.queries import EPOCH, FAR_FUTURE
-from analytics.report import LATENCY_LEVELS, ReportOptions, challenger_report
-from shadow_cli.output import gate_table, gate_verdict, report_renderable
-from shadowstream.config import GateSpec
+from shadowstream.analytics.export import gate_json, report_csv, report_json
+from shadowstream.analytics.gate import evaluate
+from shadowstream.analytics.html import render_html
+from shadowstream.analytics.model import (
+    Counts,
+    Example,
+    LatencyCurve,
+    Rate,
+    Report,
+    SeriesPoint,
+    SliceRow,
+)
+from shadowstream.analytics.queries import EPOCH, FAR_FUTURE
+from shadowstream.analytics.report import LATENCY_LEVELS, ReportOptions, challenger_report
+from shadowstream.cli.output import gate_table, gate_verdict, report_renderable
+from shadowstream.core.config import GateSpec
 from tests.unit.test_analytics_gate import FAST
 
 HOSTILE = '<script>alert("x")</script>'

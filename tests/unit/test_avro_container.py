@@ -6,8 +6,8 @@ import io
 
 import fastavro
 
-from schemas import REQUEST
-from sinks.clickhouse.avro_container import container
+from shadowstream.schemas import REQUEST
+from shadowstream.warehouse.avro_container import container
 
 
 def test_container_is_a_valid_avro_file() -> None:

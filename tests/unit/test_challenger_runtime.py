@@ -13,14 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shadowstream.config import ChallengerSpec, HttpAdapterSpec
-from shadowstream.errors import ChallengerError, ShadowstreamError
-from shadowstream.kafka import KafkaClientConfig
-from shadowstream.topics import TopicNames
-from stream_agents.challengers import ChallengerCallError, build_adapter
-from stream_agents.challengers.base import ChallengeContext, ModelAnswer, answer_usage
-from stream_agents.challengers.http_adapter import HttpAdapter, HttpStatusError, render
-from stream_agents.challengers.worker import ChallengerWorkerService
+from shadowstream.core.config import ChallengerSpec, HttpAdapterSpec
+from shadowstream.core.errors import ChallengerError, ShadowstreamError
+from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.topics import TopicNames
+from shadowstream.stream_agents.challengers import ChallengerCallError, build_adapter
+from shadowstream.stream_agents.challengers.base import ChallengeContext, ModelAnswer, answer_usage
+from shadowstream.stream_agents.challengers.http_adapter import HttpAdapter, HttpStatusError, render
+from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
 
 CONTEXT = ChallengeContext(
     request_id="req-1",

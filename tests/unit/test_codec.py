@@ -9,9 +9,16 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import COMPARISON, REQUEST, RESPONSE, EventCodec, SchemaRegistry, load_schema
-from schemas.codec import MAGIC, schema_fingerprint
-from shadowstream.errors import MalformedEventError, UnknownSchemaError
+from shadowstream.core.errors import MalformedEventError, UnknownSchemaError
+from shadowstream.schemas import (
+    COMPARISON,
+    REQUEST,
+    RESPONSE,
+    EventCodec,
+    SchemaRegistry,
+    load_schema,
+)
+from shadowstream.schemas.codec import MAGIC, schema_fingerprint
 
 
 def request(**overrides: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from shadowstream.config import load_settings
-from shadowstream.errors import ConfigError
-from stream_agents.comparison import ComparisonBuilder
-from stream_agents.fanout import FanOut
+from shadowstream.core.config import load_settings
+from shadowstream.core.errors import ConfigError
+from shadowstream.stream_agents.comparison import ComparisonBuilder
+from shadowstream.stream_agents.fanout import FanOut
 
 CONFIG = """
 shadow_endpoints = ["/v1/*"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shadowstream.errors import ConfigError, ShadowstreamError
-from stream_agents.comparators import (
+from shadowstream.core.errors import ConfigError, ShadowstreamError
+from shadowstream.stream_agents.comparators import (
     CascadeComparator,
     Comparator,
     ExactComparator,
@@ -20,7 +20,7 @@ from stream_agents.comparators import (
     build_comparator,
     parse_tool_trace,
 )
-from stream_agents.comparators.paths import (
+from shadowstream.stream_agents.comparators.paths import (
     MISSING,
     PathMatcher,
     PathSelector,
@@ -28,7 +28,7 @@ from stream_agents.comparators.paths import (
     key_segment,
     parse_selector,
 )
-from stream_agents.formats import json_schema_check
+from shadowstream.stream_agents.formats import json_schema_check
 
 # -- paths -----------------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ class _Counting:
 
 
 def test_cascade_runs_expensive_steps_only_when_undecided() -> None:
-    from stream_agents.comparators.cascade import CascadeStep
+    from shadowstream.stream_agents.comparators.cascade import CascadeStep
 
     expensive = _Counting(Verdict(True, 0.7, "semantically different"))
     cascade = CascadeComparator(

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from shadow_cli.main import cli
+from shadowstream.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_every_service_runs_a_real_shadow_command(service: str, command: list[st
 
 
 def test_example_config_is_valid() -> None:
-    from shadowstream.config import load_settings
+    from shadowstream.core.config import load_settings
 
     settings = load_settings(ROOT / "examples" / "shadow.toml")
     assert {c.name for c in settings.challengers} == {"fast", "control"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shadowstream.config import bootstrap_servers, load_settings, redact_url
-from shadowstream.errors import ConfigError
+from shadowstream.core.config import bootstrap_servers, load_settings, redact_url
+from shadowstream.core.errors import ConfigError
 
 TOML = """
 broker_url = "kafka://kafka-1:9092,kafka-2:9092"
@@ -117,6 +117,6 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch, config_file:
     assert "hunter2" not in repr(settings)
     assert "topsecret" not in repr(settings)
     assert redact_url(settings.clickhouse_url) == "http://shadow:***@clickhouse:8123"
-    from shadowstream.config import kafka_client_config
+    from shadowstream.core.config import kafka_client_config
 
     assert kafka_client_config(settings).options["sasl.password"] == "topsecret"

@@ -8,11 +8,18 @@ from typing import Any
 import orjson
 import pytest
 
-from experiments.events import TARGETS_HEADER, reference_event, request_event, targets_header
-from experiments.items import BatchItem, Reference
-from experiments.pacing import InFlightWindow, RateLimiter
-from experiments.status import ChallengerCounts, RunStatus
-from experiments.store import (
+from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.topics import TopicNames
+from shadowstream.experiments.events import (
+    TARGETS_HEADER,
+    reference_event,
+    request_event,
+    targets_header,
+)
+from shadowstream.experiments.items import BatchItem, Reference
+from shadowstream.experiments.pacing import InFlightWindow, RateLimiter
+from shadowstream.experiments.status import ChallengerCounts, RunStatus
+from shadowstream.experiments.store import (
     COMPLETED,
     INTERRUPTED,
     RUNNING,
@@ -22,12 +29,10 @@ from experiments.store import (
     owner_alive,
     this_process,
 )
-from experiments.watcher import ResultWatcher, parse_marker_asked
-from schemas import COMPARISON, REQUEST, RESPONSE
-from shadowstream.kafka import KafkaClientConfig
-from shadowstream.topics import TopicNames
-from stream_agents import router
-from stream_agents.join import Marker
+from shadowstream.experiments.watcher import ResultWatcher, parse_marker_asked
+from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.stream_agents import router
+from shadowstream.stream_agents.join import Marker
 
 TOPICS = TopicNames("t")
 

@@ -12,19 +12,24 @@ import fastavro
 import orjson
 import pytest
 
-from experiments.filters import (
+from shadowstream.core.errors import ExperimentError
+from shadowstream.experiments.filters import (
     ItemFilter,
     glob_regex,
     glob_to_like,
     parse_attribute_filters,
     sample_point,
 )
-from experiments.ids import check_experiment_id, new_experiment_id, request_id
-from experiments.items import BatchItem
-from experiments.sources import CapturedTraffic, EvalFile, ItemDefaults, source_from_spec
-from experiments.sources.evalfile import item_from_record
-from shadowstream.errors import ExperimentError
-from sinks.clickhouse.warehouse import QueryResult
+from shadowstream.experiments.ids import check_experiment_id, new_experiment_id, request_id
+from shadowstream.experiments.items import BatchItem
+from shadowstream.experiments.sources import (
+    CapturedTraffic,
+    EvalFile,
+    ItemDefaults,
+    source_from_spec,
+)
+from shadowstream.experiments.sources.evalfile import item_from_record
+from shadowstream.warehouse.client import QueryResult
 
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:

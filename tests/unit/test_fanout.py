@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shadowstream.config import ChallengerSpec
-from stream_agents.fanout import ExperimentRegistry, FanOut, RollingSpend, is_sampled
+from shadowstream.core.config import ChallengerSpec
+from shadowstream.stream_agents.fanout import ExperimentRegistry, FanOut, RollingSpend, is_sampled
 
 
 class Clock:

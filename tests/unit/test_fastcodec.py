@@ -11,9 +11,10 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE, STATS, EventCodec
-from schemas.codec import SchemaRegistry
-from schemas.fastcodec import (
+from shadowstream.core.errors import MalformedEventError, SchemaError
+from shadowstream.schemas import COMPARISON, DEAD_LETTER, REQUEST, RESPONSE, STATS, EventCodec
+from shadowstream.schemas.codec import SchemaRegistry
+from shadowstream.schemas.fastcodec import (
     Unsupported,
     compile_decoder,
     compile_encoder,
@@ -22,7 +23,6 @@ from schemas.fastcodec import (
     native_spec,
     zz,
 )
-from shadowstream.errors import MalformedEventError, SchemaError
 
 CODECS = [REQUEST, RESPONSE, COMPARISON, DEAD_LETTER, STATS]
 BACKENDS = ["python", "c"]
@@ -56,7 +56,9 @@ def minimal_request() -> dict[str, Any]:
 def test_the_c_codec_is_built() -> None:
     # pip builds it wherever a C compiler is present (CI, ./dev); without one the
     # project still works on the Python codec, but this suite should know.
-    assert native_available(), "schemas._cavro is not built: run pip install -e . with gcc"
+    assert native_available(), (
+        "shadowstream.schemas._cavro is not built: run pip install -e . with gcc"
+    )
     assert REQUEST.backend == "c"
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stream_agents.join import CHAMPION, JoinEngine, Marker
+from shadowstream.stream_agents.join import CHAMPION, JoinEngine, Marker
 
 
 class Clock:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shadowstream.errors import BrokerError
-from shadowstream.kafka_io import OffsetTracker, OutputProducer
+from shadowstream.core.errors import BrokerError
+from shadowstream.runtime.kafka_io import OffsetTracker, OutputProducer
 
 
 def positions(tracker: OffsetTracker) -> dict[tuple[str, int], int]:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from shadowstream.memory import memory_snapshot
+from shadowstream.runtime.memory import memory_snapshot
 
 glibc_only = pytest.mark.skipif(
     "heap_in_use_mb" not in memory_snapshot(), reason="needs glibc's mallinfo2"

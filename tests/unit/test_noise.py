@@ -9,12 +9,16 @@ from typing import Any
 import orjson
 import pytest
 
-from shadowstream.config import load_settings
-from shadowstream.errors import ConfigError
-from stream_agents.comparators import JsonComparator, TextComparator, ToolCallComparator
-from stream_agents.comparison import ComparisonBuilder, ToolCallPolicy
-from stream_agents.formats import json_schema_check
-from stream_agents.noise import NoiseLearner
+from shadowstream.core.config import load_settings
+from shadowstream.core.errors import ConfigError
+from shadowstream.stream_agents.comparators import (
+    JsonComparator,
+    TextComparator,
+    ToolCallComparator,
+)
+from shadowstream.stream_agents.comparison import ComparisonBuilder, ToolCallPolicy
+from shadowstream.stream_agents.formats import json_schema_check
+from shadowstream.stream_agents.noise import NoiseLearner
 
 SCOPE = ("svc", "/predict")
 

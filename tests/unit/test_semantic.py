@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shadowstream.errors import ConfigError
-from stream_agents.comparators import build_comparator
-from stream_agents.comparators.semantic import SemanticComparator
+from shadowstream.core.errors import ConfigError
+from shadowstream.stream_agents.comparators import build_comparator
+from shadowstream.stream_agents.comparators.semantic import SemanticComparator
 
 
 class BagOfWords:
@@ -83,8 +83,12 @@ def test_real_model_loads_offline_and_separates_meaning(real: SemanticComparator
 
 
 def test_real_model_as_the_last_step_of_a_cascade(real: SemanticComparator) -> None:
-    from stream_agents.comparators import CascadeComparator, ExactComparator, TextComparator
-    from stream_agents.comparators.cascade import CascadeStep
+    from shadowstream.stream_agents.comparators import (
+        CascadeComparator,
+        ExactComparator,
+        TextComparator,
+    )
+    from shadowstream.stream_agents.comparators.cascade import CascadeStep
 
     cascade = CascadeComparator(
         [

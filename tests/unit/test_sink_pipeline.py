@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
-from schemas import COMPARISON
-from shadowstream.errors import WarehouseUnavailableError
-from shadowstream.kafka import KafkaClientConfig
-from shadowstream.kafka_io import DeadLetters
-from shadowstream.topics import TopicNames
-from sinks.clickhouse.sink import ClickHouseSinkService
+from shadowstream.core.errors import WarehouseUnavailableError
+from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.topics import TopicNames
+from shadowstream.runtime.kafka_io import DeadLetters
+from shadowstream.schemas import COMPARISON
+from shadowstream.sinks.clickhouse.sink import ClickHouseSinkService
 
 TOPICS = TopicNames("t")
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from analytics.stats import (
+from shadowstream.analytics.stats import (
     bonferroni,
     newcombe_diff,
     newcombe_paired_diff,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from shadowstream.threads import DaemonThreadPool
+from shadowstream.runtime.threads import DaemonThreadPool
 
 
 def test_results_and_exceptions_are_delivered() -> None:
@@ -34,7 +34,7 @@ def test_pool_never_exceeds_its_size() -> None:
 def test_a_hung_call_does_not_keep_the_process_alive() -> None:
     code = (
         "import time\n"
-        "from shadowstream.threads import DaemonThreadPool\n"
+        "from shadowstream.runtime.threads import DaemonThreadPool\n"
         "DaemonThreadPool(1).submit(time.sleep, 3600)\n"
         "print('bye')\n"
     )
@@ -51,7 +51,7 @@ def test_a_pool_whose_threads_are_stuck_fails_fast_instead_of_queueing_forever()
 
     import pytest
 
-    from shadowstream.threads import PoolSaturatedError
+    from shadowstream.runtime.threads import PoolSaturatedError
 
     release = threading.Event()
     pool = DaemonThreadPool(2, max_queued=3)

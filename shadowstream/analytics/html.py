@@ -1,0 +1,432 @@
+"""The HTML report: one self-contained file (inline CSS, inline SVG, a few lines of JS).
+
+Nothing is fetched when it is opened: a Content-Security-Policy forbids every
+network source, and a small script records any script error or policy
+violation into ``#console-errors`` and counts the charts that rendered
+(``<body data-charts-drawn>``) - the browser test reads both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from html import escape
+
+from shadowstream.analytics import charts
+from shadowstream.analytics.charts import ALERT, CHALLENGER, CHAMPION, FLOOR, Bar, TimePoint
+from shadowstream.analytics.model import (
+    ChallengerReport,
+    Example,
+    Rate,
+    Report,
+    SeriesPoint,
+    SliceRow,
+)
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; font-src data:"
+)
+
+STYLE = """
+:root { --ink:#1e293b; --muted:#64748b; --line:#e2e8f0; --bg:#f8fafc; --card:#fff;
+        --blue:#2563eb; --red:#dc2626; --green:#16a34a; --amber:#d97706; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif;
+       color:var(--ink); background:var(--bg); }
+header { padding:22px 32px 14px; background:#0f172a; color:#e2e8f0; }
+header h1 { margin:0 0 4px; font-size:22px; color:#fff; }
+header .meta { color:#94a3b8; font-size:13px; }
+main { padding:20px 32px 40px; max-width:1320px; margin:0 auto; }
+h2 { font-size:18px; margin:0; }
+h3 { font-size:14px; margin:0 0 6px; color:var(--muted); font-weight:600; }
+section.card { background:var(--card); border:1px solid var(--line); border-radius:10px;
+               padding:18px 20px; margin:18px 0; box-shadow:0 1px 2px rgba(15,23,42,.04); }
+.card-head { display:flex; align-items:baseline; gap:14px; flex-wrap:wrap; margin-bottom:12px; }
+.chips { display:flex; gap:8px; flex-wrap:wrap; }
+.chip { border:1px solid var(--line); border-radius:999px; padding:2px 10px; font-size:12.5px;
+        background:#f1f5f9; white-space:nowrap; }
+.chip.bad { background:#fef2f2; border-color:#fecaca; color:#991b1b; }
+.chip.good { background:#f0fdf4; border-color:#bbf7d0; color:#166534; }
+.chip.note { background:#fffbeb; border-color:#fde68a; color:#92400e; }
+.grid { display:grid; grid-template-columns:repeat(2, minmax(0, 1fr)); gap:16px 22px; }
+@media (max-width: 900px) { .grid { grid-template-columns:1fr; } }
+figure { margin:0; }
+svg.chart { width:100%; height:auto; display:block; }
+svg .tick { font-size:11px; fill:#64748b; }
+svg .axis-label { font-size:11.5px; fill:#475569; }
+svg .legend { font-size:11.5px; fill:#334155; }
+svg .value { font-size:10.5px; fill:#334155; }
+svg .group, svg .bar-label { font-size:11.5px; fill:#1e293b; }
+svg .ref { font-size:10.5px; fill:#b45309; }
+svg .empty { font-size:13px; fill:#94a3b8; }
+table { border-collapse:collapse; width:100%; font-size:13px; }
+th, td { padding:6px 8px; border-bottom:1px solid var(--line); text-align:right;
+         vertical-align:top; }
+th { color:var(--muted); font-weight:600; background:#f8fafc; position:sticky; top:0; }
+td.l, th.l { text-align:left; }
+td.mono { font-family:"DejaVu Sans Mono",ui-monospace,monospace; font-size:12px; }
+.sig { color:var(--red); font-weight:600; }
+.ok { color:var(--green); }
+.muted { color:var(--muted); }
+.notes { color:var(--muted); font-size:12.5px; }
+.notes li { margin:3px 0; }
+#tip { position:fixed; pointer-events:none; background:#0f172a; color:#f8fafc; padding:4px 8px;
+       border-radius:6px; font-size:12px; display:none; z-index:10; max-width:420px; }
+"""
+
+# Installed first, in <head>: everything that goes wrong is recorded in the DOM.
+ERROR_CAPTURE = """
+(function () {
+  var errors = [];
+  function record(message) {
+    errors.push(String(message));
+    var el = document.getElementById('console-errors');
+    if (el) { el.textContent = errors.join('\\n'); }
+  }
+  window.__shadowErrors = errors;
+  window.addEventListener('error', function (e) { record('error: ' + (e.message || e.type)); });
+  window.addEventListener('unhandledrejection', function (e) { record('rejection: ' + e.reason); });
+  document.addEventListener('securitypolicyviolation', function (e) {
+    record('blocked by CSP: ' + e.blockedURI + ' (' + e.violatedDirective + ')');
+  });
+  var original = console.error;
+  console.error = function () {
+    record(Array.prototype.slice.call(arguments).join(' '));
+    return original.apply(console, arguments);
+  };
+  document.addEventListener('DOMContentLoaded', function () {
+    var el = document.getElementById('console-errors');
+    if (el) { el.textContent = errors.join('\\n'); }
+  });
+})();
+"""
+
+# After the content: count the charts whose marks have a real size, and tooltips.
+CHECK_AND_TOOLTIPS = """
+(function () {
+  var charts = document.querySelectorAll('svg.chart');
+  var drawn = 0;
+  charts.forEach(function (svg) {
+    var marks = svg.querySelector('g.marks');
+    if (!marks) { return; }
+    var box = marks.getBBox();
+    var rect = svg.getBoundingClientRect();
+    if (box.width > 0 && box.height > 0 && rect.width > 0) { drawn += 1; }
+  });
+  document.body.setAttribute('data-charts-total', String(charts.length));
+  document.body.setAttribute('data-charts-drawn', String(drawn));
+  var tip = document.getElementById('tip');
+  document.addEventListener('mousemove', function (e) {
+    var target = e.target.closest ? e.target.closest('[data-tip]') : null;
+    if (!target) { tip.style.display = 'none'; return; }
+    tip.textContent = target.getAttribute('data-tip');
+    tip.style.left = (e.clientX + 12) + 'px';
+    tip.style.top = (e.clientY + 12) + 'px';
+    tip.style.display = 'block';
+  });
+})();
+"""
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "&ndash;"
+    digits = 2 if abs(value) < 0.01 else 1
+    return f"{value * 100:+.{digits}f}pp" if signed else f"{value * 100:.{digits}f}%"
+
+
+def _ci(rate: Rate) -> str:
+    if rate.value is None:
+        return "&ndash;"
+    return f"{_pct(rate.value)} <span class=muted>[{_pct(rate.low)}, {_pct(rate.high)}]</span>"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "&ndash;"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _name(row: ChallengerReport) -> str:
+    return escape(row.challenger) + (" <span class=muted>(A/A)</span>" if row.is_control else "")
+
+
+# -- pieces --------------------------------------------------------------------------------------
+def overview(report: Report, alerts: dict[tuple[str, str], list[SliceRow]]) -> str:
+    rows = []
+    for r in report.challengers:
+        floor = r.floor
+        if r.is_control:
+            above = "<span class=muted>is the floor</span>"
+        elif floor is None or floor.difference is None:
+            above = "<span class=muted>no control</span>"
+        else:
+            cls = "sig" if floor.significant and floor.difference > 0 else ""
+            mark = " ▲" if floor.significant and floor.difference > 0 else ""
+            above = (
+                f"<span class='{cls}'>{_pct(floor.difference, True)}{mark}</span> "
+                f"<span class=muted>[{_pct(floor.low, True)}, {_pct(floor.high, True)}]</span>"
+            )
+        d95 = r.latency_delta.p95_pct
+        d95_text = "&ndash;" if d95 is None else f"{d95:+.0f}%"
+        d95_cls = "sig" if d95 is not None and d95 > 10 else ""
+        fail = r.failure_increase
+        slices = alerts.get((r.experiment_id, r.challenger), [])
+        slice_text = ", ".join(escape(f"{s.attribute}={s.value}") for s in slices[:3]) or "&ndash;"
+        rows.append(
+            f"<tr><td class=l>{_name(r)}</td><td class=l>{escape(r.experiment_id)}</td>"
+            f"<td>{r.comparisons:,}</td><td>{_ci(r.divergence)}</td><td>{above}</td>"
+            f"<td>{_ms(r.champion.latency_p95_ms)} → {_ms(r.challenger_side.latency_p95_ms)} "
+            f"<span class='{d95_cls}'>({d95_text})</span></td>"
+            f"<td>{_pct(fail, True) if fail is not None else '&ndash;'}</td>"
+            f"<td>{_pct(r.challenger_side.invalid_format.value)}</td>"
+            f"<td class='l {'sig' if slices else ''}'>{slice_text}</td></tr>"
+        )
+    return (
+        "<section class=card><div class=card-head><h2>Overview</h2></div><table><thead><tr>"
+        "<th class=l>challenger</th><th class=l>experiment</th><th>requests</th>"
+        "<th>divergence [95% CI]</th><th>above noise floor [95% CI]</th>"
+        "<th>p95 ms champion → challenger</th><th>failure rate Δ</th><th>invalid format</th>"
+        "<th class=l>slices significantly worse</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></section>"
+    )
+
+
+def _chips(r: ChallengerReport, alerts: list[SliceRow]) -> str:
+    chips = [f"<span class=chip>{r.comparisons:,} requests</span>"]
+    chips.append(f"<span class=chip>divergence {_pct(r.divergence.value)}</span>")
+    if r.floor is not None and r.floor.difference is not None:
+        if r.floor.significant and r.floor.difference > 0:
+            chips.append(
+                f"<span class='chip bad'>{_pct(r.floor.difference, True)} above the noise "
+                "floor (significant)</span>"
+            )
+        else:
+            chips.append("<span class='chip good'>not significantly above the noise floor</span>")
+    d95 = r.latency_delta.p95_pct
+    if d95 is not None:
+        cls = "bad" if d95 > 10 else ("good" if d95 < -10 else "")
+        chips.append(f"<span class='chip {cls}'>p95 {d95:+.0f}%</span>")
+    for s in alerts[:3]:
+        chips.append(
+            f"<span class='chip bad'>{escape(s.attribute)}={escape(s.value)}: "
+            f"{_pct(s.divergence.value)} vs {_pct(s.rest_rate)} elsewhere</span>"
+        )
+    if r.late:
+        chips.append(f"<span class='chip note'>{r.late:,} late</span>")
+    return "<div class=chips>" + "".join(chips) + "</div>"
+
+
+def _points(points: list[SeriesPoint]) -> list[TimePoint]:
+    out = []
+    for p in points:
+        d = p.divergence
+        if d.value is None or d.low is None or d.high is None:
+            continue
+        out.append(TimePoint(p.bucket, d.value, d.low, d.high, d.n))
+    return out
+
+
+def failure_chart(r: ChallengerReport) -> str:
+    def bars(label: str, a: Rate, b: Rate) -> tuple[str, list[Bar]]:
+        out = []
+        for side, rate, colour in (("champion", a, CHAMPION), ("challenger", b, CHALLENGER)):
+            if rate.value is None:
+                continue
+            tip = (
+                f"{label}, {side}: {rate.k:,}/{rate.n:,} = {_pct(rate.value)} "
+                f"[{_pct(rate.low)}, {_pct(rate.high)}]"
+            )
+            out.append(Bar(side, rate.value, rate.low, rate.high, colour, tip))
+        return label, out
+
+    a, b = r.champion, r.challenger_side
+    groups = [
+        bars("errors", a.errors, b.errors),
+        bars("timeouts", a.timeouts, b.timeouts),
+        bars("missing", a.missing, b.missing),
+        bars("invalid format", a.invalid_format, b.invalid_format),
+    ]
+    return charts.bar_chart(
+        groups,
+        f"failure rates of {r.challenger}",
+        "share (95% Wilson CI)",
+        label_width=110,
+        legend_items=[("champion", CHAMPION, "box"), ("challenger", CHALLENGER, "box")],
+    )
+
+
+def slice_chart(r: ChallengerReport, slices: list[SliceRow]) -> str:
+    bars = []
+    for s in slices:
+        d = s.divergence
+        if d.value is None:
+            continue
+        label = f"{s.attribute}={s.value}"
+        label = label if len(label) <= 22 else label[:21] + "…"
+        tip = (
+            f"{s.attribute}={s.value}: {d.k:,}/{d.n:,} diverged = {_pct(d.value)} "
+            f"[{_pct(d.low)}, {_pct(d.high)}]; rest {_pct(s.rest_rate)}"
+            + ("; significant" if s.significant else "")
+        )
+        colour = ALERT if s.significant else CHALLENGER
+        bars.append(Bar(label, d.value, d.low, d.high, colour, tip))
+    if not bars:
+        return charts.empty_chart(charts.Frame(), "slices", "no slice with enough comparisons")
+    reference = None
+    if r.divergence.value is not None:
+        reference = (r.divergence.value, FLOOR, f"overall {_pct(r.divergence.value)}")
+    return charts.bar_chart(
+        [("", bars)],
+        f"divergence by slice for {r.challenger}",
+        "divergence rate (95% Wilson CI); red = significantly above the rest",
+        reference=reference,
+        label_width=170,
+    )
+
+
+def examples_table(examples: list[Example]) -> str:
+    if not examples:
+        return "<p class=muted>No divergent or failed comparisons in range.</p>"
+    rows = []
+    for e in examples:
+        when = f"{e.request_time:%Y-%m-%d %H:%M:%S}" if e.request_time else "&ndash;"
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(e.attributes.items()))
+        detail = e.diff_summary if e.kind == "diverged" else (e.challenger_error or e.diff_summary)
+        rows.append(
+            f"<tr><td class=l>{when}</td><td class='l mono'>{escape(e.request_id)}</td>"
+            f"<td class=l>{escape(e.kind)}</td><td class=l>{escape(e.endpoint)}</td>"
+            f"<td class=l>{escape(attrs)}</td><td class=l>{escape(detail or '')}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th class=l>time (UTC)</th><th class=l>request id</th>"
+        "<th class=l>kind</th><th class=l>endpoint</th><th class=l>attributes</th>"
+        "<th class=l>diff / error</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def challenger_card(
+    report: Report,
+    r: ChallengerReport,
+    slices: list[SliceRow],
+    series: dict[tuple[str, str], list[SeriesPoint]],
+    examples: list[Example],
+) -> str:
+    key = (r.experiment_id, r.challenger)
+    curve = next((c for c in report.latency if (c.experiment_id, c.challenger) == key), None)
+    latency = (
+        charts.latency_chart(
+            curve.levels, curve.champion_ms, curve.challenger_ms, f"latency of {r.challenger}"
+        )
+        if curve
+        else charts.empty_chart(charts.Frame(), "latency", "no latency data")
+    )
+    floor_points: list[TimePoint] = []
+    if not r.is_control:
+        floor_points = _points(series.get((r.experiment_id, report.control), []))
+    divergence = charts.divergence_chart(
+        _points(series.get(key, [])),
+        floor_points,
+        report.bucket_seconds,
+        f"divergence of {r.challenger} over time",
+    )
+    alerts = [s for s in slices if s.significant]
+    return (
+        f"<section class=card id='c-{escape(r.experiment_id)}-{escape(r.challenger)}'>"
+        f"<div class=card-head><h2>{_name(r)} <span class=muted>· {escape(r.experiment_id)}"
+        f"</span></h2>{_chips(r, alerts)}</div><div class=grid>"
+        f"<figure><h3>Latency distribution, successful responses</h3>{latency}</figure>"
+        f"<figure><h3>Divergence rate over time ({_bucket(report.bucket_seconds)} buckets)</h3>"
+        f"{divergence}</figure>"
+        f"<figure><h3>Errors, timeouts, missing answers, invalid format</h3>"
+        f"{failure_chart(r)}</figure>"
+        f"<figure><h3>Top attribute slices by divergence</h3>{slice_chart(r, slices)}</figure>"
+        f"</div><h3 style='margin-top:16px'>Most recent divergent or failed comparisons</h3>"
+        f"{examples_table(examples)}</section>"
+    )
+
+
+def _bucket(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}-second"
+    if seconds < 3600:
+        return f"{seconds // 60}-minute"
+    if seconds < 86400:
+        return f"{seconds // 3600}-hour"
+    return f"{seconds // 86400}-day"
+
+
+NOTES = """
+<section class=card><h2>How to read this</h2><ul class=notes>
+<li><b>Divergence</b>: share of compared response pairs where the challenger's answer differs
+from the champion's (by the configured comparator). Intervals are 95% Wilson score intervals.</li>
+<li><b>Noise floor</b>: the divergence of the <i>control</i> challenger, which re-runs the
+champion itself (A/A). "Above noise floor" is the difference with a Newcombe hybrid-score
+interval; significant when the interval excludes 0.</li>
+<li><b>Slices</b>: divergence per request attribute value, ranked by the lower bound of its
+interval; red = significantly above the challenger's other requests (one-sided two-proportion
+z-test, Bonferroni-corrected over all slices tested).</li>
+<li><b>Failure rate Δ</b>: challenger minus champion failure rate on the same requests
+(paired; Newcombe's interval for paired proportions in the JSON/terminal report).</li>
+<li><b>Latency</b>: successful responses only; distributions from t-digest sketches kept per
+minute.</li>
+<li>Each comparison counts once even if it was delivered twice (deduplicated on insert).</li>
+</ul></section>
+"""
+
+
+def render_html(report: Report) -> str:
+    slices_by: dict[tuple[str, str], list[SliceRow]] = defaultdict(list)
+    for s in report.slices:
+        slices_by[(s.experiment_id, s.challenger)].append(s)
+    series_by: dict[tuple[str, str], list[SeriesPoint]] = defaultdict(list)
+    for p in report.series:
+        series_by[(p.experiment_id, p.challenger)].append(p)
+    examples_by: dict[tuple[str, str], list[Example]] = defaultdict(list)
+    for e in report.examples:
+        examples_by[(e.experiment_id, e.challenger)].append(e)
+    alerts = {k: [s for s in v if s.significant] for k, v in slices_by.items()}
+
+    since = "the beginning" if report.since.year <= 1970 else f"{report.since:%Y-%m-%d %H:%M}"
+    until = "now" if report.until.year >= 2299 else f"{report.until:%Y-%m-%d %H:%M}"
+    source = "comparisons FINAL (exact)" if report.exact else "rollups"
+    meta = (
+        f"{escape(since)} → {escape(until)} UTC · experiment {escape(report.experiment or 'all')}"
+        f" · control {escape(report.control)} · database {escape(report.database)} · from "
+        f"{source} · generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    # the control first is not useful: challengers first, the control last
+    ordered = sorted(
+        report.challengers, key=lambda r: (r.experiment_id, r.is_control, r.challenger)
+    )
+    cards = "".join(
+        challenger_card(
+            report,
+            r,
+            slices_by[(r.experiment_id, r.challenger)],
+            series_by,
+            examples_by[(r.experiment_id, r.challenger)],
+        )
+        for r in ordered
+    )
+    body = (
+        overview(report, alerts) + cards + NOTES
+        if report.challengers
+        else "<section class=card><p>No comparisons in that range yet.</p></section>"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Shadowstream report</title>
+<script>{ERROR_CAPTURE}</script>
+<style>{STYLE}</style></head>
+<body>
+<pre id="console-errors" hidden></pre>
+<div id="tip"></div>
+<header><h1>Shadowstream report</h1><div class="meta">{meta}</div></header>
+<main>{body}</main>
+<script>{CHECK_AND_TOOLTIPS}</script>
+</body></html>
+"""

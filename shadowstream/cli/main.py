@@ -1,0 +1,424 @@
+"""``shadow``: run the pipeline, the demo, migrations and reports.
+
+Errors a user can cause (bad config, unreachable broker, unknown challenger)
+end in one line on stderr and exit code 2 (usage/config) or 1 (runtime);
+tracebacks are for bugs only (``--debug`` shows them always).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from shadowstream.core.errors import ConfigError, ShadowstreamError
+
+T = TypeVar("T")
+log = logging.getLogger("shadow")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    from shadowstream.cli.output import err_console
+
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+class ShadowGroup(click.Group):
+    """Turns Shadowstream errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            fail(str(exc), 2)
+        except ShadowstreamError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            fail(str(exc), 1)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``24h``, ``7d`` -> timedelta."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise click.BadParameter(f"expected a duration like 30m, 24h or 7d, got {text!r}")
+    value, unit = float(match.group(1)), match.group(2)
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    return dt.timedelta(seconds=value * seconds)
+
+
+def parse_time(text: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected an ISO time like 2026-11-26T10:00, got {text!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@click.group(cls=ShadowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="SHADOW_CONFIG",
+    help="TOML config file (default: $SHADOW_CONFIG). Env vars SHADOW_* override it.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for every error.")
+@click.version_option(package_name="shadowstream")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, log_level: str, debug: bool) -> None:
+    """Shadowstream: shadow testing for ML and LLM services on Kafka, Faust and ClickHouse.
+
+    Start with `shadow demo`; see README.md for running it for real.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+    ctx.obj["debug"] = debug
+    ctx.obj["log_level"] = log_level
+    setup_logging("debug" if debug else log_level)
+
+
+def load(ctx: click.Context, **overrides: Any) -> Any:
+    from shadowstream.core.config import load_settings
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return load_settings(ctx.obj.get("config_file"), **clean)
+
+
+# -- demo -------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--seconds", default=30.0, show_default=True, help="How long to send traffic.")
+@click.option("--rate", default=150.0, show_default=True, help="Production requests per second.")
+@click.option(
+    "--data-dir",
+    default="shadow-data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where chDB keeps the data (shadow report reads it afterwards).",
+)
+@click.option("--keep-data", is_flag=True, help="Add to the data of earlier demo runs.")
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="After the report, keep the pipeline (and traffic) up until Ctrl-C.",
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    seconds: float,
+    rate: float,
+    data_dir: str,
+    keep_data: bool,
+    keep_running: bool,
+) -> None:
+    """Everything on this machine: broker, agents, ClickHouse, traffic, then the report."""
+    from shadowstream.cli.demo.run import run_demo
+
+    if seconds <= 0 or rate <= 0:
+        raise click.BadParameter("--seconds and --rate must be positive")
+    run_async(
+        run_demo(
+            seconds=seconds,
+            rate=rate,
+            data_dir=Path(data_dir),
+            keep_data=keep_data,
+            keep_running=keep_running,
+        )
+    )
+
+
+# -- running agents ----------------------------------------------------------------------------
+async def _serve(pipeline: Any, settings: Any) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await pipeline.start()
+    log.warning(
+        "%s running (metrics: http://%s:%s/metrics)",
+        pipeline.roles.label(),
+        settings.web_host,
+        pipeline.web_port,
+    )
+    crashed = False
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        if any(s.crashed for s in pipeline.services) or pipeline.app.crashed:
+            crashed = True
+            break
+    await pipeline.stop()
+    return 1 if crashed else 0
+
+
+def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: bool) -> None:
+    from shadowstream.pipeline.app import Pipeline, create_topics
+
+    settings = load(ctx)
+    roles = roles_factory(settings)
+    if create:
+        create_topics(settings)
+    pipeline = Pipeline(settings, roles)
+    code = run_async(_serve(pipeline, settings))
+    if code:
+        from shadowstream.cli.output import err_console
+
+        failures = [f"{s.agent_name}: {s.failure}" for s in pipeline.services if s.failure]
+        err_console.print(
+            "[bold red]error:[/] an agent crashed "
+            f"({'; '.join(failures) or 'see the log above'}); "
+            "a restart resumes from committed offsets",
+            highlight=False,
+        )
+    # Everything is committed and closed by now. Leave even if a library thread
+    # that failed during a crashed start-up would keep the interpreter alive:
+    # a supervisor must see the process end to restart it.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+create_topics_option = click.option(
+    "--create-topics/--no-create-topics",
+    default=True,
+    show_default=True,
+    help="Create missing topics first (all with the configured partition count).",
+)
+
+
+@cli.command()
+@create_topics_option
+@click.pass_context
+def run(ctx: click.Context, create_topics: bool) -> None:
+    """All agents in one process: router, every challenger, the sink."""
+    from shadowstream.pipeline.app import Roles
+
+    _run_roles(ctx, Roles.everything, create_topics)
+
+
+@cli.group()
+def worker() -> None:
+    """Run one agent role (scale a role by starting more of it)."""
+
+
+@worker.command("router")
+@create_topics_option
+@click.pass_context
+def worker_router(ctx: click.Context, create_topics: bool) -> None:
+    """Fan-out + join: requests to challengers, responses into comparisons."""
+    from shadowstream.pipeline.app import Roles
+
+    _run_roles(ctx, lambda s: Roles(router=True), create_topics)
+
+
+@worker.command("challenger")
+@click.option("--name", "names", multiple=True, required=True, help="Challenger name (repeatable).")
+@create_topics_option
+@click.pass_context
+def worker_challenger(ctx: click.Context, names: tuple[str, ...], create_topics: bool) -> None:
+    """Call a challenger model for the requests sent to it (own consumer group)."""
+    from shadowstream.pipeline.app import Roles
+
+    def roles(settings: Any) -> Any:
+        for name in names:
+            settings.challenger(name)  # unknown name: one-line error
+        return Roles(challengers=list(names))
+
+    _run_roles(ctx, roles, create_topics)
+
+
+@worker.command("sink")
+@create_topics_option
+@click.pass_context
+def worker_sink(ctx: click.Context, create_topics: bool) -> None:
+    """Store comparisons and raw events in ClickHouse."""
+    from shadowstream.pipeline.app import Roles
+
+    _run_roles(ctx, lambda s: Roles(sink=True), create_topics)
+
+
+@cli.command()
+@click.option("--rate", default=100.0, show_default=True, help="Requests per second.")
+@click.option("--seconds", default=0.0, help="Stop after this long (default: run until Ctrl-C).")
+@click.option("--service", default="support-triage", show_default=True)
+@click.pass_context
+def traffic(ctx: click.Context, rate: float, seconds: float, service: str) -> None:
+    """A synthetic production service emitting requests and champion responses."""
+    from shadowstream.cli.demo.traffic import generate
+    from shadowstream.cli.output import console
+    from shadowstream.producers import ShadowEmitter
+
+    settings = load(ctx)
+    emitter = ShadowEmitter(
+        settings.broker_url,
+        service=service,
+        champion_model="champion-v1",
+        topic_prefix=settings.topic_prefix,
+        kafka_config={k: v for k, v in settings.kafka_options.items()},
+    )
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        task = asyncio.ensure_future(generate(emitter, rate=rate, seconds=seconds or 1e12))
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            return -1
+        return task.result()
+
+    run_async(go())
+    emitter.close(10)
+    stats = emitter.stats()
+    console.print(f"emitted {stats.emitted:,} events, dropped {stats.dropped:,}")
+
+
+@cli.group()
+def topics() -> None:
+    """Kafka topics."""
+
+
+@topics.command("create")
+@click.pass_context
+def topics_create(ctx: click.Context) -> None:
+    """Create every topic the pipeline uses (idempotent)."""
+    from shadowstream.cli.output import console
+    from shadowstream.pipeline.app import create_topics
+
+    settings = load(ctx)
+    created = create_topics(settings)
+    console.print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port (default: a free one).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-compatible broker (memory only) until Ctrl-C."""
+    import time
+
+    from shadowstream.cli.output import console
+    from shadowstream.pipeline.embedded import EmbeddedBroker
+
+    with EmbeddedBroker(port=port) as embedded:
+        console.print(f"broker ready: SHADOW_BROKER_URL={embedded.url}   (Ctrl-C stops it)")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+# -- ClickHouse ----------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """ClickHouse schema."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Create or upgrade the tables (idempotent; same SQL for chDB and a server)."""
+    from shadowstream.cli.output import console
+    from shadowstream.sinks.clickhouse.migrations import migrate, sync_retention
+
+    settings = load(ctx)
+    warehouse = open_settings_warehouse(settings)
+    # existing tables first, so the TTL changes can be shown (migrate() aligns them too)
+    for table, days in sync_retention(warehouse, settings.retention_days):
+        console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
+    applied = migrate(warehouse, settings.retention_days)
+    for m in applied:
+        console.print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        console.print(f"schema is up to date (retention {settings.retention_days} days)")
+
+
+def open_settings_warehouse(settings: Any) -> Any:
+    from shadowstream.warehouse.client import open_warehouse
+
+    password = settings.clickhouse_password
+    return open_warehouse(
+        settings.clickhouse_url,
+        settings.clickhouse_database,
+        password.get_secret_value() if password else None,
+    )
+
+
+@cli.command("config")
+@click.pass_context
+def show_config(ctx: click.Context) -> None:
+    """Print the effective configuration (secrets redacted)."""
+    import json
+
+    from shadowstream.core.config import redact_url
+
+    settings = load(ctx)
+    data = settings.model_dump(mode="json")
+    data["clickhouse_url"] = redact_url(settings.clickhouse_url)
+    data["broker_url"] = redact_url(settings.broker_url)
+    data["kafka_secrets"] = {k: "***" for k in data.get("kafka_secrets", {})}
+    if data.get("clickhouse_password"):
+        data["clickhouse_password"] = "***"
+    click.echo(json.dumps(data, indent=2))
+
+
+def _register_commands() -> None:
+    from shadowstream.cli.commands import analytics, batch
+
+    analytics.register(cli)
+    batch.register(cli)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli(prog_name="shadow")
+
+
+if __name__ == "__main__":
+    main()

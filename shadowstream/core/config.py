@@ -1,0 +1,374 @@
+"""One validated settings object, read from a TOML file and ``SHADOW_*`` env vars.
+
+Precedence (highest first): explicit overrides passed to :func:`load_settings`,
+environment variables, the config file, defaults.
+
+    SHADOW_CONFIG=shadow.toml          # optional file
+    SHADOW_BROKER_URL=kafka://kafka:9092
+    SHADOW_CLICKHOUSE_URL=http://clickhouse:8123
+    SHADOW_CHALLENGERS='[{"name": "fast", "callable": "models:fast"}]'
+    SHADOW_GATE__MIN_SAMPLES=1000      # nested keys use a double underscore
+
+Secrets (Kafka SASL passwords, the ClickHouse password) are ``SecretStr`` and
+never appear in ``repr``/logs; URLs are logged through :func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shadowstream.core.errors import ConfigError
+from shadowstream.core.kafka import KafkaClientConfig
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+
+ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolCallSpec(_Strict):
+    """How the tool calls in ``tool_trace`` (agent/LLM answers) are compared.
+
+    ``mode``: ``report`` (default) lists tool-call differences in the diff
+    summary and paths without changing ``diverged``; ``diverge`` also counts
+    them as divergence; ``off`` skips them. ``tool_calls = "diverge"`` is
+    shorthand for ``{mode = "diverge"}``. The other keys are options of
+    shadowstream.stream_agents.comparators.ToolCallComparator.
+    """
+
+    mode: Literal["off", "report", "diverge"] = "report"
+    ordered: bool = True
+    compare_arguments: bool = True
+    ignore_arguments: list[str] = Field(default_factory=list)
+    abs_tol: float = Field(default=0.0, ge=0)
+    rel_tol: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"mode": value}
+        return value
+
+
+class ComparatorSpec(_Strict):
+    """Which comparator decides "diverged" for a challenger, and its options.
+
+    ``comparator = "json"`` in a config file is shorthand for ``{kind = "json"}``.
+    """
+
+    kind: ComparatorKind = "json"
+    options: dict[str, Any] = Field(default_factory=dict)
+    tool_calls: ToolCallSpec = Field(default_factory=ToolCallSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"kind": value}
+        return value
+
+
+class BudgetSpec(_Strict):
+    """Spend caps per rolling hour; over budget, requests are skipped (not failed)."""
+
+    tokens_per_hour: int | None = Field(default=None, gt=0)
+    cost_per_hour: float | None = Field(default=None, gt=0)
+
+
+class HttpAdapterSpec(_Strict):
+    """A challenger served over HTTP (see shadowstream.stream_agents.challengers.http_adapter)."""
+
+    url: str
+    method: Literal["GET", "POST", "PUT"] = "POST"
+    # header name -> name of the env var that holds its value (secrets stay in env)
+    headers_from_env: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    # how the request body is built: "payload" sends the input payload as JSON;
+    # a dict is a template whose string values "$payload", "$payload.a.b",
+    # "$request_id", "$endpoint", "$tool_trace" are substituted.
+    request_body: str | dict[str, Any] = "payload"
+    # dotted paths into the JSON response
+    output_path: str | None = None
+    tokens_in_path: str | None = None
+    tokens_out_path: str | None = None
+    tool_calls_path: str | None = None
+    cost_path: str | None = None
+    # the challenger's own tool calls and results (compared with the champion's)
+    tool_trace_path: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class ChallengerSpec(_Strict):
+    """One challenger: what to call, how much traffic it gets, how it is judged."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    callable: str | None = Field(default=None, pattern=CALLABLE_PATTERN)
+    http: HttpAdapterSpec | None = None
+    model: str | None = None
+    sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    timeout_seconds: float = Field(default=10.0, gt=0.0, le=3600.0)
+    concurrency: int = Field(default=8, ge=1, le=10_000)
+    comparator: ComparatorSpec = Field(default_factory=ComparatorSpec)
+    max_rps: float | None = Field(default=None, gt=0)
+    budget: BudgetSpec | None = None
+    retries: int = Field(default=0, ge=0, le=5)
+    control: bool = False
+    endpoints: list[str] = Field(default_factory=lambda: ["*"])
+    output_schema: dict[str, Any] | None = None
+    # record-replay: wait for the champion's response and hand its tool trace
+    # (calls and results) to the challenger instead of letting it call tools
+    replay_tools: bool = False
+    # cost of an answer that does not report one (for budgets and reports)
+    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
+    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_adapter(self) -> ChallengerSpec:
+        if (self.callable is None) == (self.http is None):
+            raise ValueError(
+                f"challenger {self.name!r}: set exactly one of 'callable' "
+                "(module:function) or 'http'"
+            )
+        return self
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.name
+
+
+class GateSpec(_Strict):
+    """Promotion thresholds; every check uses a confidence bound."""
+
+    max_latency_p95_regression_pct: float = Field(default=10.0, ge=0)
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    min_agreement: float = Field(default=0.90, ge=0, le=1)
+    max_invalid_format_rate: float = Field(default=0.01, ge=0, le=1)
+    min_samples: int = Field(default=200, ge=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # optional: max divergence above the control's (A/A noise floor), e.g. 0.02
+    max_divergence_above_floor: float | None = Field(default=None, ge=0, le=1)
+    # optional: agreement required in every attribute slice with enough samples
+    # (catches a challenger that only breaks on, say, language=de)
+    min_slice_agreement: float | None = Field(default=None, ge=0, le=1)
+    min_slice_samples: int = Field(default=100, ge=1)
+    # latency p95 compared with the champion's (as production reported it) or with
+    # the control's (the champion model timed on the same shadow path as challengers)
+    latency_baseline: Literal["champion", "control"] = "champion"
+
+
+class NoiseSpec(_Strict):
+    """Learning noisy JSON paths from ``control`` challengers (see shadowstream.stream_agents.noise).
+
+    A path that differs between champion and control in at least ``min_rate``
+    of at least ``min_samples`` comparisons is left out of the other
+    challengers' divergence on that endpoint (and listed in ignored_paths).
+    """
+
+    enabled: bool = True
+    min_rate: float = Field(default=0.2, gt=0, le=1)
+    min_samples: int = Field(default=50, ge=1)
+    window: int = Field(default=10_000, ge=10)
+    max_paths: int = Field(default=1_000, ge=1)
+    per_endpoint: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything a Shadowstream process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHADOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # -- Kafka -------------------------------------------------------------
+    broker_url: str = "kafka://localhost:9092"
+    kafka_options: dict[str, str] = Field(default_factory=dict)
+    kafka_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    topic_prefix: str = Field(default="shadow", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+    partitions: int = Field(default=8, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+
+    # -- ClickHouse --------------------------------------------------------
+    clickhouse_url: str = "chdb://shadow-data/chdb"
+    clickhouse_database: str = Field(default="shadow", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    clickhouse_password: SecretStr | None = None
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+    # -- join --------------------------------------------------------------
+    join_window_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    late_retention_seconds: float = Field(default=120.0, ge=0, le=86_400)
+    commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    stats_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    max_message_bytes: int = Field(default=1_000_000, ge=1_024)
+
+    # -- challengers and endpoints -------------------------------------------
+    challengers: list[ChallengerSpec] = Field(default_factory=list)
+    shadow_endpoints: list[str] = Field(default_factory=lambda: ["*"])
+    write_endpoints: list[str] = Field(default_factory=list)
+
+    # -- sink --------------------------------------------------------------
+    sink_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000)
+    # bounds how long a comparison waits before it is queryable; the next batch fills
+    # while one is stored, so consumption does not stop for it (each insert has a
+    # fixed cost in ClickHouse: ~40 ms for comparisons, measured alone)
+    sink_batch_seconds: float = Field(default=0.5, gt=0, le=300)
+    sink_raw_events: bool = True
+
+    # -- gate --------------------------------------------------------------
+    gate: GateSpec = Field(default_factory=GateSpec)
+
+    # -- comparison ------------------------------------------------------------
+    noise: NoiseSpec = Field(default_factory=NoiseSpec)
+
+    # -- process -----------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int | None = Field(default=None, ge=1, le=65_535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        bootstrap_servers(value)  # raises ValueError on garbage
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_url(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must be chdb:///path, http://host:port or https://host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_challengers(self) -> Settings:
+        names = [c.name for c in self.challengers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate challenger names: {', '.join(dupes)}")
+        return self
+
+    def challenger(self, name: str) -> ChallengerSpec:
+        for spec in self.challengers:
+            if spec.name == name:
+                return spec
+        known = ", ".join(c.name for c in self.challengers) or "none configured"
+        raise ConfigError(f"no challenger named {name!r} (known: {known})")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file is only set on the per-file subclass load_settings() builds.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning validation problems into one readable ConfigError.
+
+    ``config_file`` defaults to ``$SHADOW_CONFIG``; without either, only env
+    vars and defaults apply.
+    """
+    source = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
+    settings_cls: type[Settings] = Settings
+    path = Path(source) if source else None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        toml_file = path
+
+        class _FileSettings(Settings):
+            model_config = SettingsConfigDict(toml_file=toml_file)
+
+        settings_cls = _FileSettings
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or unparsable TOML file
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        problems.append(f"{where}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """``kafka://a:9092,b:9092`` (or a bare ``a:9092``) -> ``a:9092,b:9092``."""
+    url = broker_url.strip()
+    for scheme in ("kafka://", "tcp://", "plaintext://"):
+        if url.startswith(scheme):
+            url = url[len(scheme) :]
+            break
+    hosts = [h for h in url.rstrip("/").split(",") if h]
+    if not hosts:
+        raise ValueError(f"no broker address in {broker_url!r}")
+    for host in hosts:
+        if not re.fullmatch(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", host):
+            raise ValueError(f"broker address must look like host:port, got {host!r}")
+    return ",".join(hosts)
+
+
+def redact_url(url: str) -> str:
+    """Drop any password from a URL before it is printed or logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def kafka_client_config(settings: Settings) -> KafkaClientConfig:
+    """The confluent-kafka settings for this deployment (secrets merged in, never logged)."""
+    options = dict(settings.kafka_options)
+    options.update({k: v.get_secret_value() for k, v in settings.kafka_secrets.items()})
+    return KafkaClientConfig(
+        bootstrap_servers=bootstrap_servers(settings.broker_url),
+        options=options,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )

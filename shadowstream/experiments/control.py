@@ -1,0 +1,37 @@
+"""Cancelling a run: a ``cancel`` command on the control topic, and the stored status.
+
+Routers stop fanning the run out, challenger workers answer its queued
+requests ``skipped`` (the join closes them without a comparison), and a
+submitter still running stops. ``--resume`` re-announces the run, which
+lifts the cancellation.
+"""
+
+from __future__ import annotations
+
+from shadowstream.core.config import Settings, kafka_client_config
+from shadowstream.core.errors import ExperimentError
+from shadowstream.core.topics import TopicNames
+from shadowstream.experiments.planning import check_pipeline_topics
+from shadowstream.experiments.store import (
+    CANCELLED,
+    COMPLETED,
+    ExperimentRecord,
+    ExperimentStore,
+    this_process,
+)
+from shadowstream.stream_agents.control import publish_command
+
+
+def cancel_run(settings: Settings, store: ExperimentStore, experiment_id: str) -> ExperimentRecord:
+    record = store.get(experiment_id)
+    if record is None:
+        raise ExperimentError(f"no batch run {experiment_id!r} (see `shadow batch status`)")
+    if record.status == COMPLETED:
+        raise ExperimentError(f"run {experiment_id} is already completed")
+    check_pipeline_topics(settings, ())  # reachable, and the control topic exists
+    publish_command(
+        kafka_client_config(settings),
+        TopicNames(settings.topic_prefix).control,
+        {"type": "cancel", "experiment_id": experiment_id},
+    )
+    return store.save(record.with_status(CANCELLED, f"cancelled from {this_process()}"))

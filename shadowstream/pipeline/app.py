@@ -1,0 +1,297 @@
+"""Compose agents into one Faust app: a single role per process, or all of them.
+
+Each process is a Faust worker (``faust.App``): Faust runs the agents'
+lifecycle, serves the web endpoints (``/healthz``, ``/metrics``, and the chDB
+owner's ``/shadow/sql``), and handles shutdown. The data-plane agents inside
+are batched services (see :mod:`shadowstream.runtime.agent`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faust
+from faust.web import Request, Response, View
+
+from shadowstream.core.config import Settings, kafka_client_config, redact_url
+from shadowstream.core.errors import ConfigError, ShadowstreamError
+from shadowstream.core.kafka import TopicSpec, ensure_topics
+from shadowstream.core.topics import TopicNames
+from shadowstream.pipeline.embedded import free_port
+from shadowstream.runtime.agent import AgentService
+from shadowstream.runtime.memory import memory_snapshot
+from shadowstream.schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
+from shadowstream.sinks.clickhouse.sink import ClickHouseSinkService
+from shadowstream.stream_agents.challengers.base import ChallengerAdapter
+from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
+from shadowstream.stream_agents.comparison import build_comparison_builder
+from shadowstream.stream_agents.fanout import FanOut
+from shadowstream.stream_agents.router import RouterService
+from shadowstream.warehouse.client import Warehouse, chdb_path, connect
+from shadowstream.warehouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=AgentService)
+
+
+@dataclass
+class Roles:
+    router: bool = False
+    challengers: list[str] = field(default_factory=list)
+    sink: bool = False
+
+    @classmethod
+    def everything(cls, settings: Settings) -> Roles:
+        return cls(router=True, challengers=[c.name for c in settings.challengers], sink=True)
+
+    def label(self) -> str:
+        parts = []
+        if self.router:
+            parts.append("router")
+        parts += [f"challenger-{n}" for n in self.challengers]
+        if self.sink:
+            parts.append("sink")
+        return "+".join(parts) if len(parts) < 3 else "all"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    topics = TopicNames(settings.topic_prefix)
+    n, rf = settings.partitions, settings.replication_factor
+    specs = [
+        TopicSpec(name, n, rf)
+        for name in topics.keyed_topics([c.name for c in settings.challengers])
+    ]
+    retention_ms = int(
+        (settings.late_retention_seconds * 2 + settings.join_window_seconds + 3600) * 1000
+    )
+    specs = [
+        TopicSpec(
+            s.name,
+            s.partitions,
+            s.replication_factor,
+            # markers travel many to a record: time-based retention, never compaction
+            {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+            if s.name == topics.router_changelog
+            else {},
+        )
+        for s in specs
+    ]
+    specs.append(TopicSpec(topics.deadletter, n, rf))
+    specs.append(TopicSpec(topics.stats, n, rf))
+    specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
+    return specs
+
+
+def create_topics(settings: Settings) -> list[str]:
+    return ensure_topics(kafka_client_config(settings), topic_specs(settings))
+
+
+class Pipeline:
+    """The agents of one process, hosted by one Faust app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roles: Roles,
+        *,
+        warehouse_factory: Callable[[], Warehouse] | None = None,
+        adapters: dict[str, ChallengerAdapter] | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.roles = roles
+        self.topics = TopicNames(settings.topic_prefix)
+        kafka = kafka_client_config(settings)
+        self.web_port = settings.web_port or free_port(settings.web_host)
+        app_id = app_id or f"{settings.topic_prefix}-{roles.label()}"
+        # Tables are in memory (the router keeps its own changelog), so Faust's data
+        # directory holds nothing worth keeping: a temporary one instead of
+        # "<app id>-data" in whatever directory the command was started from.
+        self._faust_dir = tempfile.TemporaryDirectory(prefix=f"shadow-faust-{app_id}-")
+        self.app = faust.App(
+            app_id,
+            datadir=self._faust_dir.name,
+            broker=f"kafka://{kafka.bootstrap_servers}",
+            store="memory://",
+            autodiscover=False,
+            web_enabled=True,
+            web_host=settings.web_host,
+            web_bind=settings.web_host,
+            web_port=self.web_port,
+            web_in_thread=False,
+            broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+            broker_heartbeat_interval=max(settings.kafka_session_timeout_ms / 6000, 0.5),
+            topic_replication_factor=settings.replication_factor,
+            topic_partitions=settings.partitions,
+            logging_config=None,
+        )
+        self.services: list[AgentService] = []
+        self._owner_path: Path | None = None
+        self._warehouse: Warehouse | None = None
+        adapters = adapters or {}
+
+        if roles.router:
+            fanout = FanOut(
+                settings.challengers,
+                shadow_endpoints=settings.shadow_endpoints,
+                write_endpoints=settings.write_endpoints,
+            )
+            self.services.append(
+                RouterService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    partitions=settings.partitions,
+                    fanout=fanout,
+                    builder=build_comparison_builder(settings),
+                    window_s=settings.join_window_seconds,
+                    late_retention_s=settings.late_retention_seconds,
+                    commit_interval_s=settings.commit_interval_seconds,
+                    stats_interval_s=settings.stats_interval_seconds,
+                    max_message_bytes=settings.max_message_bytes,
+                )
+            )
+        for name in roles.challengers:
+            spec = settings.challenger(name)
+            self.services.append(
+                ChallengerWorkerService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    spec=spec,
+                    window_s=settings.join_window_seconds,
+                    adapter=adapters.get(name),
+                    commit_interval_s=settings.commit_interval_seconds,
+                    stats_interval_s=settings.stats_interval_seconds,
+                    max_message_bytes=settings.max_message_bytes,
+                )
+            )
+        if roles.sink:
+            if warehouse_factory is None:
+                warehouse_factory = self._default_warehouse
+            self.services.append(
+                ClickHouseSinkService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    warehouse_factory=warehouse_factory,
+                    batch_rows=settings.sink_batch_rows,
+                    batch_seconds=settings.sink_batch_seconds,
+                    raw_events=settings.sink_raw_events,
+                    max_message_bytes=settings.max_message_bytes,
+                    retention_days=settings.retention_days,
+                )
+            )
+        if not self.services:
+            raise ConfigError("nothing to run: no router, challenger or sink selected")
+        if len(self.services) > 1:
+            AgentService.share_process()
+        for service in self.services:
+            self.app.service(service)  # type: ignore[arg-type]
+        self._add_views()
+
+    # -- warehouse ownership --------------------------------------------------------------
+    def _default_warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            password = self.settings.clickhouse_password
+            self._warehouse = connect(
+                self.settings.clickhouse_url,
+                self.settings.clickhouse_database,
+                password.get_secret_value() if password else None,
+                lock_wait_s=60.0,  # a `shadow report` run just now may still hold the directory
+            )
+        return self._warehouse
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self._default_warehouse()
+
+    def _add_views(self) -> None:
+        pipeline = self
+
+        class Health(View):
+            async def get(self, request: Request) -> Response:
+                ready = all(s.ready.is_set() for s in pipeline.services)
+                return self.json({"ready": ready}, status=200 if ready else 503)
+
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                return self.json(pipeline.metrics())
+
+        class Sql(View):
+            async def post(self, request: Request) -> Response:
+                owner = pipeline._owner_token
+                if owner is None:
+                    return self.json(
+                        {"error": "this process does not own a chDB directory"}, status=404
+                    )
+                body = await request.read()
+                status, payload = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    handle_sql,
+                    pipeline.warehouse,
+                    owner,
+                    body,
+                    request.headers.get("Authorization"),
+                )
+                return self.bytes(payload, content_type="application/json", status=status)
+
+        self.app.page("/healthz")(Health)
+        self.app.page("/metrics")(Metrics)
+        self.app.page(SQL_PATH)(Sql)
+        self._owner_token: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        log.info(
+            "starting %s (broker %s, clickhouse %s, web http://%s:%s)",
+            self.roles.label(),
+            redact_url(self.settings.broker_url),
+            redact_url(self.settings.clickhouse_url),
+            self.settings.web_host,
+            self.web_port,
+        )
+        await self.app.start()
+        path = chdb_path(self.settings.clickhouse_url) if self.roles.sink else None
+        if path is not None:
+            self.warehouse  # noqa: B018 - open the engine: this process owns the directory
+            info = register_owner(
+                path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}"
+            )
+            self._owner_token = info.token
+            self._owner_path = path
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every agent has its partitions (the group joins take a few seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            failed = [s for s in self.services if s.failure is not None]
+            if failed:
+                agent = failed[0]
+                raise ShadowstreamError(f"{agent.agent_name} failed to start: {agent.failure}")
+            if all(s.ready.is_set() for s in self.services):
+                return
+            if time.monotonic() > deadline:
+                waiting = [s.agent_name for s in self.services if not s.ready.is_set()]
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(waiting)}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self._owner_path is not None:
+            unregister_owner(self._owner_path)
+            self._owner_path = None
+        await self.app.stop()
+        self._faust_dir.cleanup()
+
+    def metrics(self) -> dict[str, Any]:
+        metrics: dict[str, Any] = {s.agent_name: s.metrics() for s in self.services}
+        metrics["process"] = memory_snapshot()
+        return metrics
+
+    def service(self, kind: type[S]) -> list[S]:
+        return [s for s in self.services if isinstance(s, kind)]

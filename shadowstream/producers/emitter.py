@@ -1,0 +1,430 @@
+"""ShadowEmitter: encode on the calling thread, hand to librdkafka, never wait.
+
+The calling thread pays for one Avro encode and one ``produce()`` into
+librdkafka's in-memory queue (a few microseconds). Delivery happens on
+librdkafka's threads; a small daemon thread serves delivery reports. When the
+queue is full (broker slow or down) or an event cannot be delivered before
+``message_timeout_ms``, the event is dropped and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import itertools
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from shadowstream.core.topics import TopicNames
+from shadowstream.producers.capture import ChampionCall
+from shadowstream.schemas import REQUEST, RESPONSE
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _RequestIds:
+    """Unique request ids without a syscall per id.
+
+    uuid4() reads os.urandom every time (~15 us on a VM); here a random
+    per-process 64-bit prefix (renewed after fork) plus a counter gives ids
+    that are just as unique, in UUID layout.
+    """
+
+    def __init__(self) -> None:
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(random.getrandbits(32))
+
+    def __call__(self) -> str:
+        h = f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+new_request_id = _RequestIds()
+
+
+def _attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
+    if not attributes:
+        return {}
+    for key, value in attributes.items():
+        if type(key) is not str or type(value) is not str:
+            return {str(k): str(v) for k, v in attributes.items()}
+    return attributes if isinstance(attributes, dict) else dict(attributes)
+
+
+class _QuietLog:
+    """librdkafka's logger for the SDK: at most one line per kind of message per minute.
+
+    With the broker down, librdkafka reports every reconnect attempt; a
+    production service must not drown in them.
+    """
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        text = msg % args if args else msg
+        kind = text.split(":", 1)[0][:60]
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) >= self._every_s:
+            if len(self._last) > 1000:
+                self._last.clear()
+            self._last[kind] = now
+            self._logger.log(level, text)
+
+
+def _default_payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    return {"args": list(args), "kwargs": kwargs}
+
+
+try:  # orjson is optional: ~5x faster JSON for payloads, same output semantics
+    import orjson
+
+    def _to_json(value: Any) -> str:
+        return orjson.dumps(value, default=str).decode()
+
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+
+    def _to_json(value: Any) -> str:
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass
+class EmitterStats:
+    """Counters; read them with :meth:`ShadowEmitter.stats`."""
+
+    emitted: int = 0  # accepted into the send queue
+    delivered: int = 0  # acknowledged by the broker
+    dropped_queue_full: int = 0
+    dropped_undeliverable: int = 0
+    dropped_invalid: int = 0
+    dropped_closed: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return (
+            self.dropped_queue_full
+            + self.dropped_undeliverable
+            + self.dropped_invalid
+            + self.dropped_closed
+        )
+
+
+def _bootstrap(broker_url: str) -> str:
+    url = broker_url
+    for scheme in ("kafka://", "tcp://", "plaintext://"):
+        if url.startswith(scheme):
+            url = url[len(scheme) :]
+    return url.rstrip("/")
+
+
+class ShadowEmitter:
+    """Emit request and champion-response events for one service.
+
+    Args:
+        broker_url: ``kafka://host:port[,host:port]`` or ``host:port``.
+        service: the emitting service's name (stored with every request).
+        champion_model: default model id of the production model.
+        topic_prefix: must match the agents' ``SHADOW_TOPIC_PREFIX``.
+        queue_max_messages: bound on events waiting for the broker; beyond it,
+            events are dropped (memory stays bounded when Kafka is down).
+        message_timeout_ms: an event not delivered by then is dropped.
+        kafka_config: extra librdkafka settings (SASL, TLS, ...).
+        enabled: ``False`` turns every call into a no-op (kill switch).
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        service: str,
+        champion_model: str = "champion",
+        topic_prefix: str = "shadow",
+        queue_max_messages: int = 100_000,
+        message_timeout_ms: int = 30_000,
+        kafka_config: Mapping[str, Any] | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self.service = service
+        self.champion_model = champion_model
+        self.enabled = enabled
+        topics = TopicNames(topic_prefix)
+        self._requests_topic = topics.requests
+        self._responses_topic = topics.responses
+        self._stats = EmitterStats()
+        self._lock = threading.Lock()
+        self._closed = False
+        conf: dict[str, Any] = {
+            "bootstrap.servers": _bootstrap(broker_url),
+            "partitioner": "murmur2_random",  # same partition as Java/aiokafka/Faust
+            "linger.ms": 50,  # off the request path; fewer, bigger batches for the broker
+            "queue.buffering.max.messages": queue_max_messages,
+            "queue.buffering.max.kbytes": 256 * 1024,
+            "message.timeout.ms": message_timeout_ms,
+            "socket.timeout.ms": min(message_timeout_ms, 10_000),
+            "acks": 1,
+            "enable.idempotence": False,
+            "error_cb": self._on_error,
+            "logger": _QuietLog(logging.getLogger("shadowstream.librdkafka.emitter")),
+            "on_delivery": self._on_delivery,
+            # a Python callback per delivered event would contend for the GIL with
+            # the service's own threads; only failures call back
+            "delivery.report.only.error": True,
+        }
+        if kafka_config:
+            conf.update(kafka_config)
+        self._producer = Producer(conf)
+        self._produce = self._producer.produce
+        self._last_error_log = 0.0
+        self._poller = threading.Thread(
+            target=self._poll_loop, name="shadow-emitter-poll", daemon=True
+        )
+        self._poller.start()
+
+    # -- public API -----------------------------------------------------------
+    def emit_request(
+        self,
+        request_id: str,
+        endpoint: str,
+        payload: Any,
+        *,
+        attributes: Mapping[str, str] | None = None,
+        champion_model: str | None = None,
+        experiment_id: str = "live",
+        timestamp_us: int | None = None,
+    ) -> bool:
+        """Emit a RequestEvent. Returns False (and counts) if it was dropped."""
+        if not self.enabled:
+            return False
+        try:
+            value = REQUEST.encode(
+                {
+                    "request_id": request_id,
+                    "timestamp_us": timestamp_us or time.time_ns() // 1000,
+                    "service": self.service,
+                    "endpoint": endpoint,
+                    "champion_model": champion_model or self.champion_model,
+                    "payload": payload if isinstance(payload, str) else _to_json(payload),
+                    "attributes": _attributes(attributes),
+                    "experiment_id": experiment_id,
+                }
+            )
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._requests_topic, request_id, value)
+
+    def emit_response(
+        self,
+        request_id: str,
+        output: Any,
+        latency_ms: float,
+        *,
+        status: str = "ok",
+        error: str | None = None,
+        model: str | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        tool_calls: int | None = None,
+        cost: float | None = None,
+        tool_trace: Any = None,
+        experiment_id: str = "live",
+    ) -> bool:
+        """Emit the champion's ResponseEvent. Returns False (and counts) if dropped."""
+        if not self.enabled:
+            return False
+        try:
+            value = RESPONSE.encode(
+                {
+                    "request_id": request_id,
+                    "timestamp_us": time.time_ns() // 1000,
+                    "role": "champion",
+                    "challenger": "",
+                    "model": model or self.champion_model,
+                    "output": None if output is None else _to_json(output),
+                    "latency_ms": float(latency_ms),
+                    "status": status,
+                    "error": None if error is None else str(error)[:2000],
+                    "usage": {
+                        "tokens_in": tokens_in,
+                        "tokens_out": tokens_out,
+                        "tool_calls": tool_calls,
+                        "cost": cost,
+                    },
+                    "tool_trace": None if tool_trace is None else _to_json(tool_trace),
+                    "experiment_id": experiment_id,
+                }
+            )
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._responses_topic, request_id, value)
+
+    def capture(
+        self,
+        endpoint: str,
+        payload: Any,
+        *,
+        request_id: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> ChampionCall:
+        """Context manager around the champion call; see :class:`ChampionCall`."""
+        return ChampionCall(
+            self,
+            endpoint=endpoint,
+            payload=payload,
+            request_id=request_id or new_request_id(),
+            attributes=attributes,
+            model=model,
+        )
+
+    def shadowed(
+        self,
+        endpoint: str,
+        *,
+        payload: Callable[..., Any] | None = None,
+        attributes: Callable[..., Mapping[str, str]] | None = None,
+        usage: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: every call of the function is a captured champion call.
+
+        ``payload(*args, **kwargs)`` builds the input payload (default: the only
+        positional argument, else ``{"args": ..., "kwargs": ...}``);
+        ``attributes(*args, **kwargs)`` the slicing attributes; ``usage(result)``
+        a dict of tokens_in/tokens_out/tool_calls/cost. A failing extractor
+        loses that field, never the call.
+        """
+
+        def decorate(fn: F) -> F:
+            def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChampionCall:
+                try:
+                    body = payload(*args, **kwargs) if payload else _default_payload(args, kwargs)
+                except Exception:
+                    body = None
+                try:
+                    attrs = attributes(*args, **kwargs) if attributes else None
+                except Exception:
+                    attrs = None
+                return self.capture(endpoint, body, attributes=attrs)
+
+            def record(call: ChampionCall, result: Any) -> None:
+                call.output = result
+                if usage is not None:
+                    with contextlib.suppress(Exception):
+                        call.usage(**dict(usage(result)))
+
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    with prepare(args, kwargs) as call:
+                        result = await fn(*args, **kwargs)
+                        record(call, result)
+                    return result
+
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with prepare(args, kwargs) as call:
+                    result = fn(*args, **kwargs)
+                    record(call, result)
+                return result
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    def stats(self) -> EmitterStats:
+        """Counters so far; ``delivered`` is exact once :meth:`flush` returned 0."""
+        with self._lock:
+            stats = EmitterStats(**vars(self._stats))
+        queued = 0 if self._closed else len(self._producer)
+        stats.delivered = max(stats.emitted - stats.dropped_undeliverable - queued, 0)
+        return stats
+
+    def flush(self, timeout: float = 10.0) -> int:
+        """Wait up to ``timeout`` s for queued events; returns how many are still queued."""
+        try:
+            return int(self._producer.flush(timeout))
+        except Exception:
+            return len(self._producer)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush, then stop; events still queued after ``timeout`` are counted as dropped."""
+        if self._closed:
+            return
+        remaining = self.flush(timeout)
+        self._closed = True
+        if remaining:
+            with self._lock:
+                self._stats.dropped_undeliverable += remaining
+        self._poller.join(timeout=1.0)
+
+    def __enter__(self) -> ShadowEmitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------
+    def _send(self, topic: str, key: str, value: bytes) -> bool:
+        if self._closed:
+            self._count("dropped_closed")
+            return False
+        try:
+            self._produce(topic, value, key)
+        except BufferError:
+            self._count("dropped_queue_full")
+            return False
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        with self._lock:  # the hot path: no getattr/setattr
+            self._stats.emitted += 1
+        return True
+
+    def _count(self, field: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self._stats, field, getattr(self._stats, field) + n)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None and not self._closed:  # after close, leftovers were counted
+            self._count("dropped_undeliverable")
+            self._log_error(f"shadow event dropped: {err}")
+
+    def _on_error(self, err: KafkaError) -> None:
+        self._log_error(f"shadow emitter: {err}")
+
+    def _log_error(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log > 30.0:  # at most one line per 30 s
+            self._last_error_log = now
+            log.warning(message)
+
+    def _poll_loop(self) -> None:
+        while not self._closed:
+            try:
+                self._producer.poll(0.2)
+            except Exception:  # never let the poller die
+                time.sleep(0.2)

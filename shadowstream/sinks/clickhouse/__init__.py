@@ -1,0 +1,1 @@
+"""The ClickHouse sink: comparisons and raw events from Kafka into ClickHouse, batched."""

@@ -1,0 +1,368 @@
+"""The ClickHouse sink agent: Kafka -> ClickHouse in batches, offsets after the ack.
+
+* Consumes comparisons (and, with ``raw_events``, requests and responses).
+* Events are inserted as they travel (Avro bodies in a container block,
+  parsed by ClickHouse), so the sink does almost no per-event Python work.
+* A batch is inserted when it reaches ``batch_rows`` or ``batch_seconds``;
+  offsets are committed only after ClickHouse acknowledged every insert of it.
+  The next batch fills while one is being stored (one store at a time, in
+  order), so consumption never stops for an insert.
+* ClickHouse unavailable: consumption pauses (memory stays bounded at two
+  batches), the batch is retried with exponential backoff, nothing is committed.
+* Messages that are not events of the expected type go to the dead-letter
+  topic; events written with an older schema version are resolved and
+  re-encoded with the current one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Message, TopicPartition
+
+from shadowstream.core.errors import SchemaError, WarehouseError, WarehouseUnavailableError
+from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.topics import TopicNames
+from shadowstream.runtime.agent import AgentService
+from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
+from shadowstream.sinks.clickhouse.migrations import migrate
+from shadowstream.warehouse.client import Warehouse
+
+log = logging.getLogger(__name__)
+
+HEADER = 10
+# comparisons first: they are what users wait for
+_INSERT_ORDER = ["comparisons", "responses", "requests", "batch_requests", "stats"]
+
+
+@dataclass
+class _Kind:
+    name: str
+    table: str
+    codec: EventCodec
+    keyed: bool = True  # events keyed by request_id (stats events are not)
+
+
+@dataclass
+class _Batch:
+    bodies: dict[str, list[bytes]] = field(default_factory=dict)
+    sources: dict[str, list[Message]] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rows: int = 0
+    started: float = 0.0
+    inserted: set[str] = field(default_factory=set)
+    validated: bool = False
+
+    def add(self, kind: str, body: bytes, source: Message) -> None:
+        self.bodies.setdefault(kind, []).append(body)
+        self.sources.setdefault(kind, []).append(source)
+        self.rows += 1
+
+
+class ClickHouseSinkService(AgentService):
+    agent_name = "sink"
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaClientConfig,
+        topics: TopicNames,
+        warehouse_factory: Callable[[], Warehouse],
+        batch_rows: int = 20_000,
+        batch_seconds: float = 1.0,
+        raw_events: bool = True,
+        max_message_bytes: int = 1_000_000,
+        retention_days: int = 90,
+        auto_migrate: bool = True,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka = kafka
+        self.topics = topics
+        self.warehouse_factory = warehouse_factory
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.max_message_bytes = max_message_bytes
+        self.retention_days = retention_days
+        self.auto_migrate = auto_migrate
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.kinds = {
+            topics.comparisons: _Kind("comparisons", "comparisons_in", COMPARISON),
+            topics.stats: _Kind("stats", "stats_in", STATS, keyed=False),
+        }
+        if raw_events:
+            self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST)
+            # batch experiments' requests are stored too (keyed by experiment and id)
+            self.kinds[topics.batch_requests] = _Kind("batch_requests", "requests_in", REQUEST)
+            self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
+        self._by_name = {k.name: k for k in self.kinds.values()}
+        self._batch = _Batch()  # being filled
+        self._store: asyncio.Future[None] | None = None  # storing the previous batch
+        self._storing: tuple[_Batch, int] | None = None  # that batch, its generation
+        self._failed: _Batch | None = None  # a batch waiting for ClickHouse to come back
+        self._generation = 0  # bumped by each revocation
+        self._warehouse: Warehouse | None = None
+        self._paused = False
+        self._retry_at = 0.0
+        self._backoff = backoff_initial_s
+        self.counters: dict[str, int] = {
+            "inserted_comparisons": 0,
+            "inserted_requests": 0,
+            "inserted_batch_requests": 0,
+            "inserted_responses": 0,
+            "inserted_stats": 0,
+            "batches": 0,
+            # wall time spent storing (inserts by kind) and committing, in ms
+            "insert_ms_comparisons": 0,
+            "insert_ms_requests": 0,
+            "insert_ms_batch_requests": 0,
+            "insert_ms_responses": 0,
+            "insert_ms_stats": 0,
+            "commit_ms": 0,
+            "insert_failures": 0,
+            "reencoded": 0,
+        }
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.producer = OutputProducer(self.kafka.producer(), "sink")
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink")
+        if self.auto_migrate:
+            await asyncio.get_running_loop().run_in_executor(None, self._migrate)
+        self.consumer = BatchConsumer(
+            self.kafka.consumer(self.topics.sink_group),
+            list(self.kinds),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            name="sink",
+        )
+
+    def _migrate(self) -> None:
+        applied = migrate(self.warehouse, self.retention_days)
+        if applied:
+            log.info("sink: applied migrations %s", [f"{m.version}_{m.name}" for m in applied])
+
+    @property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = self.warehouse_factory()
+        return self._warehouse
+
+    async def teardown(self) -> None:
+        stored = True
+        if self._store is not None:
+            try:
+                await self._store
+            except Exception as exc:
+                stored = False  # the next batch must not commit past it
+                log.warning("sink: batch being stored not finished (%s); it will be re-read", exc)
+            self._store = None
+        if stored and self._batch.rows and not self._paused and self._failed is None:
+            try:
+                await self._store_batch(self._batch, self._generation)
+            except Exception as exc:
+                log.warning("sink: final batch not stored (%s); it will be re-read", exc)
+        await self.consumer.close()
+        self.producer.close()
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        self.mark_ready()
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        # Runs on the consumer's thread, inside poll(), before any message of the
+        # new assignment is returned. Uncommitted work is simply re-read by the next
+        # owner (inserts are idempotent); a batch being stored right now finishes its
+        # insert but does not commit (its generation is over).
+        self._generation += 1
+        self._batch = _Batch()
+        self._failed = None
+        self._paused = False
+
+    # -- main loop ----------------------------------------------------------------------
+    async def step(self) -> None:
+        """Fill the next batch while the previous one is being stored.
+
+        At most one batch is being stored at a time and offsets are committed in
+        batch order, only after every insert of their batch; memory is bounded by
+        two batches.
+        """
+        store = self._store
+        if store is not None and store.done():
+            self._store = None
+            self._stored(store)
+        if self._paused:
+            # keep the group membership alive while ClickHouse is away
+            await self.consumer.poll(100, 0.1)
+            failed = self._failed
+            if self._store is None and failed is not None and time.monotonic() >= self._retry_at:
+                self._start_store(failed)
+            return
+        room = self.batch_rows - self._batch.rows
+        if room > 0:
+            messages = await self.consumer.poll(min(room, 10_000), 0.1)
+            for msg in messages:
+                self._handle(msg)
+        elif self._store is not None:
+            # full while the previous batch is still being stored: wait for it
+            await asyncio.wait({self._store}, timeout=0.1)
+        batch = self._batch
+        if self._store is None and (
+            batch.rows >= self.batch_rows
+            or (batch.offsets and time.monotonic() - batch.started >= self.batch_seconds)
+        ):
+            self._batch = _Batch()
+            self._start_store(batch)
+        self.producer.poll()
+
+    def _handle(self, msg: Message) -> None:
+        topic = msg.topic() or ""
+        kind = self.kinds.get(topic)
+        key = (topic, msg.partition() or 0)
+        if not self._batch.offsets:
+            self._batch.started = time.monotonic()
+        self._batch.offsets[key] = (msg.offset() or 0) + 1
+        if kind is None:
+            return
+        value = msg.value()
+        if not value:
+            self.deadletters.send(msg, "empty", "message has no value")
+            return
+        if len(value) > self.max_message_bytes:
+            self.deadletters.send(msg, "oversized", f"{len(value)} bytes")
+            return
+        codec = kind.codec
+        if value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
+            # Fast path: today's schema. request_id is the first field of every
+            # request/response/comparison; an empty Avro string is the byte 0x00.
+            if kind.keyed and len(value) > HEADER and value[HEADER] == 0:
+                self.deadletters.send(msg, "missing_request_id", "request_id is empty")
+                return
+            # A corrupt body is caught when ClickHouse rejects the batch
+            # (see _quarantine), so the common case decodes nothing here.
+            self._batch.add(kind.name, value[HEADER:], msg)
+            return
+        try:  # an older (or foreign) writer schema: resolve, then store in today's shape
+            record = codec.decode(value)
+        except SchemaError as exc:
+            self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+            return
+        if kind.keyed and not record.get("request_id"):
+            self.deadletters.send(msg, "missing_request_id", "request_id is empty")
+            return
+        self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)
+        self.counters["reencoded"] += 1
+
+    def _start_store(self, batch: _Batch) -> None:
+        self._store = asyncio.ensure_future(self._store_batch(batch, self._generation))
+        self._storing = (batch, self._generation)
+
+    def _stored(self, store: asyncio.Future[None]) -> None:
+        """Act on a finished store: resume after an outage, or keep the batch and back off."""
+        storing, self._storing = self._storing, None
+        exc = store.exception()
+        if storing is None or storing[1] != self._generation:
+            return  # its partitions were revoked meanwhile: the next owner re-reads it
+        batch = storing[0]
+        if exc is None:
+            self._failed = None
+            self._backoff = self.backoff_initial_s
+            if self._paused:
+                self.consumer.resume(self.consumer.assigned_partitions())
+                self._paused = False
+                self.last_error = None
+                log.info("sink: ClickHouse is back; resumed")
+            return
+        if isinstance(exc, WarehouseUnavailableError):
+            self._back_off(batch, exc)
+        elif isinstance(exc, WarehouseError):
+            # ClickHouse refused the data itself: find and dead-letter the bad
+            # events once, then retry; if it still fails, treat it as an outage.
+            if batch.validated:
+                self._back_off(batch, exc)
+                return
+            log.warning("sink: batch rejected (%s); validating its events", exc)
+            self._quarantine(batch)
+            self._start_store(batch)
+        else:
+            raise exc
+
+    def _quarantine(self, batch: _Batch) -> None:
+        """Decode every event of the batch; dead-letter the ones that do not decode."""
+        for name, bodies in batch.bodies.items():
+            codec = self._by_name[name].codec
+            sources = batch.sources[name]
+            keep_bodies: list[bytes] = []
+            keep_sources: list[Message] = []
+            for body, source in zip(bodies, sources, strict=True):
+                try:
+                    codec.decode(b"\xc3\x01" + codec.fingerprint + body)
+                except SchemaError as exc:
+                    self.deadletters.send(source, getattr(exc, "reason", "invalid"), str(exc))
+                    batch.rows -= 1
+                    continue
+                keep_bodies.append(body)
+                keep_sources.append(source)
+            batch.bodies[name] = keep_bodies
+            batch.sources[name] = keep_sources
+        batch.validated = True
+
+    def _back_off(self, batch: _Batch, exc: Exception) -> None:
+        """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
+        self._failed = batch
+        self.counters["insert_failures"] += 1
+        self.last_error = str(exc)
+        delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
+        self._retry_at = time.monotonic() + delay
+        self._backoff = min(self._backoff * 2, self.backoff_max_s)
+        if not self._paused:
+            self.consumer.pause(self.consumer.assigned_partitions())
+            self._paused = True
+        log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
+
+    async def _store_batch(self, batch: _Batch, generation: int) -> None:
+        """Insert the batch, then commit its offsets unless a rebalance came in between."""
+        if batch.rows:
+            await asyncio.get_running_loop().run_in_executor(None, self._insert_batch, batch)
+            self.counters["batches"] += 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
+        started = time.monotonic()
+        await self.producer.flush()  # dead letters of this batch are safe
+        await self.consumer.run(self._commit_if_current, offsets, generation)
+        self.counters["commit_ms"] += round((time.monotonic() - started) * 1000)
+
+    def _commit_if_current(self, offsets: list[TopicPartition], generation: int) -> None:
+        # On the consumer's thread, like the revoke callback: no race with a rebalance
+        if generation == self._generation:
+            self.consumer.commit_sync(offsets)
+
+    def _insert_batch(self, batch: _Batch) -> None:
+        for name in sorted(batch.bodies, key=_INSERT_ORDER.index):
+            bodies = batch.bodies[name]
+            if name in batch.inserted:
+                continue
+            kind = self._by_name[name]
+            started = time.monotonic()
+            self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
+            batch.inserted.add(name)
+            self.counters[f"inserted_{name}"] += len(bodies)
+            self.counters[f"insert_ms_{name}"] += round((time.monotonic() - started) * 1000)
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            **self.counters,
+            "pending_rows": self._batch.rows + (self._storing[0].rows if self._storing else 0),
+            "paused": self._paused,
+            "last_error": self.last_error,
+            "deadletters": dict(self.deadletters.counter.by_reason),
+        }

@@ -1,0 +1,105 @@
+"""A cascade: cheap comparators first, expensive ones only on what is still undecided.
+
+Each step is a comparator and which of its verdicts it may settle:
+
+* ``decide = "any"`` (default): a yes or a no ends the cascade;
+* ``decide = "agree"``: only "not diverged" ends it (an exact match settles
+  agreement, a mismatch goes on to the next step);
+* ``decide = "diverge"``: only "diverged" ends it.
+
+A step that returns ``diverged = None`` always passes on. If no step decides,
+``when_undecided`` says what to report: ``"undecided"`` (diverged stays
+null, the default), ``"diverged"`` or ``"agree"``.
+
+The verdict keeps the deciding step's score and summary, and names the step
+(``by``), so the comparison shows e.g. ``cascade:text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shadowstream.core.errors import ConfigError
+from shadowstream.stream_agents.comparators.base import Comparator, NoiseAware, Verdict
+
+Decide = Literal["any", "agree", "diverge"]
+WhenUndecided = Literal["undecided", "diverged", "agree"]
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeStep:
+    comparator: Comparator
+    decide: Decide = "any"
+
+    def settles(self, verdict: Verdict) -> bool:
+        if verdict.diverged is None:
+            return False
+        if self.decide == "agree":
+            return verdict.diverged is False
+        if self.decide == "diverge":
+            return verdict.diverged is True
+        return True
+
+
+class CascadeComparator:
+    name = "cascade"
+
+    def __init__(self, steps: Sequence[CascadeStep], when_undecided: str = "undecided") -> None:
+        if not steps:
+            raise ConfigError("a cascade needs at least one step")
+        if when_undecided not in ("undecided", "diverged", "agree"):
+            raise ConfigError("when_undecided must be 'undecided', 'diverged' or 'agree'")
+        self.steps = tuple(steps)
+        self.when_undecided = when_undecided
+
+    def compare(self, champion: Any, challenger: Any) -> Verdict:
+        return self._run(champion, challenger, None)
+
+    def compare_ignoring(self, champion: Any, challenger: Any, noisy: Set[str]) -> Verdict:
+        return self._run(champion, challenger, noisy)
+
+    def _run(self, champion: Any, challenger: Any, noisy: Set[str] | None) -> Verdict:
+        last: Verdict | None = None
+        trail: list[str] = []
+        for step in self.steps:
+            comparator = step.comparator
+            if noisy and isinstance(comparator, NoiseAware):
+                verdict = comparator.compare_ignoring(champion, challenger, noisy)
+            else:
+                verdict = comparator.compare(champion, challenger)
+            by = verdict.by or comparator.name
+            if step.settles(verdict):
+                return _named(verdict, by)
+            trail.append(by)
+            last = _named(verdict, by)
+        assert last is not None
+        passed = " > ".join(trail)
+        if self.when_undecided == "undecided":
+            return Verdict(
+                None,
+                last.score,
+                f"undecided after {passed}: {last.summary}",
+                last.paths,
+                last.ignored,
+                last.by,
+            )
+        diverged = self.when_undecided == "diverged"
+        return Verdict(
+            diverged,
+            last.score,
+            f"undecided after {passed}, counted as "
+            f"{'diverged' if diverged else 'agreeing'}: {last.summary}",
+            last.paths if diverged else (),
+            last.ignored,
+            last.by,
+        )
+
+
+def _named(verdict: Verdict, by: str) -> Verdict:
+    if verdict.by == by:
+        return verdict
+    return Verdict(
+        verdict.diverged, verdict.score, verdict.summary, verdict.paths, verdict.ignored, by
+    )

@@ -1,0 +1,108 @@
+"""The control topic: small, compacted, read in full by every agent instance.
+
+Commands are JSON objects keyed by experiment id, e.g.::
+
+    {"type": "experiment", "experiment_id": "b-42", "challengers": ["fast"]}
+    {"type": "cancel", "experiment_id": "b-42"}
+
+Every router and worker follows the topic from its beginning (no consumer
+group), so a cancel reaches all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+from shadowstream.core.errors import BrokerError
+from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.stream_agents.fanout import ExperimentRegistry
+
+log = logging.getLogger(__name__)
+
+
+def encode_command(command: dict[str, Any]) -> bytes:
+    return orjson.dumps(command)
+
+
+def publish_command(kafka: KafkaClientConfig, topic: str, command: dict[str, Any]) -> None:
+    """Write one control command and wait until the broker acknowledged it."""
+    errors: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    producer = Producer(kafka.producer(**{"message.timeout.ms": 15_000}))
+    producer.produce(
+        topic,
+        encode_command(command),
+        str(command.get("experiment_id", "")),
+        on_delivery=delivered,
+    )
+    remaining = producer.flush(20)
+    if remaining or errors:
+        # flush() returns 0 once a message has *failed* too: the callback tells which
+        reason = errors[0] if errors else "timed out"
+        raise BrokerError(f"control command not delivered to {topic}: {reason}")
+
+
+class ControlFollower:
+    """Reads the control topic from the beginning and keeps an ExperimentRegistry current."""
+
+    def __init__(self, kafka: KafkaClientConfig, topic: str, registry: ExperimentRegistry) -> None:
+        self.topic = topic
+        self.registry = registry
+        conf = kafka.consumer(f"{topic}.follower.{uuid.uuid4().hex[:8]}")
+        conf["enable.partition.eof"] = False
+        conf["fetch.wait.max.ms"] = 1000  # a quiet topic: poll the broker rarely
+        self._consumer = Consumer(conf)
+        self._assigned = False
+        self._last_attempt = 0.0
+
+    def _assign(self) -> bool:
+        if self._assigned:
+            return True
+        if time.monotonic() - self._last_attempt < 5.0:
+            return False
+        self._last_attempt = time.monotonic()
+        try:
+            meta = self._consumer.list_topics(self.topic, timeout=5)
+        except KafkaException as exc:
+            log.warning("control topic %s unavailable: %s", self.topic, exc)
+            return False
+        topic_meta = meta.topics.get(self.topic)
+        if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
+            return False
+        self._consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic_meta.partitions]
+        )
+        self._assigned = True
+        return True
+
+    def poll_sync(self, timeout: float = 0.0, max_messages: int = 1000) -> int:
+        """Apply any new commands; returns how many were applied."""
+        if not self._assign():
+            return 0
+        applied = 0
+        for msg in self._consumer.consume(max_messages, timeout):
+            value = msg.value()
+            if msg.error() is not None or not value:
+                continue
+            try:
+                command = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                log.warning("ignoring undecodable control message at offset %s", msg.offset())
+                continue
+            if isinstance(command, dict):
+                self.registry.apply(command)
+                applied += 1
+        return applied
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,208 @@
+"""One way to talk to ClickHouse, whether it runs in-process (chDB) or as a server.
+
+URLs:
+
+* ``chdb:///abs/path`` or ``chdb://relative/path``: the real ClickHouse engine
+  in this process, data on disk (clickhouse-connect's chDB backend). One engine
+  per process, and one process per data directory: while another process owns
+  the directory (the running pipeline), :func:`open_warehouse` routes queries
+  to that process's loopback endpoint instead (see :mod:`shadowstream.warehouse.owner`).
+* ``http(s)://[user[:password]@]host:port``: a ClickHouse server.
+
+Every query takes bound parameters (``{name:Type}`` placeholders); user input
+is never formatted into SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from shadowstream.core.errors import WarehouseError, WarehouseUnavailableError
+from shadowstream.warehouse.avro_container import container
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    column_names: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.column_names, row, strict=False)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows and self.rows[0] else None
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """What every stage needs from ClickHouse."""
+
+    url: str
+    database: str
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any: ...
+
+    def insert_avro(
+        self, table: str, writer_schema: Mapping[str, Any], bodies: Sequence[bytes]
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def chdb_path(url: str) -> Path | None:
+    """The data directory of a ``chdb://`` URL, or None for a server URL."""
+    if not url.startswith("chdb://"):
+        return None
+    raw = url[len("chdb://") :]
+    if not raw or raw == "/":
+        raise WarehouseError(f"chDB URL needs a path: {url!r}")
+    return Path(raw).expanduser().resolve()
+
+
+def _map_error(exc: Exception, url: str) -> WarehouseError:
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    text = str(exc)
+    if isinstance(exc, OperationalError) or "Connection refused" in text:
+        return WarehouseUnavailableError(f"ClickHouse at {url} is unavailable: {text[:300]}")
+    if "Cannot lock file" in text or "already running" in text:
+        return WarehouseError(
+            f"the chDB directory of {url} is in use by another process "
+            "(run the command while the pipeline is up, so it is routed there, or stop it first)"
+        )
+    return WarehouseError(f"ClickHouse error: {text[:500]}")
+
+
+def _open_chdb(path: Path, lock_wait_s: float) -> Any:
+    """Open the chDB engine on ``path``; while another process (a short-lived
+    ``shadow report``, say) holds the directory, retry for ``lock_wait_s``."""
+    import clickhouse_connect
+
+    deadline = time.monotonic() + lock_wait_s
+    delay = 0.2
+    while True:
+        try:
+            return clickhouse_connect.get_client(interface="chdb", path=str(path))
+        except Exception as exc:
+            if "Cannot lock file" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            log.warning("chDB directory %s is in use by another process; retrying", path)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+_CHDB_CLIENTS: dict[Path, Any] = {}
+_CHDB_LOCK = threading.RLock()
+
+
+class ClickHouseWarehouse:
+    """Direct access through clickhouse-connect (chDB backend or HTTP)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str = "shadow",
+        password: str | None = None,
+        lock_wait_s: float = 0.0,
+    ) -> None:
+        self.url = url
+        self.database = database
+        self.lock_wait_s = lock_wait_s
+        self._path = chdb_path(url)
+        self._lock = _CHDB_LOCK if self._path is not None else threading.RLock()
+        self._client = self._connect(password)
+
+    def _connect(self, password: str | None) -> Any:
+        import clickhouse_connect
+
+        try:
+            if self._path is not None:
+                with _CHDB_LOCK:
+                    client = _CHDB_CLIENTS.get(self._path)
+                    if client is None:
+                        self._path.mkdir(parents=True, exist_ok=True)
+                        client = _open_chdb(self._path, self.lock_wait_s)
+                        _CHDB_CLIENTS[self._path] = client
+                    return client
+            parts = urlsplit(self.url)
+            query = parse_qs(parts.query)
+            return clickhouse_connect.get_client(
+                host=parts.hostname or "localhost",
+                port=parts.port or (8443 if parts.scheme == "https" else 8123),
+                username=unquote(parts.username) if parts.username else "default",
+                password=password or (unquote(parts.password) if parts.password else ""),
+                secure=parts.scheme == "https",
+                connect_timeout=float(query.get("connect_timeout", ["10"])[0]),
+                send_receive_timeout=float(query.get("timeout", ["300"])[0]),
+            )
+        except Exception as exc:
+            raise _map_error(exc, self.url) from None
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        try:
+            with self._lock:
+                result = self._client.query(sql, parameters=dict(parameters or {}))
+                return QueryResult(tuple(result.column_names), list(result.result_rows))
+        except Exception as exc:
+            raise _map_error(exc, self.url) from None
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        try:
+            with self._lock:
+                return self._client.command(sql, parameters=dict(parameters or {}))
+        except Exception as exc:
+            raise _map_error(exc, self.url) from None
+
+    def insert_avro(
+        self, table: str, writer_schema: Mapping[str, Any], bodies: Sequence[bytes]
+    ) -> None:
+        if not bodies:
+            return
+        block = container(dict(writer_schema), bodies)
+        try:
+            with self._lock:
+                self._client.raw_insert(
+                    f"{self.database}.{table}", None, insert_block=block, fmt="Avro"
+                )
+        except Exception as exc:
+            raise _map_error(exc, self.url) from None
+
+    def close(self) -> None:
+        if self._path is None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+
+def connect(
+    url: str, database: str = "shadow", password: str | None = None, lock_wait_s: float = 0.0
+) -> Warehouse:
+    """Open ClickHouse directly (this process becomes the chDB owner for a chdb:// URL).
+
+    ``lock_wait_s``: how long to wait for another process to release the chDB
+    directory (the long-running sink waits; one-off commands do not).
+    """
+    return ClickHouseWarehouse(url, database, password, lock_wait_s)
+
+
+def open_warehouse(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:
+    """Open ClickHouse for a command: via the running owner process if there is one."""
+    path = chdb_path(url)
+    if path is not None and path not in _CHDB_CLIENTS:
+        from shadowstream.warehouse.owner import RemoteWarehouse, live_owner
+
+        owner = live_owner(path)
+        if owner is not None:
+            return RemoteWarehouse(url, database, owner)
+    return connect(url, database, password)

@@ -1,5 +1,0 @@
-"""Sinks: where comparisons and raw events are stored. ClickHouse is the one built in."""
-
-from sinks.base import EventSink
-
-__all__ = ["EventSink"]

@@ -1,5 +1,0 @@
-"""Stream agents: the router (fan-out + join) and the challenger workers.
-
-They run inside a Faust worker process (see shadow_cli.runtime); the data
-plane consumes and produces in batches with confluent-kafka.
-"""
