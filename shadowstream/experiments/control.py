@@ -11,6 +11,7 @@ from __future__ import annotations
 from shadowstream.core.config import Settings, kafka_client_config
 from shadowstream.core.errors import ExperimentError
 from shadowstream.core.topics import TopicNames
+from shadowstream.experiments.commands import publish_command
 from shadowstream.experiments.planning import check_pipeline_topics
 from shadowstream.experiments.store import (
     CANCELLED,
@@ -19,7 +20,6 @@ from shadowstream.experiments.store import (
     ExperimentStore,
     this_process,
 )
-from shadowstream.stream_agents.control import publish_command
 
 
 def cancel_run(settings: Settings, store: ExperimentStore, experiment_id: str) -> ExperimentRecord:

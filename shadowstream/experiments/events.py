@@ -18,10 +18,7 @@ from typing import Any
 
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem, Reference
-
-# the router reads the targets of a batch request from this header
-# (shadowstream.stream_agents.router.TARGETS_HEADER)
-TARGETS_HEADER = "shadow.challengers"
+from shadowstream.schemas.wire import TARGETS_HEADER
 
 Headers = list[tuple[str, str | bytes | None]]
 

@@ -35,6 +35,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from shadowstream.core.config import Settings, kafka_client_config
 from shadowstream.core.errors import BrokerError, ExperimentError
 from shadowstream.core.topics import TopicNames
+from shadowstream.experiments.commands import publish_command
 from shadowstream.experiments.events import Headers, reference_event, request_event, targets_header
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem
@@ -51,7 +52,6 @@ from shadowstream.experiments.store import (
 )
 from shadowstream.experiments.watcher import Results, ResultWatcher
 from shadowstream.schemas import REQUEST, RESPONSE
-from shadowstream.stream_agents.control import publish_command
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.ids import key_prefix
 from shadowstream.schemas import COMPARISON, RESPONSE
-from shadowstream.stream_agents.router import MARKERS_KEY, iter_markers
+from shadowstream.schemas.wire import MARKERS_KEY, iter_markers
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Results:
 def parse_marker_asked(value: bytes) -> frozenset[str] | None:
     """The challengers a single-marker changelog record says were asked (None: not one).
 
-    Format written by shadowstream.stream_agents.router.encode_marker: ``{"t", "a", "r"}``.
+    Format written by shadowstream.schemas.wire.encode_marker: ``{"t", "a", "r"}``.
     """
     try:
         raw = orjson.loads(value)

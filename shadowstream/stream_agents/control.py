@@ -14,42 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
 
-import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from shadowstream.core.errors import BrokerError
 from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.schemas.wire import decode_command
 from shadowstream.stream_agents.fanout import ExperimentRegistry
 
 log = logging.getLogger(__name__)
-
-
-def encode_command(command: dict[str, Any]) -> bytes:
-    return orjson.dumps(command)
-
-
-def publish_command(kafka: KafkaClientConfig, topic: str, command: dict[str, Any]) -> None:
-    """Write one control command and wait until the broker acknowledged it."""
-    errors: list[str] = []
-
-    def delivered(err: Any, msg: Any) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    producer = Producer(kafka.producer(**{"message.timeout.ms": 15_000}))
-    producer.produce(
-        topic,
-        encode_command(command),
-        str(command.get("experiment_id", "")),
-        on_delivery=delivered,
-    )
-    remaining = producer.flush(20)
-    if remaining or errors:
-        # flush() returns 0 once a message has *failed* too: the callback tells which
-        reason = errors[0] if errors else "timed out"
-        raise BrokerError(f"control command not delivered to {topic}: {reason}")
 
 
 class ControlFollower:
@@ -94,14 +66,12 @@ class ControlFollower:
             value = msg.value()
             if msg.error() is not None or not value:
                 continue
-            try:
-                command = orjson.loads(value)
-            except orjson.JSONDecodeError:
+            command = decode_command(value)
+            if command is None:
                 log.warning("ignoring undecodable control message at offset %s", msg.offset())
                 continue
-            if isinstance(command, dict):
-                self.registry.apply(command)
-                applied += 1
+            self.registry.apply(command)
+            applied += 1
         return applied
 
     def close(self) -> None:

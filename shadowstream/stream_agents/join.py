@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowstream.schemas.wire import Marker
+
 CHAMPION = "@champion"  # the champion's side name; challenger names cannot start with '@'
 _NO_SIDES: frozenset[str] = frozenset()
 
@@ -60,15 +62,6 @@ class Entry:
     skipped: set[str] | frozenset[str] = field(default_factory=set)
     awaiting_champion: tuple[str, ...] = ()
     closed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """What is left of a closed request: enough to tell duplicate from late."""
-
-    closed_at: float  # wall clock (epoch seconds); survives a restart via the changelog
-    asked: frozenset[str]
-    received: frozenset[str]
 
 
 @dataclass

@@ -25,10 +25,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from shadowstream.core.errors import SchemaError
@@ -38,54 +37,23 @@ from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.schemas.wire import (
+    MARKERS_KEY,
+    MARKERS_PER_RECORD,
+    TARGETS_HEADER,
+    Marker,
+    encode_markers,
+    iter_markers,
+)
 from shadowstream.stream_agents.comparison import ComparisonBuilder
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
-from shadowstream.stream_agents.join import JoinEngine, Marker
+from shadowstream.stream_agents.join import JoinEngine
 
 log = logging.getLogger(__name__)
 
 SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
-TARGETS_HEADER = "shadow.challengers"
 TOOL_TRACE_HEADER = "shadow.tool_trace"
-
-
-MARKERS_KEY = b"@markers"  # a changelog record holding many markers
-MARKERS_PER_RECORD = 2_000
-
-
-def encode_marker(marker: Marker) -> bytes:
-    """One marker as its own changelog record (key = request id)."""
-    return orjson.dumps(
-        {"t": marker.closed_at, "a": sorted(marker.asked), "r": sorted(marker.received)}
-    )
-
-
-def encode_markers(markers: Sequence[tuple[str, Marker]]) -> bytes:
-    """Many markers in one changelog record (key = MARKERS_KEY): one produce per commit
-    and partition instead of one per request."""
-    return orjson.dumps(
-        [[rid, m.closed_at, sorted(m.asked), sorted(m.received)] for rid, m in markers]
-    )
-
-
-def decode_marker(data: bytes) -> Marker:
-    raw = orjson.loads(data)
-    return Marker(float(raw["t"]), frozenset(raw["a"]), frozenset(raw["r"]))
-
-
-def iter_markers(key: bytes | None, value: bytes | None) -> Iterator[tuple[str, Marker]]:
-    """The markers in one changelog record, whichever of the two formats it uses."""
-    if key is None or not value:
-        return
-    try:
-        if key == MARKERS_KEY:
-            for rid, closed_at, asked, received in orjson.loads(value):
-                yield str(rid), Marker(float(closed_at), frozenset(asked), frozenset(received))
-        else:
-            yield key.decode(), decode_marker(value)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return
 
 
 def _header(msg: Message, name: str) -> bytes | None:

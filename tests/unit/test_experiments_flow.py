@@ -30,9 +30,8 @@ from shadowstream.experiments.store import (
     this_process,
 )
 from shadowstream.experiments.watcher import ResultWatcher, parse_marker_asked
-from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
-from shadowstream.stream_agents import router
-from shadowstream.stream_agents.join import Marker
+from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, wire
+from shadowstream.schemas.wire import Marker
 
 TOPICS = TopicNames("t")
 
@@ -61,10 +60,9 @@ def test_an_item_becomes_a_request_and_a_champion_response() -> None:
     assert targets_header(["a", "b"]) == [(TARGETS_HEADER, b"a,b")]
 
 
-def test_the_targets_header_and_marker_format_are_the_routers() -> None:
-    assert router.TARGETS_HEADER == TARGETS_HEADER
+def test_the_watcher_reads_the_markers_the_router_writes() -> None:
     marker = Marker(1.0, frozenset({"a", "b"}), frozenset({"a"}))
-    assert parse_marker_asked(router.encode_marker(marker)) == {"a", "b"}
+    assert parse_marker_asked(wire.encode_marker(marker)) == {"a", "b"}
     assert parse_marker_asked(b"not json") is None
     assert parse_marker_asked(b'{"x": 1}') is None
 
@@ -154,7 +152,7 @@ def comparison(
 
 
 def marker(rid: str, asked: list[str]) -> Msg:
-    value = router.encode_marker(Marker(1.0, frozenset(asked), frozenset()))
+    value = wire.encode_marker(Marker(1.0, frozenset(asked), frozenset()))
     return Msg(TOPICS.router_changelog, rid.encode(), value)
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shadowstream.stream_agents.join import CHAMPION, JoinEngine, Marker
+from shadowstream.schemas.wire import Marker
+from shadowstream.stream_agents.join import CHAMPION, JoinEngine
 
 
 class Clock:
