@@ -1,8 +1,9 @@
 """``shadow``: run the pipeline, the demo, migrations and reports.
 
 Errors a user can cause (bad config, unreachable broker, unknown challenger)
-end in one line on stderr and exit code 2 (usage/config) or 1 (runtime);
-tracebacks are for bugs only (``--debug`` shows them always).
+end in one line on stderr and exit code 2 (usage/config), 1 (runtime) or 3 (an
+optional dependency is not installed: the line names the extra); tracebacks
+are for bugs only (``--debug`` shows them always).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from shadowstream.cli.entry import EXIT_MISSING_EXTRA, missing_extra_message
 from shadowstream.core.errors import ConfigError, ShadowstreamError
 
 T = TypeVar("T")
@@ -40,9 +42,12 @@ def setup_logging(level: str) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    from shadowstream.cli.output import err_console
-
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    try:
+        from shadowstream.cli.output import err_console
+    except ModuleNotFoundError:  # rich is missing: the message still goes out
+        print(f"error: {message}", file=sys.stderr)
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -62,6 +67,11 @@ class ShadowGroup(click.Group):
             fail(str(exc), 1)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except ModuleNotFoundError as exc:  # an optional dependency this install leaves out
+            message = missing_extra_message(exc)
+            if message is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            fail(message.removeprefix("shadow: "), EXIT_MISSING_EXTRA)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -79,7 +79,7 @@ class AgentProcess:
             return False
 
     def metrics(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        url = f"http://127.0.0.1:{self.web_port}/metrics.json"
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
