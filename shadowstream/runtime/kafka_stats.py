@@ -5,8 +5,8 @@ librdkafka emits a statistics JSON document every ``statistics.interval.ms``
 poll call, so reading it costs the data plane nothing between reports. Each
 report replaces the last :class:`ClientStatsSnapshot`; ``/metrics`` reads it.
 
-Lag is librdkafka's ``consumer_lag``: the partition's high watermark minus the
-group's committed offset, as of the last fetch. A partition whose fetching is
+Lag is the partition's high watermark minus the group's committed offset (the
+consumer's position before its first commit), as of the last fetch. A partition whose fetching is
 paused (the sink while ClickHouse is down) keeps its last known watermark.
 """
 
@@ -45,10 +45,9 @@ def parse_client_stats(document: str, now: float | None = None) -> ClientStatsSn
     lag: dict[tuple[str, int], int] = {}
     for topic, info in (data.get("topics") or {}).items():
         for key, part in (info.get("partitions") or {}).items():
-            partition = int(key)
-            value = int(part.get("consumer_lag", -1))
-            if partition >= 0 and value >= 0 and part.get("desired", True):
-                lag[(str(topic), partition)] = value
+            value = partition_lag(part)
+            if int(key) >= 0 and value is not None and part.get("desired", True):
+                lag[(str(topic), int(key))] = value
     group = data.get("cgrp") or {}
     return ClientStatsSnapshot(
         reported_at=float(now if now is not None else time.time()),
@@ -57,6 +56,21 @@ def parse_client_stats(document: str, now: float | None = None) -> ClientStatsSn
         assigned_partitions=int(group.get("assignment_size", 0)),
         rebalances=int(group.get("rebalance_cnt", 0)),
     )
+
+
+def partition_lag(part: dict[str, Any]) -> int | None:
+    """High watermark minus the committed offset; before the group's first commit on
+    the partition, minus the consumer's position; None while neither is known.
+
+    (librdkafka's own ``consumer_lag`` stays -1 until the first commit, which would
+    hide a group that never gets to commit.)"""
+    high = int(part.get("hi_offset", -1))
+    if high < 0:
+        return None
+    for offset in (int(part.get("committed_offset", -1)), int(part.get("app_offset", -1))):
+        if offset >= 0:
+            return max(high - offset, 0)
+    return 0 if high == 0 else None
 
 
 class ClientStatistics:
