@@ -40,15 +40,23 @@ def setup_logging(level: str) -> None:
     )
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if logging.getLogger().level >= logging.WARNING:
+        # their retry warnings precede our one-line error about the same failure
+        # (clickhouse_connect resets "urllib3" on import, so its child logger here)
+        for chatty in ("urllib3.connectionpool", "clickhouse_connect"):
+            logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     try:
+        from rich.markup import escape
+
         from shadowstream.cli.output import err_console
     except ModuleNotFoundError:  # rich is missing: the message still goes out
         print(f"error: {message}", file=sys.stderr)
     else:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        # escaped: "pip install 'shadowstream[chdb]'" is not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
