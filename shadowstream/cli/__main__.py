@@ -1,5 +1,5 @@
 """``python -m shadowstream.cli`` is the ``shadow`` command."""
 
-from shadowstream.cli.main import main
+from shadowstream.cli.entry import main
 
 main()

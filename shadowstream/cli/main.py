@@ -1,8 +1,9 @@
 """``shadow``: run the pipeline, the demo, migrations and reports.
 
 Errors a user can cause (bad config, unreachable broker, unknown challenger)
-end in one line on stderr and exit code 2 (usage/config) or 1 (runtime);
-tracebacks are for bugs only (``--debug`` shows them always).
+end in one line on stderr and exit code 2 (usage/config), 1 (runtime) or 3 (an
+optional dependency is not installed: the line names the extra); tracebacks
+are for bugs only (``--debug`` shows them always).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from shadowstream.cli.connection import connection_options, open_settings_warehouse
+from shadowstream.cli.entry import EXIT_MISSING_EXTRA, missing_extra_message
 from shadowstream.core.errors import ConfigError, ShadowstreamError
 
 T = TypeVar("T")
@@ -37,12 +40,23 @@ def setup_logging(level: str) -> None:
     )
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if logging.getLogger().level >= logging.WARNING:
+        # their retry warnings precede our one-line error about the same failure
+        # (clickhouse_connect resets "urllib3" on import, so its child logger here)
+        for chatty in ("urllib3.connectionpool", "clickhouse_connect"):
+            logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    from shadowstream.cli.output import err_console
+    try:
+        from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        from shadowstream.cli.output import err_console
+    except ModuleNotFoundError:  # rich is missing: the message still goes out
+        print(f"error: {message}", file=sys.stderr)
+    else:
+        # escaped: "pip install 'shadowstream[chdb]'" is not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -62,6 +76,11 @@ class ShadowGroup(click.Group):
             fail(str(exc), 1)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except ModuleNotFoundError as exc:  # an optional dependency this install leaves out
+            message = missing_extra_message(exc)
+            if message is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            fail(message.removeprefix("shadow: "), EXIT_MISSING_EXTRA)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -94,7 +113,8 @@ def parse_time(text: str) -> dt.datetime:
     "config_file",
     type=click.Path(dir_okay=False),
     envvar="SHADOW_CONFIG",
-    help="TOML config file (default: $SHADOW_CONFIG). Env vars SHADOW_* override it.",
+    help="TOML config file (default: $SHADOW_CONFIG, else ./shadow.toml). "
+    "Env vars SHADOW_* override it.",
 )
 @click.option(
     "--log-level",
@@ -109,19 +129,39 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str, debug: bool
     """Shadowstream: shadow testing for ML and LLM services on Kafka, Faust and ClickHouse.
 
     Start with `shadow demo`; see README.md for running it for real.
+
+    Configuration: --config FILE, else $SHADOW_CONFIG, else ./shadow.toml if
+    there is one (the file used is printed on stderr); SHADOW_* env vars and
+    the --broker-url / --clickhouse-url options override it. Challenger
+    callables (module:function) import from the working directory first.
     """
     ctx.ensure_object(dict)
+    import_from_working_directory()
     ctx.obj["config_file"] = config_file
     ctx.obj["debug"] = debug
     ctx.obj["log_level"] = log_level
     setup_logging("debug" if debug else log_level)
 
 
+def import_from_working_directory() -> None:
+    """Challenger callables (``my_models:fn``) import from the working directory first,
+    as with uvicorn and gunicorn: the script's own path starts at the venv's bin."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def load(ctx: click.Context, **overrides: Any) -> Any:
-    from shadowstream.core.config import load_settings
+    """The settings: --config, $SHADOW_CONFIG or ./shadow.toml, env vars, then these overrides
+    (the connection options). Says on stderr which config file it read."""
+    from shadowstream.core.config import find_config_file, load_settings
 
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return load_settings(ctx.obj.get("config_file"), **clean)
+    config_file = find_config_file(ctx.obj.get("config_file"))
+    if config_file is not None and not ctx.obj.get("config_announced"):
+        ctx.obj["config_announced"] = True
+        click.echo(f"config: {config_file.resolve()}", err=True)
+    return load_settings(config_file, **clean)
 
 
 # -- demo -------------------------------------------------------------------------------------
@@ -191,10 +231,12 @@ async def _serve(pipeline: Any, settings: Any) -> int:
     return 1 if crashed else 0
 
 
-def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: bool) -> None:
+def _run_roles(
+    ctx: click.Context, /, roles_factory: Callable[[Any], Any], create: bool, **connection: Any
+) -> None:
     from shadowstream.pipeline.app import Pipeline, create_topics
 
-    settings = load(ctx)
+    settings = load(ctx, **connection)
     roles = roles_factory(settings)
     if create:
         create_topics(settings)
@@ -229,12 +271,13 @@ create_topics_option = click.option(
 
 @cli.command()
 @create_topics_option
+@connection_options
 @click.pass_context
-def run(ctx: click.Context, create_topics: bool) -> None:
+def run(ctx: click.Context, /, create_topics: bool, **connection: Any) -> None:
     """All agents in one process: router, every challenger, the sink."""
     from shadowstream.pipeline.app import Roles
 
-    _run_roles(ctx, Roles.everything, create_topics)
+    _run_roles(ctx, Roles.everything, create_topics, **connection)
 
 
 @cli.group()
@@ -244,19 +287,23 @@ def worker() -> None:
 
 @worker.command("router")
 @create_topics_option
+@connection_options
 @click.pass_context
-def worker_router(ctx: click.Context, create_topics: bool) -> None:
+def worker_router(ctx: click.Context, /, create_topics: bool, **connection: Any) -> None:
     """Fan-out + join: requests to challengers, responses into comparisons."""
     from shadowstream.pipeline.app import Roles
 
-    _run_roles(ctx, lambda s: Roles(router=True), create_topics)
+    _run_roles(ctx, lambda s: Roles(router=True), create_topics, **connection)
 
 
 @worker.command("challenger")
 @click.option("--name", "names", multiple=True, required=True, help="Challenger name (repeatable).")
 @create_topics_option
+@connection_options
 @click.pass_context
-def worker_challenger(ctx: click.Context, names: tuple[str, ...], create_topics: bool) -> None:
+def worker_challenger(
+    ctx: click.Context, /, names: tuple[str, ...], create_topics: bool, **connection: Any
+) -> None:
     """Call a challenger model for the requests sent to it (own consumer group)."""
     from shadowstream.pipeline.app import Roles
 
@@ -265,31 +312,35 @@ def worker_challenger(ctx: click.Context, names: tuple[str, ...], create_topics:
             settings.challenger(name)  # unknown name: one-line error
         return Roles(challengers=list(names))
 
-    _run_roles(ctx, roles, create_topics)
+    _run_roles(ctx, roles, create_topics, **connection)
 
 
 @worker.command("sink")
 @create_topics_option
+@connection_options
 @click.pass_context
-def worker_sink(ctx: click.Context, create_topics: bool) -> None:
+def worker_sink(ctx: click.Context, /, create_topics: bool, **connection: Any) -> None:
     """Store comparisons and raw events in ClickHouse."""
     from shadowstream.pipeline.app import Roles
 
-    _run_roles(ctx, lambda s: Roles(sink=True), create_topics)
+    _run_roles(ctx, lambda s: Roles(sink=True), create_topics, **connection)
 
 
 @cli.command()
 @click.option("--rate", default=100.0, show_default=True, help="Requests per second.")
 @click.option("--seconds", default=0.0, help="Stop after this long (default: run until Ctrl-C).")
 @click.option("--service", default="support-triage", show_default=True)
+@connection_options
 @click.pass_context
-def traffic(ctx: click.Context, rate: float, seconds: float, service: str) -> None:
+def traffic(
+    ctx: click.Context, /, rate: float, seconds: float, service: str, **connection: Any
+) -> None:
     """A synthetic production service emitting requests and champion responses."""
     from shadowstream.cli.demo.traffic import generate
     from shadowstream.cli.output import console
     from shadowstream.producers import ShadowEmitter
 
-    settings = load(ctx)
+    settings = load(ctx, **connection)
     emitter = ShadowEmitter(
         settings.broker_url,
         service=service,
@@ -325,13 +376,14 @@ def topics() -> None:
 
 
 @topics.command("create")
+@connection_options
 @click.pass_context
-def topics_create(ctx: click.Context) -> None:
+def topics_create(ctx: click.Context, /, **connection: Any) -> None:
     """Create every topic the pipeline uses (idempotent)."""
     from shadowstream.cli.output import console
     from shadowstream.pipeline.app import create_topics
 
-    settings = load(ctx)
+    settings = load(ctx, **connection)
     created = create_topics(settings)
     console.print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
 
@@ -359,14 +411,15 @@ def db() -> None:
 
 
 @db.command("migrate")
+@connection_options
 @click.pass_context
-def db_migrate(ctx: click.Context) -> None:
+def db_migrate(ctx: click.Context, /, **connection: Any) -> None:
     """Create or upgrade the tables (idempotent; same SQL for chDB and a server)."""
     from shadowstream.cli.output import console
     from shadowstream.sinks.clickhouse.migrations import migrate, sync_retention
 
-    settings = load(ctx)
-    warehouse = open_settings_warehouse(settings)
+    settings = load(ctx, **connection)
+    warehouse = open_settings_warehouse(settings, create=True)  # it sets the store up
     # existing tables first, so the TTL changes can be shown (migrate() aligns them too)
     for table, days in sync_retention(warehouse, settings.retention_days):
         console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
@@ -377,26 +430,16 @@ def db_migrate(ctx: click.Context) -> None:
         console.print(f"schema is up to date (retention {settings.retention_days} days)")
 
 
-def open_settings_warehouse(settings: Any) -> Any:
-    from shadowstream.warehouse.client import open_warehouse
-
-    password = settings.clickhouse_password
-    return open_warehouse(
-        settings.clickhouse_url,
-        settings.clickhouse_database,
-        password.get_secret_value() if password else None,
-    )
-
-
 @cli.command("config")
+@connection_options
 @click.pass_context
-def show_config(ctx: click.Context) -> None:
+def show_config(ctx: click.Context, /, **connection: Any) -> None:
     """Print the effective configuration (secrets redacted)."""
     import json
 
     from shadowstream.core.config import redact_url
 
-    settings = load(ctx)
+    settings = load(ctx, **connection)
     data = settings.model_dump(mode="json")
     data["clickhouse_url"] = redact_url(settings.clickhouse_url)
     data["broker_url"] = redact_url(settings.broker_url)

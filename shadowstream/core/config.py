@@ -300,13 +300,33 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+# -- config file discovery (the `shadow` command): --config, $SHADOW_CONFIG, ./shadow.toml
+CONFIG_FILE_NAME = "shadow.toml"
+
+
+def find_config_file(config_file: str | Path | None = None) -> Path | None:
+    """The config file a command uses: ``config_file`` (``--config``), else
+    ``$SHADOW_CONFIG``, else ``./shadow.toml`` if the working directory has one."""
+    source = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
+    if source:
+        return Path(source)
+    local = Path(CONFIG_FILE_NAME)
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config_file: str | Path | None = None, *, discover: bool = False, **overrides: Any
+) -> Settings:
     """Build the settings, turning validation problems into one readable ConfigError.
 
-    ``config_file`` defaults to ``$SHADOW_CONFIG``; without either, only env
-    vars and defaults apply.
+    ``config_file`` defaults to ``$SHADOW_CONFIG``; with ``discover`` (the CLI),
+    then to ``./shadow.toml``; without any, only env vars and defaults apply.
     """
-    source = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
+    if discover:
+        found = find_config_file(config_file)
+        source: str | Path | None = found
+    else:
+        source = config_file if config_file is not None else os.environ.get("SHADOW_CONFIG")
     settings_cls: type[Settings] = Settings
     path = Path(source) if source else None
     if path is not None:

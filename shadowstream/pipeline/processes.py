@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from shadowstream.core.config import Settings
 from shadowstream.pipeline.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository (for importable test/bench models)
+ROOT = Path(__file__).resolve().parents[2]  # the repository (for importable test/bench models)
 
 
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
@@ -79,7 +79,7 @@ class AgentProcess:
             return False
 
     def metrics(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        url = f"http://127.0.0.1:{self.web_port}/metrics.json"
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 

@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from shadowstream.core.errors import BrokerError
+from shadowstream.runtime.kafka_stats import STATISTICS_INTERVAL_MS, ClientStatistics
 from shadowstream.schemas import DEAD_LETTER
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class BatchConsumer:
         conf = dict(conf)
         conf.setdefault("error_cb", self._on_error)
         conf.setdefault("logger", logging.getLogger(f"shadowstream.librdkafka.{name}"))
+        # lag, brokers and group state for /metrics, reported from consume() itself
+        self.statistics = ClientStatistics(str(conf.get("group.id", name)))
+        conf.setdefault("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        conf.setdefault("stats_cb", self.statistics.update)
         self._consumer = Consumer(conf)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kafka-{name}")
         self._user_assign = on_assign

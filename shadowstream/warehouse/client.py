@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shadowstream.core.errors import WarehouseError, WarehouseUnavailableError
+from shadowstream.core.errors import ConfigError, WarehouseError, WarehouseUnavailableError
 from shadowstream.warehouse.avro_container import container
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,16 @@ def _map_error(exc: Exception, url: str) -> WarehouseError:
 def _open_chdb(path: Path, lock_wait_s: float) -> Any:
     """Open the chDB engine on ``path``; while another process (a short-lived
     ``shadow report``, say) holds the directory, retry for ``lock_wait_s``."""
+    import importlib.util
+
     import clickhouse_connect
+
+    if importlib.util.find_spec("chdb") is None:
+        raise ConfigError(
+            f"chdb://{path} needs the embedded ClickHouse engine, which is not installed: "
+            "pip install 'shadowstream[chdb]', or use a ClickHouse server "
+            "(SHADOW_CLICKHOUSE_URL=http://host:8123)"
+        )
 
     deadline = time.monotonic() + lock_wait_s
     delay = 0.2
@@ -147,6 +156,8 @@ class ClickHouseWarehouse:
                 connect_timeout=float(query.get("connect_timeout", ["10"])[0]),
                 send_receive_timeout=float(query.get("timeout", ["300"])[0]),
             )
+        except ConfigError:
+            raise
         except Exception as exc:
             raise _map_error(exc, self.url) from None
 

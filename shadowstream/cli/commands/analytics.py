@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from shadowstream.cli.main import load, open_settings_warehouse, parse_duration, parse_time
+from shadowstream.cli.connection import connection_options, open_settings_warehouse
+from shadowstream.cli.main import load, parse_duration, parse_time
 
 
 def register(cli: click.Group) -> None:
@@ -63,11 +64,10 @@ def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="Recompute from comparisons FINAL instead of the rollups (slow; a check).",
             ),
-            click.option("--clickhouse-url", default=None, help="Override SHADOW_CLICKHOUSE_URL."),
         ]
     ):
         fn = option(fn)
-    return fn
+    return connection_options(fn)
 
 
 def _progress() -> tuple[Any, Callable[[str], None]]:
@@ -144,6 +144,7 @@ def report(
     experiment: str,
     control: str | None,
     exact: bool,
+    broker_url: str | None,
     clickhouse_url: str | None,
     challengers: tuple[str, ...],
     fmt: str,
@@ -162,7 +163,7 @@ def report(
     from shadowstream.analytics.queries import Scope
     from shadowstream.analytics.report import ReportOptions, build_report
 
-    settings = load(ctx, clickhouse_url=clickhouse_url)
+    settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
     options = ReportOptions(
         control=control_name(settings, control),
@@ -220,6 +221,7 @@ def gate(
     experiment: str,
     control: str | None,
     exact: bool,
+    broker_url: str | None,
     clickhouse_url: str | None,
     challenger: str | None,
     fmt: str,
@@ -236,7 +238,7 @@ def gate(
     from shadowstream.analytics.queries import Scope
     from shadowstream.cli.output import console, gate_table, gate_verdict
 
-    settings = load(ctx, clickhouse_url=clickhouse_url)
+    settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
     warehouse = open_settings_warehouse(settings)
     status, _ = _progress()

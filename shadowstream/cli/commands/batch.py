@@ -39,7 +39,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from shadowstream.cli.main import load, open_settings_warehouse, parse_duration, parse_time
+from shadowstream.cli.connection import connection_options, open_settings_warehouse
+from shadowstream.cli.main import load, parse_duration, parse_time
 from shadowstream.core.errors import ExperimentError
 
 CAPTURED = ("captured", "clickhouse")
@@ -47,11 +48,6 @@ CAPTURED = ("captured", "clickhouse")
 
 def register(cli: click.Group) -> None:
     cli.add_command(batch)
-
-
-def _connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--clickhouse-url", default=None, help="Override SHADOW_CLICKHOUSE_URL.")(fn)
-    return click.option("--broker-url", default=None, help="Override SHADOW_BROKER_URL.")(fn)
 
 
 @click.group()
@@ -127,7 +123,7 @@ def batch(ctx: click.Context) -> None:
     help="Resuming: also re-submit items the router left out last time (after raising a "
     "challenger's max_rps or budget; the router ignores them until its late retention passed).",
 )
-@_connection_options
+@connection_options
 @click.pass_context
 def run(ctx: click.Context, /, **options: Any) -> None:
     """Submit a batch run and follow it until every comparison is in.
@@ -396,7 +392,7 @@ def _print_result(result: Any) -> None:
 @click.argument("experiment_id", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@_connection_options
+@connection_options
 @click.pass_context
 def status(
     ctx: click.Context,
@@ -530,7 +526,7 @@ def _styled_status(value: str) -> Text:
 # -- cancel -----------------------------------------------------------------------------------
 @batch.command("cancel")
 @click.argument("experiment_id")
-@_connection_options
+@connection_options
 @click.pass_context
 def cancel(
     ctx: click.Context, experiment_id: str, broker_url: str | None, clickhouse_url: str | None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import shlex
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,13 +103,15 @@ async def run_demo(
         f"[green]ready[/] in {time.monotonic() - t0:.1f}s - broker {broker.url}, "
         f"ClickHouse chdb://{chdb_dir}, metrics http://127.0.0.1:{pipeline.web_port}/metrics"
     )
-    env = f"SHADOW_BROKER_URL={broker.url} SHADOW_CLICKHOUSE_URL=chdb://{chdb_dir}"
+    shadow = shadow_command()
+    env = f"SHADOW_BROKER_URL={broker.url} SHADOW_CLICKHOUSE_URL=chdb://{chdb_dir.resolve()}"
     console.print(
-        "  in another terminal while it runs (queries are routed to this process):\n"
-        f"    {env} shadow report\n"
-        f"    {env} shadow batch run --challenger fast --source captured --since 1h",
+        "  in another terminal while it runs (queries are routed to this process):",
         highlight=False,
     )
+    # one line per command, never wrapped: pasted, it must run as printed
+    for command in ("report", "batch run --challenger fast --source captured --since 1h"):
+        console.print(f"    {env} {shadow} {command}", highlight=False, soft_wrap=True)
 
     emitter = ShadowEmitter(broker.url, service="support-triage", champion_model="champion-v1")
     router = pipeline.service(RouterService)[0]
@@ -145,14 +149,31 @@ async def run_demo(
         for result in gates:
             out.print(gate_verdict(result))
         out.print(
-            f"full report: shadow report --clickhouse-url chdb://{chdb_dir}  "
-            "(--format html -o report.html for charts)"
+            f"full report: {shadow} report --clickhouse-url chdb://{chdb_dir.resolve()}  "
+            "(--format html -o report.html for charts)",
+            highlight=False,
+            soft_wrap=True,
         )
     finally:
         emitter.close(5)
         await pipeline.stop()
         broker.stop()
     console.print(f"done in {time.monotonic() - t0:.0f}s; data kept in {chdb_dir}")
+
+
+def shadow_command() -> str:
+    """How to run this same `shadow` from another terminal: `shadow` if that is what the
+    PATH finds, `./dev shell` in a checkout started with ./dev, else the script's path."""
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if script is None or script.name != "shadow":
+        return f"{shlex.quote(sys.executable)} -m shadowstream.cli"
+    on_path = shutil.which("shadow")
+    if on_path and Path(on_path).resolve() == script:
+        return "shadow"
+    checkout = Path.cwd()
+    if (checkout / "dev").is_file() and (checkout / ".venv" / "bin" / "shadow").resolve() == script:
+        return "./dev shell"
+    return shlex.quote(str(script))
 
 
 def _report_and_gate(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message, TopicPartition
+from prometheus_client import Histogram
 
 from shadowstream.core.errors import SchemaError, WarehouseError, WarehouseUnavailableError
 from shadowstream.core.kafka import KafkaClientConfig
@@ -38,6 +39,7 @@ from shadowstream.warehouse.client import Warehouse
 log = logging.getLogger(__name__)
 
 HEADER = 10
+INSERT_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # comparisons first: they are what users wait for
 _INSERT_ORDER = ["comparisons", "responses", "requests", "batch_requests", "stats"]
 
@@ -133,6 +135,15 @@ class ClickHouseSinkService(AgentService):
             "reencoded": 0,
         }
         self.last_error: str | None = None
+        # seconds per INSERT by table, for /metrics (not registered anywhere: the
+        # process's collector exports it)
+        self.insert_seconds = Histogram(
+            "shadowstream_sink_insert_duration_seconds",
+            "Time per ClickHouse INSERT, by table.",
+            ["table"],
+            registry=None,
+            buckets=INSERT_SECONDS_BUCKETS,
+        )
 
     # -- lifecycle -------------------------------------------------------------------
     async def setup(self) -> None:
@@ -356,7 +367,9 @@ class ClickHouseSinkService(AgentService):
             self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
             batch.inserted.add(name)
             self.counters[f"inserted_{name}"] += len(bodies)
-            self.counters[f"insert_ms_{name}"] += round((time.monotonic() - started) * 1000)
+            elapsed = time.monotonic() - started
+            self.counters[f"insert_ms_{name}"] += round(elapsed * 1000)
+            self.insert_seconds.labels(name).observe(elapsed)
 
     def metrics(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,10 @@ def load_callable(path: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ChallengerError(f"cannot import challenger module {module_name!r}: {exc}") from None
+        raise ChallengerError(
+            f"cannot import challenger module {module_name!r}: {exc} "
+            f"(`shadow` looks in the working directory {os.getcwd()} first, then PYTHONPATH)"
+        ) from None
     target: Any = module
     for part in attr.split("."):
         target = getattr(target, part, None)
