@@ -171,10 +171,13 @@ class ClickHouseWarehouse:
         if not bodies:
             return
         block = container(dict(writer_schema), bodies)
+        # the schema's own fields only: columns added to the table later (by a newer
+        # version's migration) take their defaults, so an older sink keeps inserting
+        columns = [str(f["name"]) for f in writer_schema.get("fields", [])] or None
         try:
             with self._lock:
                 self._client.raw_insert(
-                    f"{self.database}.{table}", None, insert_block=block, fmt="Avro"
+                    f"{self.database}.{table}", columns, insert_block=block, fmt="Avro"
                 )
         except Exception as exc:
             raise _map_error(exc, self.url) from None
