@@ -174,6 +174,7 @@ class Pipeline:
                     commit_interval_s=settings.commit_interval_seconds,
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
+                    otel_spans=settings.otel_challenger_spans,
                 )
             )
         if roles.sink:
