@@ -244,6 +244,8 @@ class Settings(BaseSettings):
     # run each challenger call in a span of its own, parented to the request's trace
     # (needs opentelemetry-api; spans go to the process's global tracer provider)
     otel_challenger_spans: bool = False
+    # reports link each example to its trace: e.g. "https://jaeger.example/trace/{trace_id}"
+    trace_url_template: str | None = None
 
     # -- challengers and endpoints -------------------------------------------
     challengers: list[ChallengerSpec] = Field(default_factory=list)
@@ -273,6 +275,13 @@ class Settings(BaseSettings):
     @classmethod
     def _broker_url(cls, value: str) -> str:
         bootstrap_servers(value)  # raises ValueError on garbage
+        return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _trace_url(cls, value: str | None) -> str | None:
+        if value is not None and "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}")
         return value
 
     @field_validator("clickhouse_url")

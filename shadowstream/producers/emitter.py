@@ -202,7 +202,11 @@ class ShadowEmitter:
         self._announcer: SchemaAnnouncer | None = None
         if publish_schemas and enabled:
             self._announcer = SchemaAnnouncer(
-                {"bootstrap.servers": conf["bootstrap.servers"], **(kafka_config or {})},
+                {
+                    "bootstrap.servers": conf["bootstrap.servers"],
+                    "logger": conf["logger"],
+                    **(kafka_config or {}),
+                },
                 topics.schemas,
                 [REQUEST.schema, RESPONSE.schema],
                 self._schema_refused,

@@ -87,6 +87,8 @@ class SchemaTopic:
         self.retry_after_s = retry_after_s
         self.timeout_s = timeout_s
         self._conf = {k: v for k, v in conf.items() if not callable(v) or k == "logger"}
+        # librdkafka logs through Python logging, never straight to stderr
+        self._conf.setdefault("logger", logging.getLogger("shadowstream.librdkafka.schemas"))
         self._schemas: dict[bytes, dict[str, Any]] = {}
         self._positions: dict[int, int] = {}
         self._consumer: Consumer | None = None

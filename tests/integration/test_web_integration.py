@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from shadowstream.analytics.html import render_html
+from shadowstream.analytics.queries import Scope, TimeRange
+from shadowstream.analytics.report import ReportOptions, build_report
 from shadowstream.pipeline.embedded import free_port
 from shadowstream.producers import HttpShadowStats, ShadowEmitter, ShadowMiddleware
 from tests.support.harness import count, start_pipeline, wait_for
@@ -149,6 +152,18 @@ def test_a_traced_fastapi_service_through_the_pipeline(make_settings: Any) -> No
                 assert span.parent is not None and f"{span.parent.span_id:016x}" == span_of[rid]
             server_spans = {f"{s.context.span_id:016x}" for s in exporter.get_finished_spans()}
             assert set(span_of.values()) <= server_spans  # parents are the service's own spans
+            # a divergent example in the report links to its trace
+            report = build_report(
+                Scope(wh, TimeRange()),
+                ReportOptions(trace_url="https://traces.example/trace/{trace_id}"),
+            )
+            examples = [e for e in report.examples if e.challenger == "triage"]
+            assert examples and all(e.kind == "diverged" for e in examples)
+            assert all(e.trace_id == e.request_id for e in examples)
+            assert all(
+                e.trace_url == f"https://traces.example/trace/{e.trace_id}" for e in examples
+            )
+            assert f"href='{examples[0].trace_url}'" in render_html(report)
             metrics = pipeline.metrics()
             assert metrics["router"]["deadletters"] == {} and metrics["sink"]["deadletters"] == {}
         finally:
