@@ -17,9 +17,10 @@ Web services: ``app.add_middleware(ShadowMiddleware, emitter=emitter, routes=[..
 (ASGI: FastAPI, Starlette; see docs/integration.md).
 """
 
-from shadowstream.producers.asgi import HttpShadowStats, ShadowedRequest, ShadowMiddleware
+from shadowstream.producers.asgi import ShadowMiddleware
 from shadowstream.producers.capture import ChampionCall
 from shadowstream.producers.emitter import EmitterStats, ShadowEmitter
+from shadowstream.producers.http_capture import HttpShadowStats, ShadowedRequest
 from shadowstream.producers.jsonable import JSONText
 
 __all__ = [

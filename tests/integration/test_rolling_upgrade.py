@@ -27,6 +27,7 @@ from shadowstream.pipeline.app import create_topics
 from shadowstream.pipeline.processes import ROOT, AgentProcess, settings_env
 from shadowstream.producers import ShadowEmitter
 from shadowstream.schemas import DEAD_LETTER, REQUEST
+from shadowstream.schemas.codec import load_history, schema_fingerprint
 from shadowstream.warehouse.client import chdb_path
 from shadowstream.warehouse.owner import RemoteWarehouse, live_owner
 from tests.support.harness import wait_for
@@ -213,6 +214,39 @@ def test_rolling_upgrade_both_ways(make_settings: Any, tmp_path: Path) -> None:
             ("router", "unknown_schema", b"forged"),
             ("sink", "unknown_schema", b"forged"),
         ]
+        check_schemas_cli(settings, tmp_path)
     finally:
         for process in [*old.values(), *new.values()]:
             process.stop()
+
+
+def check_schemas_cli(settings: Any, tmp_path: Path) -> None:
+    """`shadow schemas` on the topic the upgrade left: both versions, checks, exit codes."""
+
+    def shadow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shadowstream.cli", *args],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    listed = shadow("schemas", "list")
+    assert listed.returncode == 0, listed.stderr
+    v1 = schema_fingerprint(load_history("request_event")[0]).hex()
+    assert REQUEST.fingerprint.hex() in listed.stdout and v1 in listed.stdout
+    assert "ignored 3 records" in listed.stdout  # the planted garbage
+    good, bad, garbage = tmp_path / "good.avsc", tmp_path / "bad.avsc", tmp_path / "garbage.avsc"
+    extra = {"name": "client_version", "type": ["null", "string"], "default": None}
+    good.write_text(json.dumps({**REQUEST.schema, "fields": [*REQUEST.schema["fields"], extra]}))
+    changed = [
+        {**f, "type": "long"} if f["name"] == "payload" else f for f in REQUEST.schema["fields"]
+    ]
+    bad.write_text(json.dumps({**REQUEST.schema, "fields": changed}))
+    garbage.write_text("{not json")
+    assert shadow("schemas", "check", str(good)).returncode == 0
+    refused = shadow("schemas", "check", str(bad))
+    assert refused.returncode == 1 and "payload" in refused.stdout + refused.stderr
+    unreadable = shadow("schemas", "check", str(garbage))
+    assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr
