@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from shadowstream.core.errors import IncompatibleSchemaError
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.capture import ChampionCall
-from shadowstream.producers.jsonable import call_payload, call_signature, response_output, to_json
+from shadowstream.producers.jsonable import call_payload, call_shape, response_output, to_json
 from shadowstream.producers.schema_announce import SchemaAnnouncer
 from shadowstream.producers.tracing import RequestIdFromTrace, current_traceparent, request_id_from
 from shadowstream.schemas import REQUEST, RESPONSE
@@ -344,14 +344,12 @@ class ShadowEmitter:
         """
 
         def decorate(fn: F) -> F:
-            signature = call_signature(fn)
+            shape = call_shape(fn)
 
             def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChampionCall:
                 try:
                     body = (
-                        payload(*args, **kwargs)
-                        if payload
-                        else call_payload(signature, args, kwargs)
+                        payload(*args, **kwargs) if payload else call_payload(shape, args, kwargs)
                     )
                 except Exception:
                     body = None

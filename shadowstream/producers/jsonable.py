@@ -194,45 +194,51 @@ def response_output(result: Any) -> Any:
     return result
 
 
-def call_signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+@dataclasses.dataclass(frozen=True)
+class CallShape:
+    """A function's parameter names, read once, to name the arguments of each call cheaply."""
+
+    positional: tuple[str, ...]
+    var_positional: str | None
+    skip_first: bool  # a method's self/cls
+
+
+def call_shape(fn: Callable[..., Any]) -> CallShape | None:
     try:
-        return inspect.signature(fn)
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = tuple(p.name for p in params if p.kind in kinds)
+    var = next((p.name for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+    return CallShape(positional, var, bool(positional) and positional[0] in ("self", "cls"))
 
 
-def call_payload(
-    signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> Any:
+def call_payload(shape: CallShape | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
     """The input payload of a call: its arguments by name, framework objects left out.
 
     One argument left: that argument itself (a FastAPI endpoint
     ``classify(ticket: Ticket, request: Request)`` records the ticket);
-    several: ``{parameter name: value}``; ``self``/``cls`` are skipped.
+    several: ``{parameter name: value}`` (extra positional arguments as
+    ``<*name><i>``); ``self``/``cls`` are skipped.
     """
+    if len(args) == 1 and not kwargs and not (shape is not None and shape.skip_first):
+        only = args[0]  # the common case: one argument, no dict to build
+        return {} if is_framework_object(only) else only
     values: dict[str, Any] = {}
-    bound = None
-    if signature is not None:
-        try:
-            bound = signature.bind_partial(*args, **kwargs)
-        except TypeError:
-            bound = None
-    if bound is None:
-        items: list[tuple[str, Any]] = [(f"arg{i}", a) for i, a in enumerate(args)]
-        items += list(kwargs.items())
-    else:
-        items = []
-        for position, (name, value) in enumerate(bound.arguments.items()):
-            kind = bound.signature.parameters[name].kind
-            if position == 0 and name in ("self", "cls"):
-                continue
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                items += [(f"{name}{i}", v) for i, v in enumerate(value)]
-            elif kind is inspect.Parameter.VAR_KEYWORD:
-                items += list(value.items())
-            else:
-                items.append((name, value))
-    for name, value in items:
+    named = len(shape.positional) if shape is not None else 0
+    for i, value in enumerate(args):
+        if shape is not None and i == 0 and shape.skip_first:
+            continue
+        if i < named:
+            name = shape.positional[i]  # type: ignore[union-attr]
+        elif shape is not None and shape.var_positional is not None:
+            name = f"{shape.var_positional}{i - named}"
+        else:
+            name = f"arg{i}"
+        if not is_framework_object(value):
+            values[name] = value
+    for name, value in kwargs.items():
         if not is_framework_object(value):
             values[name] = value
     if len(values) == 1:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from shadowstream.producers.jsonable import (
     JSONText,
     call_payload,
-    call_signature,
+    call_shape,
     is_framework_object,
     to_json,
 )
@@ -136,19 +136,19 @@ def test_call_payload_names_arguments_and_drops_framework_objects() -> None:
 
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     ticket = Ticket(text="Rechnung falsch", lang="de")
-    sig = call_signature(endpoint)
+    shape = call_shape(endpoint)
     assert (
-        call_payload(sig, (), {"ticket": ticket, "request": request, "tasks": BackgroundTasks()})
+        call_payload(shape, (), {"ticket": ticket, "request": request, "tasks": BackgroundTasks()})
         is ticket
     )
-    assert call_payload(call_signature(many), (1, "x", 5, 6), {"request": request, "k": 2}) == {
+    assert call_payload(call_shape(many), (1, "x", 5, 6), {"request": request, "k": 2}) == {
         "a": 1,
         "b": "x",
         "rest0": 5,
         "rest1": 6,
         "k": 2,
     }
-    assert call_payload(call_signature(Service.handle), (Service(), ticket), {}) is ticket
+    assert call_payload(call_shape(Service.handle), (Service(), ticket), {}) is ticket
 
 
 def test_a_fastapi_endpoint_with_the_decorator_records_json(emitter: RecordingEmitter) -> None:
