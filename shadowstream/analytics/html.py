@@ -294,8 +294,13 @@ def examples_table(examples: list[Example]) -> str:
         when = f"{e.request_time:%Y-%m-%d %H:%M:%S}" if e.request_time else "&ndash;"
         attrs = ", ".join(f"{k}={v}" for k, v in sorted(e.attributes.items()))
         detail = e.diff_summary if e.kind == "diverged" else (e.challenger_error or e.diff_summary)
+        trace = ""
+        if e.trace_url:
+            trace = f"<br><a href='{escape(e.trace_url)}'>trace {escape(e.trace_id[:8])}</a>"
+        elif e.trace_id:
+            trace = f"<br><span class=muted>trace {escape(e.trace_id)}</span>"
         rows.append(
-            f"<tr><td class=l>{when}</td><td class='l mono'>{escape(e.request_id)}</td>"
+            f"<tr><td class=l>{when}</td><td class='l mono'>{escape(e.request_id)}{trace}</td>"
             f"<td class=l>{escape(e.kind)}</td><td class=l>{escape(e.endpoint)}</td>"
             f"<td class=l>{escape(attrs)}</td><td class=l>{escape(detail or '')}</td></tr>"
         )

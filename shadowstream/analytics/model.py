@@ -208,6 +208,8 @@ class Example:
     diff_paths: list[str]
     challenger_error: str | None
     attributes: dict[str, str]
+    trace_id: str = ""  # OpenTelemetry trace of the request, if it had one
+    trace_url: str = ""  # trace_url_template filled in
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ ten million; ``exact=True`` recomputes the same numbers from ``comparisons FINAL
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
@@ -75,6 +76,7 @@ class ReportOptions:
     slices_per_challenger: int = 5
     min_slice_compared: int = 30
     examples_per_challenger: int = 5
+    trace_url: str | None = None  # "...{trace_id}...": examples link to their traces
     charts: bool = False  # time series and latency distributions (HTML, JSON)
     max_buckets: int = 60
 
@@ -310,7 +312,7 @@ def fetch_examples(scope: Scope, options: ReportOptions, names: list[str]) -> li
     result = scope.run(
         "examples", per_challenger=options.examples_per_challenger, challengers=names
     )
-    return [
+    examples = [
         Example(
             experiment_id=str(r["experiment_id"]),
             challenger=str(r["challenger"]),
@@ -326,6 +328,26 @@ def fetch_examples(scope: Scope, options: ReportOptions, names: list[str]) -> li
             attributes={str(k): str(v) for k, v in (r["attributes"] or {}).items()},
         )
         for r in result.dicts()
+    ]
+    if not examples:
+        return examples
+    traces = {
+        (str(r[0]), str(r[1]), str(r[2])): str(r[3])
+        for r in scope.run(
+            "example_traces", request_ids=sorted({e.request_id for e in examples})
+        ).rows
+    }
+    return [
+        dataclasses.replace(
+            e,
+            trace_id=traces[key],
+            trace_url=options.trace_url.replace("{trace_id}", traces[key])
+            if options.trace_url
+            else "",
+        )
+        if (key := (e.experiment_id, e.challenger, e.request_id)) in traces
+        else e
+        for e in examples
     ]
 
 

@@ -450,10 +450,11 @@ def show_config(ctx: click.Context, /, **connection: Any) -> None:
 
 
 def _register_commands() -> None:
-    from shadowstream.cli.commands import analytics, batch
+    from shadowstream.cli.commands import analytics, batch, schemas
 
     analytics.register(cli)
     batch.register(cli)
+    schemas.register(cli)
 
 
 _register_commands()

@@ -309,7 +309,8 @@ def examples_table(report: Report) -> Table:
         attrs = ", ".join(f"{k}={v}" for k, v in sorted(e.attributes.items()))
         detail = e.diff_summary if e.kind == "diverged" else (e.challenger_error or e.diff_summary)
         when = f"{e.request_time:%m-%d %H:%M:%S}" if e.request_time else "-"
-        table.add_row(e.challenger, when, e.request_id, e.kind, attrs, _clip(detail, 90))
+        rid = f"{e.request_id}\ntrace {e.trace_id}" if e.trace_id else e.request_id
+        table.add_row(e.challenger, when, rid, e.kind, attrs, _clip(detail, 90))
     return table
 
 

@@ -235,6 +235,18 @@ class Settings(BaseSettings):
     stats_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     max_message_bytes: int = Field(default=1_000_000, ge=1_024)
 
+    # -- schema evolution (docs/schemas.md) ------------------------------------
+    # how long a reader waits for an unknown writer schema to appear on the schema
+    # topic (writers publish before their first event: this only covers the race)
+    schema_lookup_wait_seconds: float = Field(default=5.0, ge=0, le=60)
+
+    # -- OpenTelemetry (docs/integration.md) -------------------------------------
+    # run each challenger call in a span of its own, parented to the request's trace
+    # (needs opentelemetry-api; spans go to the process's global tracer provider)
+    otel_challenger_spans: bool = False
+    # reports link each example to its trace: e.g. "https://jaeger.example/trace/{trace_id}"
+    trace_url_template: str | None = None
+
     # -- challengers and endpoints -------------------------------------------
     challengers: list[ChallengerSpec] = Field(default_factory=list)
     shadow_endpoints: list[str] = Field(default_factory=lambda: ["*"])
@@ -263,6 +275,13 @@ class Settings(BaseSettings):
     @classmethod
     def _broker_url(cls, value: str) -> str:
         bootstrap_servers(value)  # raises ValueError on garbage
+        return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _trace_url(cls, value: str | None) -> str | None:
+        if value is not None and "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}")
         return value
 
     @field_validator("clickhouse_url")

@@ -28,6 +28,19 @@ class UnknownSchemaError(SchemaError):
         )
 
 
+class IncompatibleSchemaError(SchemaError):
+    """A writer schema that a reader cannot resolve, or that may not be published.
+
+    ``problems`` lists each rule broken (see shadowstream.schemas.compat).
+    """
+
+    reason = "incompatible_schema"
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)
+
+
 class MalformedEventError(SchemaError):
     """Bytes that are not a valid single-object encoded Avro event.
 

@@ -48,6 +48,11 @@ class TopicNames:
         return f"{self.prefix}.control"
 
     @property
+    def schemas(self) -> str:
+        """Compacted: every writer schema in use, keyed by its fingerprint (hex)."""
+        return f"{self.prefix}.schemas"
+
+    @property
     def router_changelog(self) -> str:
         """Join markers: which requests are closed and which sides they had."""
         return f"{self.prefix}.router.changelog"

@@ -51,7 +51,8 @@ from shadowstream.experiments.store import (
     ExperimentStore,
 )
 from shadowstream.experiments.watcher import Results, ResultWatcher
-from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas import REQUEST, RESPONSE, default_registry
+from shadowstream.schemas.topic import follow_schema_topic
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,15 @@ class BatchRunner:
         watcher = self._watcher = ResultWatcher(
             self.kafka, self.topics, self.record.experiment_id, self.challengers
         )
+        # publish the schemas this run writes; read comparisons of any version
+        schemas = await asyncio.to_thread(
+            follow_schema_topic,
+            self.kafka.base(),
+            self.topics.schemas,
+            default_registry(),
+            [REQUEST.schema, RESPONSE.schema],
+            lookup_wait_s=self.settings.schema_lookup_wait_seconds,
+        )
         await asyncio.to_thread(watcher.start)
         try:
             baseline = await self._baseline()
@@ -235,6 +245,8 @@ class BatchRunner:
             raise
         finally:
             watcher.stop()
+            default_registry().detach(schemas)
+            schemas.close()
 
     async def _baseline(self) -> dict[str, frozenset[str]]:
         """Per request, the challengers with nothing left to do: compared, or (unless

@@ -29,7 +29,9 @@ from shadowstream.pipeline.embedded import free_port
 from shadowstream.pipeline.metrics import exposition, metrics_registry
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
-from shadowstream.schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
+from shadowstream.schemas import default_registry
+from shadowstream.schemas.codec import CODECS
+from shadowstream.schemas.topic import SchemaTopic, follow_schema_topic
 from shadowstream.sinks.clickhouse.sink import ClickHouseSinkService
 from shadowstream.stream_agents.challengers.base import ChallengerAdapter
 from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
@@ -89,6 +91,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs.append(TopicSpec(topics.deadletter, n, rf))
     specs.append(TopicSpec(topics.stats, n, rf))
     specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
+    specs.append(TopicSpec(topics.schemas, 1, rf, {"cleanup.policy": "compact"}))
     return specs
 
 
@@ -136,6 +139,7 @@ class Pipeline:
             logging_config=None,
         )
         self.services: list[AgentService] = []
+        self._schema_topic: SchemaTopic | None = None
         self._owner_path: Path | None = None
         self._warehouse: Warehouse | None = None
         adapters = adapters or {}
@@ -172,6 +176,7 @@ class Pipeline:
                     commit_interval_s=settings.commit_interval_seconds,
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
+                    otel_spans=settings.otel_challenger_spans,
                 )
             )
         if roles.sink:
@@ -267,6 +272,9 @@ class Pipeline:
             self.settings.web_host,
             self.web_port,
         )
+        self._schema_topic = await asyncio.get_running_loop().run_in_executor(
+            None, self._follow_schemas
+        )
         await self.app.start()
         path = chdb_path(self.settings.clickhouse_url) if self.roles.sink else None
         if path is not None:
@@ -276,6 +284,16 @@ class Pipeline:
             )
             self._owner_token = info.token
             self._owner_path = path
+
+    def _follow_schemas(self) -> SchemaTopic:
+        """Publish the schemas this process writes; find unknown ones on the schema topic."""
+        return follow_schema_topic(
+            kafka_client_config(self.settings).base(),
+            self.topics.schemas,
+            default_registry(),
+            [codec.schema for codec in CODECS],
+            lookup_wait_s=self.settings.schema_lookup_wait_seconds,
+        )
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every agent has its partitions (the group joins take a few seconds)."""
@@ -297,10 +315,16 @@ class Pipeline:
             unregister_owner(self._owner_path)
             self._owner_path = None
         await self.app.stop()
+        if self._schema_topic is not None:
+            default_registry().detach(self._schema_topic)
+            self._schema_topic.close()
+            self._schema_topic = None
         self._faust_dir.cleanup()
 
     def metrics(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {s.agent_name: s.metrics() for s in self.services}
+        if self._schema_topic is not None:
+            metrics["schema_topic"] = dict(self._schema_topic.counters)
         metrics["process"] = memory_snapshot()
         return metrics
 

@@ -46,8 +46,17 @@ def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
 class AgentProcess:
     """One `shadow worker ...` process we started (and only ever stop by its PID)."""
 
-    def __init__(self, settings: Settings, args: list[str], log_dir: Path, name: str, **extra: Any):
+    def __init__(
+        self,
+        settings: Settings,
+        args: list[str],
+        log_dir: Path,
+        name: str,
+        module: str = "shadowstream.cli",
+        **extra: Any,
+    ):
         self.settings = settings
+        self.module = module  # the `python -m` entry point (tests run older versions through one)
         self.args = args
         self.name = name
         self.log_dir = log_dir
@@ -62,7 +71,7 @@ class AgentProcess:
         self.starts += 1
         log = open(self.log_dir / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shadowstream.cli", "--log-level", "info", *self.args],
+            [sys.executable, "-m", self.module, "--log-level", "info", *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

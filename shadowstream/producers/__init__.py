@@ -12,9 +12,23 @@ blocks the request path::
         call.usage(tokens_in=120, tokens_out=30)
 
     emitter.close()
+
+Web services: ``app.add_middleware(ShadowMiddleware, emitter=emitter, routes=[...])``
+(ASGI: FastAPI, Starlette; see docs/integration.md).
 """
 
+from shadowstream.producers.asgi import ShadowMiddleware
 from shadowstream.producers.capture import ChampionCall
 from shadowstream.producers.emitter import EmitterStats, ShadowEmitter
+from shadowstream.producers.http_capture import HttpShadowStats, ShadowedRequest
+from shadowstream.producers.jsonable import JSONText
 
-__all__ = ["ChampionCall", "EmitterStats", "ShadowEmitter"]
+__all__ = [
+    "ChampionCall",
+    "EmitterStats",
+    "HttpShadowStats",
+    "JSONText",
+    "ShadowEmitter",
+    "ShadowMiddleware",
+    "ShadowedRequest",
+]

@@ -29,8 +29,10 @@ class ChampionCall:
         request_id: str,
         attributes: Mapping[str, str] | None,
         model: str | None,
+        traceparent: str | None = None,
     ) -> None:
         self._emitter = emitter
+        self.traceparent = traceparent
         self.endpoint = endpoint
         self.payload = payload
         self.request_id = request_id
@@ -67,6 +69,7 @@ class ChampionCall:
             self.payload,
             attributes=self.attributes,
             champion_model=self.model,
+            traceparent=self.traceparent,
         )
         self._start = time.perf_counter()
         return self

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import inspect
 import itertools
-import json
 import logging
 import os
 import random
@@ -25,8 +24,12 @@ from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from shadowstream.core.errors import IncompatibleSchemaError
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.capture import ChampionCall
+from shadowstream.producers.jsonable import call_payload, call_shape, response_output, to_json
+from shadowstream.producers.schema_announce import SchemaAnnouncer
+from shadowstream.producers.tracing import RequestIdFromTrace, current_traceparent, request_id_from
 from shadowstream.schemas import REQUEST, RESPONSE
 
 log = logging.getLogger(__name__)
@@ -90,22 +93,7 @@ class _QuietLog:
             self._logger.log(level, text)
 
 
-def _default_payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    return {"args": list(args), "kwargs": kwargs}
-
-
-try:  # orjson is optional: ~5x faster JSON for payloads, same output semantics
-    import orjson
-
-    def _to_json(value: Any) -> str:
-        return orjson.dumps(value, default=str).decode()
-
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-
-    def _to_json(value: Any) -> str:
-        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+_to_json = to_json  # pydantic models, dataclasses, attrs, enums: their JSON form
 
 
 @dataclass
@@ -148,8 +136,14 @@ class ShadowEmitter:
         queue_max_messages: bound on events waiting for the broker; beyond it,
             events are dropped (memory stays bounded when Kafka is down).
         message_timeout_ms: an event not delivered by then is dropped.
-        kafka_config: extra librdkafka settings (SASL, TLS, ...).
+        kafka_config: extra librdkafka settings (SASL, TLS, ...; docs/kafka.md).
         enabled: ``False`` turns every call into a no-op (kill switch).
+        trace_context: record the active OpenTelemetry span's ``traceparent``
+            with each request (when opentelemetry-api is installed).
+        request_id_from_trace: ``"trace"`` uses the active trace id as the
+            request id, ``"span"`` trace id + span id; None (default) generates one.
+        publish_schemas: publish the event schemas this SDK writes to the
+            schema topic at start-up (off the request path; docs/schemas.md).
     """
 
     def __init__(
@@ -163,8 +157,14 @@ class ShadowEmitter:
         message_timeout_ms: int = 30_000,
         kafka_config: Mapping[str, Any] | None = None,
         enabled: bool = True,
+        trace_context: bool = True,
+        request_id_from_trace: RequestIdFromTrace | None = None,
+        publish_schemas: bool = True,
     ) -> None:
         self.service = service
+        self.trace_context = trace_context
+        self.request_id_from_trace = request_id_from_trace
+        self.schema_error: str | None = None
         self.champion_model = champion_model
         self.enabled = enabled
         topics = TopicNames(topic_prefix)
@@ -199,6 +199,18 @@ class ShadowEmitter:
             target=self._poll_loop, name="shadow-emitter-poll", daemon=True
         )
         self._poller.start()
+        self._announcer: SchemaAnnouncer | None = None
+        if publish_schemas and enabled:
+            self._announcer = SchemaAnnouncer(
+                {
+                    "bootstrap.servers": conf["bootstrap.servers"],
+                    "logger": conf["logger"],
+                    **(kafka_config or {}),
+                },
+                topics.schemas,
+                [REQUEST.schema, RESPONSE.schema],
+                self._schema_refused,
+            )
 
     # -- public API -----------------------------------------------------------
     def emit_request(
@@ -211,10 +223,16 @@ class ShadowEmitter:
         champion_model: str | None = None,
         experiment_id: str = "live",
         timestamp_us: int | None = None,
+        traceparent: str | None = None,
     ) -> bool:
-        """Emit a RequestEvent. Returns False (and counts) if it was dropped."""
+        """Emit a RequestEvent. Returns False (and counts) if it was dropped.
+
+        ``traceparent`` defaults to the active OpenTelemetry span's (``trace_context``).
+        """
         if not self.enabled:
             return False
+        if traceparent is None and self.trace_context:
+            traceparent = current_traceparent()
         try:
             value = REQUEST.encode(
                 {
@@ -226,6 +244,7 @@ class ShadowEmitter:
                     "payload": payload if isinstance(payload, str) else _to_json(payload),
                     "attributes": _attributes(attributes),
                     "experiment_id": experiment_id,
+                    "traceparent": traceparent,
                 }
             )
         except Exception:
@@ -289,13 +308,17 @@ class ShadowEmitter:
         model: str | None = None,
     ) -> ChampionCall:
         """Context manager around the champion call; see :class:`ChampionCall`."""
+        traceparent = current_traceparent() if self.trace_context and self.enabled else None
         return ChampionCall(
             self,
             endpoint=endpoint,
             payload=payload,
-            request_id=request_id or new_request_id(),
+            request_id=request_id
+            or request_id_from(traceparent, self.request_id_from_trace)
+            or new_request_id(),
             attributes=attributes,
             model=model,
+            traceparent=traceparent,
         )
 
     def shadowed(
@@ -305,20 +328,29 @@ class ShadowEmitter:
         payload: Callable[..., Any] | None = None,
         attributes: Callable[..., Mapping[str, str]] | None = None,
         usage: Callable[[Any], Mapping[str, Any]] | None = None,
+        output: Callable[[Any], Any] | None = None,
     ) -> Callable[[F], F]:
         """Decorator: every call of the function is a captured champion call.
 
-        ``payload(*args, **kwargs)`` builds the input payload (default: the only
-        positional argument, else ``{"args": ..., "kwargs": ...}``);
-        ``attributes(*args, **kwargs)`` the slicing attributes; ``usage(result)``
-        a dict of tokens_in/tokens_out/tool_calls/cost. A failing extractor
-        loses that field, never the call.
+        ``payload(*args, **kwargs)`` builds the input payload (default: the
+        arguments by parameter name, framework objects such as a Request, a
+        BackgroundTasks or a DB session left out; a single argument is the
+        payload itself); ``attributes(*args, **kwargs)`` the slicing attributes;
+        ``output(result)`` the champion's output (default: the result; a
+        framework response with a JSON body records that body); ``usage(result)``
+        a dict of tokens_in/tokens_out/tool_calls/cost. Models, dataclasses,
+        attrs classes and enums are recorded as their JSON form. A failing
+        extractor loses that field, never the call.
         """
 
         def decorate(fn: F) -> F:
+            shape = call_shape(fn)
+
             def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChampionCall:
                 try:
-                    body = payload(*args, **kwargs) if payload else _default_payload(args, kwargs)
+                    body = (
+                        payload(*args, **kwargs) if payload else call_payload(shape, args, kwargs)
+                    )
                 except Exception:
                     body = None
                 try:
@@ -328,7 +360,10 @@ class ShadowEmitter:
                 return self.capture(endpoint, body, attributes=attrs)
 
             def record(call: ChampionCall, result: Any) -> None:
-                call.output = result
+                try:
+                    call.output = output(result) if output else response_output(result)
+                except Exception:
+                    call.output = None
                 if usage is not None:
                     with contextlib.suppress(Exception):
                         call.usage(**dict(usage(result)))
@@ -374,6 +409,8 @@ class ShadowEmitter:
         """Flush, then stop; events still queued after ``timeout`` are counted as dropped."""
         if self._closed:
             return
+        if self._announcer is not None:
+            self._announcer.stop()
         remaining = self.flush(timeout)
         self._closed = True
         if remaining:
@@ -412,6 +449,10 @@ class ShadowEmitter:
         if err is not None and not self._closed:  # after close, leftovers were counted
             self._count("dropped_undeliverable")
             self._log_error(f"shadow event dropped: {err}")
+
+    def _schema_refused(self, exc: IncompatibleSchemaError) -> None:
+        self.schema_error = str(exc)
+        self.enabled = False  # no reader could resolve these events
 
     def _on_error(self, err: KafkaError) -> None:
         self._log_error(f"shadow emitter: {err}")

@@ -5,25 +5,36 @@ Wire format::
     C3 01 | 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
           | Parsing Canonical Form | Avro binary body
 
-A reader looks the fingerprint up in a :class:`SchemaRegistry` (every schema
-version this code base knows, no registry server needed) and resolves the
-writer's schema to its own reader schema by Avro's evolution rules, so a reader
-with a newer schema reads older events.
+A reader looks the fingerprint up in a :class:`SchemaRegistry` and resolves
+the writer's schema to its own reader schema by Avro's evolution rules. The
+registry knows every version this code base shipped (``avro/history``), so a
+reader with a newer schema reads older events; a fingerprint it has never
+seen (a *newer* writer) is looked up in the sources attached to it, such as
+the schema topic (:mod:`shadowstream.schemas.topic`), so an older reader reads
+newer events too. Compatibility rules: docs/schemas.md.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import struct
+import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from shadowstream.core.errors import MalformedEventError, SchemaError, UnknownSchemaError
+from shadowstream.core.errors import (
+    IncompatibleSchemaError,
+    MalformedEventError,
+    SchemaError,
+    UnknownSchemaError,
+)
+from shadowstream.schemas.compat import read_problems
 from shadowstream.schemas.fastcodec import (
     Decoder,
     Unsupported,
@@ -31,6 +42,7 @@ from shadowstream.schemas.fastcodec import (
     compile_encoder,
     compile_native,
 )
+from shadowstream.schemas.resolve import BodyDecoder, resolving_decoder
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10
@@ -47,35 +59,94 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def load_history(name: str) -> list[dict[str, Any]]:
+    """Earlier versions of ``<name>``, oldest first (``avro/history/<name>.v<N>.avsc``)."""
+    folder = resources.files("shadowstream.schemas").joinpath("avro", "history")
+    found: list[tuple[int, dict[str, Any]]] = []
+    pattern = re.compile(rf"^{re.escape(name)}\.v(\d+)\.avsc$")
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            match = pattern.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), json.loads(entry.read_text("utf-8"))))
+    return [schema for _, schema in sorted(found, key=lambda item: item[0])]
+
+
 def schema_fingerprint(schema: dict[str, Any]) -> bytes:
     """The 8 bytes that follow the magic in single-object encoding (little-endian)."""
     canonical = to_parsing_canonical_form(fastavro.parse_schema(schema, _write_hint=False))
     return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
+class SchemaSource(Protocol):
+    """Somewhere to find a writer schema this process has never seen (e.g. the schema topic)."""
+
+    def fetch(self, fingerprint: bytes) -> dict[str, Any] | None:
+        """The schema with this fingerprint, or None if there is none (yet)."""
+        ...
+
+
 class SchemaRegistry:
-    """Every writer schema this process can read, by fingerprint."""
+    """Every writer schema this process can read, by fingerprint.
+
+    Schemas registered locally (this code base's versions) are known at once;
+    others are fetched from the attached sources on first sight and kept.
+    """
 
     def __init__(self) -> None:
-        self._by_fingerprint: dict[bytes, tuple[str, Any]] = {}
+        self._by_fingerprint: dict[bytes, tuple[str, Any, dict[str, Any]]] = {}
+        self._sources: list[SchemaSource] = []
+        self._lock = threading.Lock()
 
     def register(self, schema: dict[str, Any]) -> bytes:
         fp = schema_fingerprint(schema)
         full_name = _full_name(schema)
-        self._by_fingerprint[fp] = (full_name, fastavro.parse_schema(schema))
+        self._by_fingerprint[fp] = (full_name, fastavro.parse_schema(schema), schema)
         return fp
 
-    def lookup(self, fp: bytes) -> tuple[str, Any]:
-        try:
+    def attach(self, source: SchemaSource) -> None:
+        """Look unknown fingerprints up in ``source`` too (after those attached before)."""
+        with self._lock:
+            if source not in self._sources:
+                self._sources.append(source)
+
+    def detach(self, source: SchemaSource) -> None:
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+
+    def entry(self, fp: bytes) -> tuple[str, Any, dict[str, Any]]:
+        """(full name, parsed schema, schema JSON) of a writer; raises UnknownSchemaError."""
+        found = self._by_fingerprint.get(fp)
+        if found is not None:
+            return found
+        with self._lock:
+            sources = list(self._sources)
+        for source in sources:
+            schema = source.fetch(fp)
+            if schema is None:
+                continue
+            try:
+                if schema_fingerprint(schema) != fp:
+                    continue  # a source must not be able to redefine a fingerprint
+                self.register(schema)
+            except Exception:  # not a schema fastavro accepts
+                continue
             return self._by_fingerprint[fp]
-        except KeyError:
-            raise UnknownSchemaError(fp) from None
+        raise UnknownSchemaError(fp)
+
+    def lookup(self, fp: bytes) -> tuple[str, Any]:
+        name, parsed, _ = self.entry(fp)
+        return name, parsed
 
     def __contains__(self, fp: bytes) -> bool:
         return fp in self._by_fingerprint
 
     def names(self) -> dict[bytes, str]:
-        return {fp: name for fp, (name, _) in self._by_fingerprint.items()}
+        return {fp: name for fp, (name, _, _) in self._by_fingerprint.items()}
+
+    def schemas(self) -> dict[bytes, dict[str, Any]]:
+        return {fp: schema for fp, (_, _, schema) in self._by_fingerprint.items()}
 
 
 def _full_name(schema: dict[str, Any]) -> str:
@@ -89,10 +160,15 @@ BACKENDS = ("auto", "c", "python", "fastavro")
 
 
 class EventCodec:
-    """Encode/decode one event type; decode resolves older writer versions.
+    """Encode/decode one event type; decode resolves other writer versions.
 
-    ``backend`` picks the body codec for this schema's own version (older
-    writer versions always go through fastavro's schema resolution).
+    ``backend`` picks the body codec for this schema's own version. Events of
+    another version (older, or newer and found through the registry's
+    sources) are checked once for compatibility, then decoded with the
+    writer's compiled codec and shaped like this version's record when the
+    two differ only by added/removed fields (:mod:`shadowstream.schemas.resolve`),
+    else with fastavro's schema resolution. ``version`` counts this schema's
+    versions: 1 + the number of ``older_versions``.
     """
 
     def __init__(
@@ -107,11 +183,14 @@ class EventCodec:
         self.name = _full_name(schema)
         self.registry = registry if registry is not None else SchemaRegistry()
         self.fingerprint = self.registry.register(schema)
+        self.version = 1
         for old in older_versions:
             self.registry.register(old)
+            self.version += 1
         self._parsed = fastavro.parse_schema(schema)
         self._header = MAGIC + self.fingerprint
-        self._resolved: dict[bytes, Any] = {}
+        self._resolved: dict[bytes, BodyDecoder] = {}
+        self.resolution_paths: dict[bytes, str] = {}  # writer fingerprint -> compiled | fastavro
         self._fast_encode: Callable[[Record, bytes], bytes] | None = None
         self._fast_decode: Decoder | None = None
         self.backend = "fastavro"
@@ -155,8 +234,10 @@ class EventCodec:
     def decode(self, data: bytes) -> Record:
         """Decode one event, resolving the writer's schema from its fingerprint.
 
-        Raises MalformedEventError (not Avro / truncated / wrong event type) or
-        UnknownSchemaError (a fingerprint no registered schema has).
+        Raises MalformedEventError (not Avro / truncated / wrong event type),
+        UnknownSchemaError (a fingerprint neither registered nor found in the
+        registry's sources) or IncompatibleSchemaError (a writer version this
+        one cannot read).
         """
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise MalformedEventError(
@@ -177,15 +258,18 @@ class EventCodec:
                     f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
                 )
             return record
+        if fp == self.fingerprint:  # this version, without a compiled codec
+            return self._read_own(data)
+        decoder = self._resolved.get(fp)
+        if decoder is None:
+            decoder = self._decoder_for(bytes(fp))
+        return decoder(data, HEADER_SIZE)
+
+    def _read_own(self, data: bytes) -> Record:
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
         try:
-            if fp == self.fingerprint:
-                decoded = fastavro.schemaless_reader(buf, self._parsed, None)
-            else:
-                decoded = fastavro.schemaless_reader(buf, self._writer_for(fp), self._parsed)
-        except (SchemaError, UnknownSchemaError):
-            raise
+            decoded = fastavro.schemaless_reader(buf, self._parsed, None)
         except EOFError:
             raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
         except Exception as exc:  # fastavro raises many types on garbage bodies
@@ -200,17 +284,26 @@ class EventCodec:
             raise MalformedEventError(f"{self.name} body is not a record", "invalid")
         return decoded
 
-    def _writer_for(self, fp: bytes) -> Any:
-        cached = self._resolved.get(fp)
-        if cached is not None:
-            return cached
-        name, writer = self.registry.lookup(fp)
+    def _decoder_for(self, fp: bytes) -> BodyDecoder:
+        """Build (once) the decoder of another writer version; raises if there is none."""
+        name, writer_parsed, writer = self.registry.entry(fp)
         if name.split(".")[-1] != self.name.split(".")[-1]:
             raise MalformedEventError(
                 f"expected a {self.name} event, got a {name} event", "wrong_event_type"
             )
-        self._resolved[fp] = writer
-        return writer
+        problems = read_problems(writer, self.schema)
+        if problems:
+            raise IncompatibleSchemaError(
+                f"{self.name} writer schema {fp.hex()} cannot be read as this version: "
+                + "; ".join(problems[:5]),
+                problems,
+            )
+        decoder, path = resolving_decoder(
+            writer, writer_parsed, self.schema, self._parsed, self.name
+        )
+        self._resolved[fp] = decoder
+        self.resolution_paths[fp] = path
+        return decoder
 
     def header_fingerprint(self, data: bytes) -> bytes | None:
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
@@ -222,9 +315,15 @@ def default_registry() -> SchemaRegistry:
     return _REGISTRY
 
 
+def shipped_codec(name: str, registry: SchemaRegistry) -> EventCodec:
+    """The codec of ``avro/<name>.avsc``, knowing every earlier version shipped."""
+    return EventCodec(load_schema(name), registry, load_history(name))
+
+
 _REGISTRY = SchemaRegistry()
-REQUEST = EventCodec(load_schema("request_event"), _REGISTRY)
-RESPONSE = EventCodec(load_schema("response_event"), _REGISTRY)
-COMPARISON = EventCodec(load_schema("comparison_event"), _REGISTRY)
-DEAD_LETTER = EventCodec(load_schema("dead_letter_event"), _REGISTRY)
-STATS = EventCodec(load_schema("stats_event"), _REGISTRY)
+REQUEST = shipped_codec("request_event", _REGISTRY)
+RESPONSE = shipped_codec("response_event", _REGISTRY)
+COMPARISON = shipped_codec("comparison_event", _REGISTRY)
+DEAD_LETTER = shipped_codec("dead_letter_event", _REGISTRY)
+STATS = shipped_codec("stats_event", _REGISTRY)
+CODECS = (REQUEST, RESPONSE, COMPARISON, DEAD_LETTER, STATS)

@@ -59,6 +59,17 @@ def parse_output(text: str | None) -> Any:
 
 
 _NO_USAGE: dict[str, Any] = {}
+_HEX = frozenset("0123456789abcdef")
+
+
+def trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
+    """(trace id, span id) of a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``)."""
+    if not traceparent or len(traceparent) != 55:
+        return None, None
+    trace_id, span_id = traceparent[3:35], traceparent[36:52]
+    if not (set(trace_id) <= _HEX and set(span_id) <= _HEX):
+        return None, None
+    return trace_id, span_id
 
 
 def _usage(event: Event | None, key: str) -> Any:
@@ -287,6 +298,7 @@ class ComparisonBuilder:
             comparator_name = f"{comparator_name}:{verdict.by}"
 
         source = request or {}
+        trace_id, span_id = trace_ids(source.get("traceparent"))
         response = champion or challenger or {}
         cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
         lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
@@ -330,6 +342,8 @@ class ComparisonBuilder:
             "champion_error": champion.get("error") if champion is not None else None,
             "challenger_error": challenger.get("error") if challenger is not None else None,
             "attributes": source.get("attributes") or {},
+            "trace_id": trace_id,
+            "span_id": span_id,
         }
 
 

@@ -131,6 +131,7 @@ class ClickHouseWarehouse:
         self.lock_wait_s = lock_wait_s
         self._path = chdb_path(url)
         self._lock = _CHDB_LOCK if self._path is not None else threading.RLock()
+        self._columns: dict[str, frozenset[str]] = {}  # table -> its columns, read once
         self._client = self._connect(password)
 
     def _connect(self, password: str | None) -> Any:
@@ -182,13 +183,30 @@ class ClickHouseWarehouse:
         if not bodies:
             return
         block = container(dict(writer_schema), bodies)
+        columns = self._insert_columns(table, writer_schema)
         try:
             with self._lock:
                 self._client.raw_insert(
-                    f"{self.database}.{table}", None, insert_block=block, fmt="Avro"
+                    f"{self.database}.{table}", columns, insert_block=block, fmt="Avro"
                 )
         except Exception as exc:
             raise _map_error(exc, self.url) from None
+
+    def _insert_columns(self, table: str, writer_schema: Mapping[str, Any]) -> list[str] | None:
+        """The schema's fields that the table has: a table column the schema lacks (added
+        by a newer version's migration) takes its default, and a field the table lacks
+        (a newer writer, older tables) is skipped, so sinks and tables of neighbouring
+        versions work together during a rolling upgrade."""
+        fields = [str(f["name"]) for f in writer_schema.get("fields", [])]
+        known = self._columns.get(table)
+        if known is None:
+            rows = self.query(
+                "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+                {"db": self.database, "t": table},
+            ).rows
+            known = self._columns[table] = frozenset(str(r[0]) for r in rows)
+        chosen = [f for f in fields if f in known]
+        return chosen if known else (fields or None)
 
     def close(self) -> None:
         if self._path is None:

@@ -62,3 +62,22 @@ async def replays_tools(payload: dict[str, Any], context: Any) -> Any:
         tool_trace=trace,
         tool_calls=len(trace),
     )
+
+
+def label_for(ticket: dict[str, Any]) -> str:
+    """The web test service's champion rule: refunds and invoices are billing."""
+    text = str(ticket.get("text", "")).lower()
+    return "billing" if any(w in text for w in ("refund", "invoice", "rechnung")) else "other"
+
+
+async def triage(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A challenger for the web test: agrees with the champion except on German tickets."""
+    label = label_for(ticket)
+    if ticket.get("lang") == "de":
+        label = "other" if label == "billing" else "billing"
+    return {"label": label, "lang": ticket.get("lang")}
+
+
+def count_words(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A challenger for /v1/summarize: the same summary as the champion's."""
+    return {"words": len(str(ticket["text"]).split()), "lang": ticket["lang"]}

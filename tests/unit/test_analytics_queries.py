@@ -15,6 +15,7 @@ QUERIES = [
     "challengers",
     "slices",
     "examples",
+    "example_traces",
     "timeseries",
     "timeseries_fine",
     "latency_grid",

@@ -21,6 +21,7 @@ def test_container_is_a_valid_avro_file() -> None:
             "payload": "{}",
             "attributes": {"k": "ü" * i},
             "experiment_id": "live",
+            "traceparent": None if i % 2 else f"00-{i:032x}-{i:016x}-01",
         }
         for i in range(300)
     ]

@@ -31,6 +31,7 @@ def request(**overrides: Any) -> dict[str, Any]:
         "payload": '{"q": "grüße 👋"}',
         "attributes": {"language": "de", "tier": "pro"},
         "experiment_id": "live",
+        "traceparent": None,
     }
     event.update(overrides)
     return event
@@ -173,5 +174,7 @@ def test_comparison_round_trip_with_nulls() -> None:
         "champion_error": None,
         "challenger_error": None,
         "attributes": {},
+        "trace_id": None,
+        "span_id": None,
     }
     assert COMPARISON.decode(COMPARISON.encode(comparison)) == comparison

@@ -172,6 +172,7 @@ def report(
         min_slice_compared=min_slice,
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
+        trace_url=settings.trace_url_template,
     )
     warehouse = open_settings_warehouse(settings)
     status, progress = _progress()

@@ -10,8 +10,12 @@
 * ClickHouse unavailable: consumption pauses (memory stays bounded at two
   batches), the batch is retried with exponential backoff, nothing is committed.
 * Messages that are not events of the expected type go to the dead-letter
-  topic; events written with an older schema version are resolved and
-  re-encoded with the current one.
+  topic. Events of another schema version - older, or newer and found on the
+  schema topic - are resolved and re-encoded with this version's schema
+  before they are framed: bodies are only ever handed to ClickHouse under the
+  schema they were written with, so an unknown writer schema is never
+  inserted; an event whose schema cannot be found or resolved is
+  dead-lettered (``unknown_schema`` / ``incompatible_schema``).
 """
 
 from __future__ import annotations
@@ -263,7 +267,7 @@ class ClickHouseSinkService(AgentService):
             # (see _quarantine), so the common case decodes nothing here.
             self._batch.add(kind.name, value[HEADER:], msg)
             return
-        try:  # an older (or foreign) writer schema: resolve, then store in today's shape
+        try:  # another writer version (looked up if unknown): resolve, store in this shape
             record = codec.decode(value)
         except SchemaError as exc:
             self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))

@@ -29,6 +29,8 @@ class ChallengeContext:
     # the champion's recorded tool calls and results (record-replay), if any:
     # the decoded JSON of its ResponseEvent.tool_trace
     tool_trace: Any = None
+    # W3C traceparent of the span the service emitted the request from, if any
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)

@@ -8,6 +8,8 @@ second parameter, a :class:`ChallengeContext`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import importlib
 import inspect
 import os
@@ -86,7 +88,9 @@ class CallableAdapter:
         if self._is_async:
             return as_answer(await self._fn(*args))
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self._fn, *args)
+        # in the caller's context: a span current here is current in the thread too
+        call = functools.partial(contextvars.copy_context().run, self._fn, *args)
+        result = await loop.run_in_executor(self._executor, call)
         if inspect.isawaitable(result):  # a plain function that hands back a coroutine
             result = await result
         return as_answer(result)

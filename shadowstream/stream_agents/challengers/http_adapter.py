@@ -37,6 +37,7 @@ import orjson
 
 from shadowstream.core.config import HttpAdapterSpec
 from shadowstream.core.errors import ChallengerError, ConfigError
+from shadowstream.producers.tracing import current_traceparent
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,
     ChallengerCallError,
@@ -172,16 +173,19 @@ class HttpAdapter:
     async def invoke(self, payload: Any, context: ChallengeContext) -> ModelAnswer:
         spec = self.spec
         body = self._body(payload, context)
+        # inside a challenger span (otel_challenger_spans): the endpoint joins the trace
+        traceparent = current_traceparent()
+        trace_headers = {"traceparent": traceparent} if traceparent else {}
         if spec.method == "GET":
             items = body.items() if isinstance(body, dict) else [("q", body)]
             params = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in items}
-            response = await self._client.get(spec.url, params=params)
+            response = await self._client.get(spec.url, params=params, headers=trace_headers)
         else:
             response = await self._client.request(
                 spec.method,
                 spec.url,
                 content=orjson.dumps(body),
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **trace_headers},
             )
         if response.status_code >= 300:
             raise HttpStatusError(response.status_code, response.text)

@@ -44,6 +44,7 @@ from shadowstream.stream_agents.challengers.base import (
     answer_usage,
 )
 from shadowstream.stream_agents.challengers.callable_adapter import BatchProgress
+from shadowstream.stream_agents.challengers.tracing import ChallengerTracer
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import ExperimentRegistry
 
@@ -92,12 +93,14 @@ class ChallengerWorkerService(AgentService):
         sync_batch: int = 64,
         poll_timeout_s: float = 0.05,
         max_message_bytes: int = 1_000_000,
+        otel_spans: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kafka = kafka
         self.topics = topics
         self.spec = spec
+        self.tracer = ChallengerTracer(spec.name, otel_spans)
         self.agent_name = f"challenger:{spec.name}"
         self.window_s = window_s
         self._adapter = adapter
@@ -135,8 +138,11 @@ class ChallengerWorkerService(AgentService):
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
         self.adapter = self._adapter or build_adapter(self.spec)
-        self._thread_batches = bool(getattr(self.adapter, "runs_in_threads", False)) and hasattr(
-            self.adapter, "call_batch"
+        # a span per call: no batching of sync calls on one thread handoff then
+        self._thread_batches = (
+            bool(getattr(self.adapter, "runs_in_threads", False))
+            and hasattr(self.adapter, "call_batch")
+            and not self.tracer.enabled
         )
         self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
         self.deadletters = DeadLetters(
@@ -292,6 +298,7 @@ class ChallengerWorkerService(AgentService):
             attributes=request["attributes"],
             experiment_id=experiment,
             tool_trace=trace,
+            traceparent=request.get("traceparent"),
         )
         return _Call(request, topic, partition, offset, is_batch, context)
 
@@ -324,7 +331,9 @@ class ChallengerWorkerService(AgentService):
     async def _call(self, call: _Call) -> None:
         try:
             payload = _json_or_text(call.request["payload"])
-            answer, status, error, latency_ms = await self._invoke(payload, call.context)
+            with self.tracer.span(call.context) as span:
+                answer, status, error, latency_ms = await self._invoke(payload, call.context)
+                self.tracer.finish(span, status, error)
             self._record(call, answer, status, error, latency_ms)
         except Exception as exc:  # never lose the offset: publish an error response
             log.exception("%s: unexpected failure", self.agent_name)
