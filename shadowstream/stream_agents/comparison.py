@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -330,6 +330,9 @@ class ComparisonBuilder:
             "champion_error": champion.get("error") if champion is not None else None,
             "challenger_error": challenger.get("error") if challenger is not None else None,
             "attributes": source.get("attributes") or {},
+            "measures": dict(verdict.measures)
+            if verdict is not None and verdict.measures
+            else None,
         }
 
 
@@ -350,10 +353,9 @@ def _with_tool_calls(verdict: Verdict, mode: str, tools: Verdict) -> Verdict:
     paths = (*verdict.paths, *tools.paths)
     summary = clip(f"{verdict.summary}; {tools.summary}" if verdict.summary else tools.summary, 500)
     if mode == "diverge":
-        return Verdict(
-            True, max(verdict.score, tools.score), summary, paths, verdict.ignored, verdict.by
-        )
-    return Verdict(verdict.diverged, verdict.score, summary, paths, verdict.ignored, verdict.by)
+        return replace(verdict, diverged=True, score=max(verdict.score, tools.score),
+                       summary=summary, paths=paths)  # fmt: skip
+    return replace(verdict, summary=summary, paths=paths)
 
 
 def _format_note(side: str, check: FormatCheck, output: Any) -> str:

@@ -174,7 +174,13 @@ class ClickHouseWarehouse:
         try:
             with self._lock:
                 self._client.raw_insert(
-                    f"{self.database}.{table}", None, insert_block=block, fmt="Avro"
+                    f"{self.database}.{table}",
+                    None,
+                    insert_block=block,
+                    fmt="Avro",
+                    # a writer schema older than the table (rolling upgrade: a sink not
+                    # upgraded yet after a migration added a column) fills the default
+                    settings={"input_format_avro_allow_missing_fields": 1},
                 )
         except Exception as exc:
             raise _map_error(exc, self.url) from None

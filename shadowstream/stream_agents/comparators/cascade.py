@@ -18,7 +18,7 @@ The verdict keeps the deciding step's score and summary, and names the step
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from shadowstream.core.errors import ConfigError
@@ -77,29 +77,18 @@ class CascadeComparator:
         assert last is not None
         passed = " > ".join(trail)
         if self.when_undecided == "undecided":
-            return Verdict(
-                None,
-                last.score,
-                f"undecided after {passed}: {last.summary}",
-                last.paths,
-                last.ignored,
-                last.by,
-            )
+            return replace(last, diverged=None, summary=f"undecided after {passed}: {last.summary}")
         diverged = self.when_undecided == "diverged"
-        return Verdict(
-            diverged,
-            last.score,
-            f"undecided after {passed}, counted as "
+        return replace(
+            last,
+            diverged=diverged,
+            summary=f"undecided after {passed}, counted as "
             f"{'diverged' if diverged else 'agreeing'}: {last.summary}",
-            last.paths if diverged else (),
-            last.ignored,
-            last.by,
+            paths=last.paths if diverged else (),
         )
 
 
 def _named(verdict: Verdict, by: str) -> Verdict:
     if verdict.by == by:
         return verdict
-    return Verdict(
-        verdict.diverged, verdict.score, verdict.summary, verdict.paths, verdict.ignored, by
-    )
+    return replace(verdict, by=by)
