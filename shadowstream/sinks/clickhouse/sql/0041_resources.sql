@@ -1,0 +1,187 @@
+-- Resources per request as distributions: tokens in/out, tool calls and cost,
+-- champion and challenger, per (experiment, challenger, minute) and per
+-- attribute slice. Fed from comparisons_first (0004), so each comparison counts
+-- once. One row per (metric, side): responses that reported the metric (n),
+-- their sum and sum of squares (means with intervals, projections), first and
+-- last request time (the live request rate), and a histogram with
+-- logarithmic bins: key i holds values in (1.02^(i-1), 1.02^i], key -32768
+-- holds 0. Any quantile comes out within 1% of its value (integers up to 50
+-- exactly), and the share of requests over any limit can be read at report
+-- time (shadowstream/analytics/distribution.py decodes the bins).
+--
+-- metric 'cost_delta' (side 'challenger') is the challenger's cost minus the
+-- champion's on the same request, where both reported one: the paired
+-- difference behind the projected bill's interval (its bins are not used).
+CREATE TABLE IF NOT EXISTS {db}.resources_minute
+(
+    experiment_id   LowCardinality(String),
+    challenger      LowCardinality(String),
+    minute          DateTime('UTC'),
+    metric          LowCardinality(String),
+    side            LowCardinality(String),
+    n               SimpleAggregateFunction(sum, UInt64),
+    total           SimpleAggregateFunction(sum, Float64),
+    total_sq        SimpleAggregateFunction(sum, Float64),
+    hist            SimpleAggregateFunction(sumMap, Map(Int16, UInt64)),
+    first_request   SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
+    last_request    SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (experiment_id, challenger, minute, metric, side)
+TTL minute + INTERVAL {retention_days} DAY;
+
+CREATE TABLE IF NOT EXISTS {db}.resource_slices_minute
+(
+    experiment_id   LowCardinality(String),
+    challenger      LowCardinality(String),
+    minute          DateTime('UTC'),
+    attribute       LowCardinality(String),
+    value           String,
+    metric          LowCardinality(String),
+    side            LowCardinality(String),
+    n               SimpleAggregateFunction(sum, UInt64),
+    total           SimpleAggregateFunction(sum, Float64),
+    hist            SimpleAggregateFunction(sumMap, Map(Int16, UInt64))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (experiment_id, challenger, minute, attribute, value, metric, side)
+TTL minute + INTERVAL {retention_days} DAY;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.resources_minute_mv TO {db}.resources_minute AS
+SELECT
+    experiment_id,
+    challenger,
+    toStartOfMinute(toDateTime(request_time, 'UTC')) AS minute,
+    m.1 AS metric,
+    m.2 AS side,
+    count() AS n,
+    sum(assumeNotNull(m.3)) AS total,
+    sum(assumeNotNull(m.3) * assumeNotNull(m.3)) AS total_sq,
+    sumMap(map(
+        if(assumeNotNull(m.3) <= 0, toInt16(-32768),
+           toInt16(least(greatest(ceil(log(assumeNotNull(m.3)) / log(1.02)), -32000), 32000))),
+        toUInt64(1))) AS hist,
+    min(request_time) AS first_request,
+    max(request_time) AS last_request
+FROM {db}.comparisons_first
+ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
+    ('tokens_in', 'champion', toNullable(toFloat64(champion_tokens_in))),
+    ('tokens_in', 'challenger', toNullable(toFloat64(challenger_tokens_in))),
+    ('tokens_out', 'champion', toNullable(toFloat64(champion_tokens_out))),
+    ('tokens_out', 'challenger', toNullable(toFloat64(challenger_tokens_out))),
+    ('tool_calls', 'champion', toNullable(toFloat64(champion_tool_calls))),
+    ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
+    ('cost', 'champion', toNullable(toFloat64(champion_cost))),
+    ('cost', 'challenger', toNullable(toFloat64(challenger_cost))),
+    ('cost_delta', 'challenger', toNullable(toFloat64(challenger_cost - champion_cost)))
+]) AS m
+WHERE is_late = 0
+GROUP BY experiment_id, challenger, minute, metric, side;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.resource_slices_mv TO {db}.resource_slices_minute AS
+SELECT
+    experiment_id,
+    challenger,
+    toStartOfMinute(toDateTime(request_time, 'UTC')) AS minute,
+    attribute,
+    value,
+    m.1 AS metric,
+    m.2 AS side,
+    count() AS n,
+    sum(assumeNotNull(m.3)) AS total,
+    sumMap(map(
+        if(assumeNotNull(m.3) <= 0, toInt16(-32768),
+           toInt16(least(greatest(ceil(log(assumeNotNull(m.3)) / log(1.02)), -32000), 32000))),
+        toUInt64(1))) AS hist
+FROM {db}.comparisons_first
+ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
+    ('tokens_in', 'champion', toNullable(toFloat64(champion_tokens_in))),
+    ('tokens_in', 'challenger', toNullable(toFloat64(challenger_tokens_in))),
+    ('tokens_out', 'champion', toNullable(toFloat64(champion_tokens_out))),
+    ('tokens_out', 'challenger', toNullable(toFloat64(challenger_tokens_out))),
+    ('tool_calls', 'champion', toNullable(toFloat64(champion_tool_calls))),
+    ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
+    ('cost', 'champion', toNullable(toFloat64(champion_cost))),
+    ('cost', 'challenger', toNullable(toFloat64(challenger_cost)))
+]) AS m
+ARRAY JOIN
+    mapKeys(mapUpdate(mapFilter((k, v) -> v != '', map('endpoint', toString(endpoint))),
+                      CAST(attributes, 'Map(String, String)'))) AS attribute,
+    mapValues(mapUpdate(mapFilter((k, v) -> v != '', map('endpoint', toString(endpoint))),
+                        CAST(attributes, 'Map(String, String)'))) AS value
+WHERE is_late = 0
+GROUP BY experiment_id, challenger, minute, attribute, value, metric, side;
+
+-- Comparisons stored before this migration: fill both tables from
+-- `comparisons FINAL` (each comparison once), only while they are still empty,
+-- so a re-run after a partial failure adds nothing twice. Like every migration
+-- with a backfill it is meant to run before the sinks consume (the sink
+-- migrates at startup).
+INSERT INTO {db}.resources_minute
+SELECT
+    experiment_id,
+    challenger,
+    toStartOfMinute(toDateTime(request_time, 'UTC')) AS minute,
+    m.1 AS metric,
+    m.2 AS side,
+    count() AS n,
+    sum(assumeNotNull(m.3)) AS total,
+    sum(assumeNotNull(m.3) * assumeNotNull(m.3)) AS total_sq,
+    sumMap(map(
+        if(assumeNotNull(m.3) <= 0, toInt16(-32768),
+           toInt16(least(greatest(ceil(log(assumeNotNull(m.3)) / log(1.02)), -32000), 32000))),
+        toUInt64(1))) AS hist,
+    min(request_time) AS first_request,
+    max(request_time) AS last_request
+FROM {db}.comparisons FINAL
+ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
+    ('tokens_in', 'champion', toNullable(toFloat64(champion_tokens_in))),
+    ('tokens_in', 'challenger', toNullable(toFloat64(challenger_tokens_in))),
+    ('tokens_out', 'champion', toNullable(toFloat64(champion_tokens_out))),
+    ('tokens_out', 'challenger', toNullable(toFloat64(challenger_tokens_out))),
+    ('tool_calls', 'champion', toNullable(toFloat64(champion_tool_calls))),
+    ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
+    ('cost', 'champion', toNullable(toFloat64(champion_cost))),
+    ('cost', 'challenger', toNullable(toFloat64(challenger_cost))),
+    ('cost_delta', 'challenger', toNullable(toFloat64(challenger_cost - champion_cost)))
+]) AS m
+WHERE is_late = 0
+  AND (SELECT count() FROM {db}.resources_minute) = 0
+GROUP BY experiment_id, challenger, minute, metric, side;
+
+INSERT INTO {db}.resource_slices_minute
+SELECT
+    experiment_id,
+    challenger,
+    toStartOfMinute(toDateTime(request_time, 'UTC')) AS minute,
+    attribute,
+    value,
+    m.1 AS metric,
+    m.2 AS side,
+    count() AS n,
+    sum(assumeNotNull(m.3)) AS total,
+    sumMap(map(
+        if(assumeNotNull(m.3) <= 0, toInt16(-32768),
+           toInt16(least(greatest(ceil(log(assumeNotNull(m.3)) / log(1.02)), -32000), 32000))),
+        toUInt64(1))) AS hist
+FROM {db}.comparisons FINAL
+ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
+    ('tokens_in', 'champion', toNullable(toFloat64(champion_tokens_in))),
+    ('tokens_in', 'challenger', toNullable(toFloat64(challenger_tokens_in))),
+    ('tokens_out', 'champion', toNullable(toFloat64(champion_tokens_out))),
+    ('tokens_out', 'challenger', toNullable(toFloat64(challenger_tokens_out))),
+    ('tool_calls', 'champion', toNullable(toFloat64(champion_tool_calls))),
+    ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
+    ('cost', 'champion', toNullable(toFloat64(champion_cost))),
+    ('cost', 'challenger', toNullable(toFloat64(challenger_cost)))
+]) AS m
+ARRAY JOIN
+    mapKeys(mapUpdate(mapFilter((k, v) -> v != '', map('endpoint', toString(endpoint))),
+                      CAST(attributes, 'Map(String, String)'))) AS attribute,
+    mapValues(mapUpdate(mapFilter((k, v) -> v != '', map('endpoint', toString(endpoint))),
+                        CAST(attributes, 'Map(String, String)'))) AS value
+WHERE is_late = 0
+  AND (SELECT count() FROM {db}.resource_slices_minute) = 0
+GROUP BY experiment_id, challenger, minute, attribute, value, metric, side;
