@@ -31,6 +31,8 @@ def _num(value: float | None, metric: str = "") -> str:
         return "&ndash;"
     if value == float("inf"):
         return "inf"
+    if abs(value) < 1e-9:
+        return "0"
     if abs(value) >= 10_000_000:
         return f"{value / 1e6:,.1f}M"
     if metric.startswith("cost"):

@@ -88,8 +88,8 @@ def fetch_measure_slices(
     for r in rows:
         key = (str(r["experiment_id"]), str(r["challenger"]), str(r["measure"]))
         total = totals.get(key)
-        if total is None or shown.get(key, 0) >= per_measure:
-            continue
+        if total is None or shown.get(key, 0) >= per_measure or int(r["n"]) >= total.spread.n:
+            continue  # (a slice holding every request, e.g. the only endpoint, tells nothing)
         shown[key] = shown.get(key, 0) + 1
         moments = _moments(r)
         rest = _rest(total.spread, moments)

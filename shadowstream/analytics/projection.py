@@ -14,8 +14,8 @@ divided by the share of its eligible requests it was actually sent:
 
 Per request. Each metric's mean per response that reported it, champion and
 challenger on the same requests, with the standard error from the sample
-(sum of squares in the rollup); cost's difference is paired (the same
-requests' challenger minus champion cost).
+(sum of squares in the rollup); the difference is paired (the same requests'
+challenger minus champion value).
 
 Projection. per day = rate x 86,400 x mean, with a normal interval that
 combines the mean's and the rate's relative errors; per month = per day x
@@ -158,11 +158,9 @@ def project_one(
         b = sides.get((experiment, challenger, metric, "challenger"))
         if a is None and b is None:
             continue
-        paired = sides.get((experiment, challenger, "cost_delta", "challenger"))
+        paired = sides.get((experiment, challenger, f"{metric}_delta", "challenger"))
         delta = difference(
-            a.moments if a else None,
-            b.moments if b else None,
-            paired.moments if metric == "cost" and paired else None,
+            a.moments if a else None, b.moments if b else None, paired.moments if paired else None
         )
         factors = [(metric, 1.0)]
         if batch and metric == "cost":

@@ -49,7 +49,8 @@ def fill_extras(
     if not sides:
         return
     report.resource_slices = run(
-        "resource slices", lambda: fetch_resource_slices(scope, names, resources, confidence)
+        "resource slices",
+        lambda: fetch_resource_slices(scope, names, resources, confidence, sides),
     )
     comparisons = {(c.experiment_id, c.challenger): c.comparisons for c in counts}
     report.projections = run(

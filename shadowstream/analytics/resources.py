@@ -121,9 +121,14 @@ def resource_rows(
 
 
 def fetch_resource_slices(
-    scope: Scope, names: list[str], options: ResourceOptions, confidence: float
+    scope: Scope,
+    names: list[str],
+    options: ResourceOptions,
+    confidence: float,
+    sides: Mapping[Key, SideData] | None = None,
 ) -> list[ResourceSlice]:
-    """Per metric, the slices where the challenger's p95 rose most against the champion's."""
+    """Per metric, the slices where the challenger's p95 rose most against the champion's
+    (slices holding every response of the challenger, e.g. its only endpoint, left out)."""
     grouped: dict[tuple[str, str, str, str, str], dict[str, SideData]] = {}
     for r in scope.run("resource_slices", challengers=names, min_n=options.min_slice_n).dicts():
         metric = str(r["metric"])
@@ -138,7 +143,8 @@ def fetch_resource_slices(
         limit = options.limits.get(metric)
         a = side_usage(by_side.get("champion"), limit, confidence)
         b = side_usage(by_side.get("challenger"), limit, confidence)
-        if b is None:
+        whole = (sides or {}).get((experiment, challenger, metric, "challenger"))
+        if b is None or (whole is not None and b.spread.n >= whole.moments.n):
             continue
         candidates.setdefault((experiment, challenger, metric), []).append(
             ResourceSlice(experiment, challenger, attribute, value, metric, a, b, p95_change(a, b))

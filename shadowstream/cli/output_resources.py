@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from shadowstream.analytics.model import Report
     from shadowstream.analytics.resource_model import Amount, SideUsage, Spread
 
+TERMINAL_SLICES = 1  # lowest slices per (challenger, measure) in the terminal
 METRIC_LABELS = {
     "tokens_in": "tokens in",
     "tokens_out": "tokens out",
@@ -32,6 +33,8 @@ def number(value: float | None, metric: str = "") -> str:
         return "-"
     if value == float("inf"):
         return "inf"
+    if abs(value) < 1e-9:
+        return "0"
     if abs(value) >= 10_000_000:
         for unit, size in (("B", 1e9), ("M", 1e6)):
             if abs(value) >= size:
@@ -104,7 +107,12 @@ def measure_slices_table(report: Report) -> Table:
         caption="lowest mean first; ▼ = significantly below the challenger's other requests "
         "(one-sided Welch z-test, Bonferroni over the slices tested)",
     )
+    shown: dict[tuple[str, str, str], int] = {}
     for s in report.measure_slices:
+        key = (s.experiment_id, s.challenger, s.measure)
+        shown[key] = shown.get(key, 0) + 1
+        if shown[key] > TERMINAL_SLICES and not s.significant:
+            continue  # the rest are in --format json / csv / html
         p = "-" if s.p_value is None else ("<0.001" if s.p_value < 0.001 else f"{s.p_value:.3f}")
         table.add_row(
             s.challenger,
@@ -195,7 +203,12 @@ def resource_slices_table(report: Report) -> Table:
             ("Δ", "right"),
         ],
     )
+    shown: set[tuple[str, str, str]] = set()
     for s in report.resource_slices:
+        key = (s.experiment_id, s.challenger, s.metric)
+        if key in shown or s.p95_change_pct is None or abs(s.p95_change_pct) < 5:
+            continue  # the top slice per metric that moved; all of them in json / csv / html
+        shown.add(key)
         a = s.champion.spread.p95 if s.champion else None
         b = s.challenger_side.spread.p95 if s.challenger_side else None
         table.add_row(
@@ -266,7 +279,7 @@ def extra_renderables(report: Report) -> list[RenderableType]:
         parts.append(measure_slices_table(report))
     if report.resources:
         parts.append(resources_table(report))
-    if report.resource_slices:
+    if any(s.p95_change_pct and abs(s.p95_change_pct) >= 5 for s in report.resource_slices):
         parts.append(resource_slices_table(report))
     if report.projections:
         parts.append(projection_table(report))

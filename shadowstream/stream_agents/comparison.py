@@ -118,6 +118,7 @@ class ComparisonBuilder:
         self._default_tools = ToolCallPolicy()
         self._clock = clock
         self._noise_aware: dict[str, bool] = {}
+        self._measuring: dict[str, bool] = {}
         self.stats = BuilderStats()
 
     @classmethod
@@ -182,6 +183,14 @@ class ComparisonBuilder:
             aware = self._noise_aware[name] = isinstance(comparator, NoiseAware)
         return aware
 
+    def _measures_identical(self, name: str, comparator: Comparator) -> bool:
+        """Comparators that store measures (ranked lists) judge identical outputs too: the
+        measures of every comparison make their distribution, not only of differing ones."""
+        measures = self._measuring.get(name)
+        if measures is None:
+            measures = self._measuring[name] = bool(getattr(comparator, "stores_measures", False))
+        return measures
+
     def _judge(self, name: str, comparator: Comparator, request: Event, a: Any, b: Any) -> Verdict:
         noise = self.noise
         if noise is not None:
@@ -240,7 +249,11 @@ class ComparisonBuilder:
         if champion_ok and challenger_ok:
             assert champion is not None and challenger is not None
             self.stats.compared += 1
-            if same_bytes and not (self.noise is not None and name in self.controls):
+            if (
+                same_bytes
+                and not (self.noise is not None and name in self.controls)
+                and not self._measures_identical(name, comparator)
+            ):
                 self.stats.identical_bytes += 1
                 verdict = IDENTICAL
             else:

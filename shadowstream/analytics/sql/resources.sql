@@ -2,8 +2,8 @@
 -- (experiment, challenger): count, sum, sum of squares, log bins (decoded by
 -- analytics/distribution.py) and the first and last request time, from
 -- resources_minute (sinks/clickhouse/sql/0041_resources.sql) or with --exact
--- recomputed from `comparisons FINAL`. metric 'cost_delta' is the paired cost
--- difference (challenger - champion on the same request).
+-- recomputed from `comparisons FINAL`. Metrics '<metric>_delta' are the paired
+-- differences (challenger - champion on the same request).
 SELECT
     experiment_id,
     challenger,

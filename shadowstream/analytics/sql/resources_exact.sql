@@ -26,6 +26,12 @@ ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
     ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
     ('cost', 'champion', toNullable(toFloat64(champion_cost))),
     ('cost', 'challenger', toNullable(toFloat64(challenger_cost))),
+    ('tokens_in_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_in) - toFloat64(champion_tokens_in))),
+    ('tokens_out_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_out) - toFloat64(champion_tokens_out))),
+    ('tool_calls_delta', 'challenger',
+     toNullable(toFloat64(challenger_tool_calls) - toFloat64(champion_tool_calls))),
     ('cost_delta', 'challenger', toNullable(toFloat64(challenger_cost - champion_cost)))
 ]) AS m
 WHERE is_late = 0

@@ -53,6 +53,8 @@ class CascadeComparator:
             raise ConfigError("when_undecided must be 'undecided', 'diverged' or 'agree'")
         self.steps = tuple(steps)
         self.when_undecided = when_undecided
+        # a step that stores measures (ranked lists) needs identical outputs judged too
+        self.stores_measures = any(getattr(st.comparator, "stores_measures", False) for st in steps)
 
     def compare(self, champion: Any, challenger: Any) -> Verdict:
         return self._run(champion, challenger, None)

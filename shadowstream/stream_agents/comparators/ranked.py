@@ -93,6 +93,7 @@ def item_key(value: Any) -> str | None:
 
 class RankedListComparator:
     name = "ranked"
+    stores_measures = True  # identical outputs are measured too (ComparisonBuilder)
 
     def __init__(
         self,
@@ -205,7 +206,7 @@ class RankedListComparator:
             gains = dict.fromkeys(a, 1.0)
         elif self.gain == "score":
             gains = {key: champion.scores.get(key, 0.0) for key in a}
-        value = ndcg(a, b, gains)
+        value = ndcg(a, b, gains) if a or not b else 0.0  # production had nothing: 0
         if value is not None:
             out[self.keys["ndcg"]] = value
         return {key: round(v, 6) for key, v in out.items()}

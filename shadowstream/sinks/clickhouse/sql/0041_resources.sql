@@ -9,9 +9,9 @@
 -- exactly), and the share of requests over any limit can be read at report
 -- time (shadowstream/analytics/distribution.py decodes the bins).
 --
--- metric 'cost_delta' (side 'challenger') is the challenger's cost minus the
--- champion's on the same request, where both reported one: the paired
--- difference behind the projected bill's interval (its bins are not used).
+-- metrics '<metric>_delta' (side 'challenger') are the challenger's value minus
+-- the champion's on the same request, where both reported one: the paired
+-- differences behind the projected bill's intervals (their bins are not used).
 CREATE TABLE IF NOT EXISTS {db}.resources_minute
 (
     experiment_id   LowCardinality(String),
@@ -75,6 +75,12 @@ ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
     ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
     ('cost', 'champion', toNullable(toFloat64(champion_cost))),
     ('cost', 'challenger', toNullable(toFloat64(challenger_cost))),
+    ('tokens_in_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_in) - toFloat64(champion_tokens_in))),
+    ('tokens_out_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_out) - toFloat64(champion_tokens_out))),
+    ('tool_calls_delta', 'challenger',
+     toNullable(toFloat64(challenger_tool_calls) - toFloat64(champion_tool_calls))),
     ('cost_delta', 'challenger', toNullable(toFloat64(challenger_cost - champion_cost)))
 ]) AS m
 WHERE is_late = 0
@@ -145,6 +151,12 @@ ARRAY JOIN arrayFilter(x -> x.3 IS NOT NULL, [
     ('tool_calls', 'challenger', toNullable(toFloat64(challenger_tool_calls))),
     ('cost', 'champion', toNullable(toFloat64(champion_cost))),
     ('cost', 'challenger', toNullable(toFloat64(challenger_cost))),
+    ('tokens_in_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_in) - toFloat64(champion_tokens_in))),
+    ('tokens_out_delta', 'challenger',
+     toNullable(toFloat64(challenger_tokens_out) - toFloat64(champion_tokens_out))),
+    ('tool_calls_delta', 'challenger',
+     toNullable(toFloat64(challenger_tool_calls) - toFloat64(champion_tool_calls))),
     ('cost_delta', 'challenger', toNullable(toFloat64(challenger_cost - champion_cost)))
 ]) AS m
 WHERE is_late = 0
