@@ -41,8 +41,11 @@ def control_name(settings: Any, option: str | None) -> str:
     return flagged[0] if flagged else "control"
 
 
-def resource_options(settings: Any, limits: tuple[str, ...] = ()) -> Any:
-    """Limits ([resources] limits, overridden by --limit), configured sample rates, pricing."""
+def resource_options(
+    settings: Any, limits: tuple[str, ...] = (), slices: int = 5, min_slice: int = 30
+) -> Any:
+    """Limits ([resources] limits, overridden by --limit), configured sample rates, pricing;
+    --slices / --min-slice apply to the measure and resource slices too."""
     from shadowstream.analytics.resources import ResourceOptions
 
     merged = dict(settings.resources.limits)
@@ -65,6 +68,8 @@ def resource_options(settings: Any, limits: tuple[str, ...] = ()) -> Any:
         sample_rates={c.name: c.sample_rate for c in settings.challengers},
         batch_price_factor=settings.resources.batch_price_factor,
         days_per_month=settings.resources.days_per_month,
+        min_slice_n=min_slice,
+        slices_per_metric=slices,
     )
 
 
@@ -212,7 +217,7 @@ def report(
         min_slice_compared=min_slice,
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
-        resources=resource_options(settings, limits),
+        resources=resource_options(settings, limits, top_slices, min_slice),
     )
     warehouse = open_settings_warehouse(settings)
     status, progress = _progress()
