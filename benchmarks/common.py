@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import statistics
@@ -369,3 +370,37 @@ def quantile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=1000)[min(int(q * 1000), 999) - 1]
+
+
+def chdb_rows(path: Path, database: str, sql: str) -> list[list[Any]]:
+    """Rows of a query on a chDB directory, run in a child process: this process may already
+    hold a chDB engine (one per process), and the naive workers each have a directory."""
+    code = (
+        "import json, sys\n"
+        "from shadowstream.warehouse.client import connect\n"
+        "wh = connect(sys.argv[1], sys.argv[2])\n"
+        "print(json.dumps(wh.query(sys.argv[3]).rows, default=str))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, f"chdb://{path}", database, sql],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"query on {path} failed: {done.stderr[-1000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def exact_quantiles_counting_missing(
+    values: list[float], expected: int, levels: tuple[float, ...]
+) -> list[float | None]:
+    """Nearest-rank quantiles of every expected value, the missing ones infinitely late."""
+    ordered = sorted(values)
+
+    def at(inner: list[float]) -> list[float]:
+        return [ordered[max(1, math.ceil(q * len(ordered))) - 1] for q in inner]
+
+    return quantiles_counting_missing(at, len(ordered), expected, levels)
