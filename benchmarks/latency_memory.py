@@ -306,6 +306,33 @@ def ms(value: float | None) -> str:
     return "not landed" if value is None else f"{value:,.0f} ms"
 
 
+def print_ours(result: dict[str, Any]) -> None:
+    p50, p99 = result["total"]
+    print(
+        f"\nend-to-end latency, request produced -> comparison queryable, every request "
+        f"counted: p50 {ms(p50)}, p99 {ms(p99)}\n  {landed_line(result)}\n"
+        f"  legs (of the landed ones), p50 / p99:\n"
+        f"    request produced -> challenger answered (fan-out, model): "
+        f"{ms(result['fanout_ms'][0])} / {ms(result['fanout_ms'][1])}\n"
+        f"    later side produced -> joined by the router: "
+        f"{ms(result['join_ms'][0])} / {ms(result['join_ms'][1])}\n"
+        f"    joined -> stored by the sink: "
+        f"{ms(result['store_ms'][0])} / {ms(result['store_ms'][1])}"
+    )
+    for key in [k for k in result["samples"][0] if k.startswith("rss_")]:
+        series = [s[key] for s in result["samples"]]
+        print(
+            f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
+            f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
+        )
+    opens = [s["open_requests"] or 0 for s in result["samples"]]
+    markers = [s["markers"] or 0 for s in result["samples"]]
+    print(
+        f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
+        f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=1_600, help="requests/s (2 comparisons each)")
@@ -343,31 +370,7 @@ def main() -> None:
     print(f"latency and memory - {machine()}; {args.rate:,.0f} requests/s for {args.minutes} min")
     if options:
         print(f"kafka options: {options}")
-    result = ours(args.rate, args.minutes, args.partitions, options, args.window)
-    p50, p99 = result["total"]
-    print(
-        f"\nend-to-end latency, request produced -> comparison queryable, every request "
-        f"counted: p50 {ms(p50)}, p99 {ms(p99)}\n  {landed_line(result)}\n"
-        f"  legs (of the landed ones), p50 / p99:\n"
-        f"    request produced -> challenger answered (fan-out, model): "
-        f"{ms(result['fanout_ms'][0])} / {ms(result['fanout_ms'][1])}\n"
-        f"    later side produced -> joined by the router: "
-        f"{ms(result['join_ms'][0])} / {ms(result['join_ms'][1])}\n"
-        f"    joined -> stored by the sink: "
-        f"{ms(result['store_ms'][0])} / {ms(result['store_ms'][1])}"
-    )
-    for key in [k for k in result["samples"][0] if k.startswith("rss_")]:
-        series = [s[key] for s in result["samples"]]
-        print(
-            f"{key[4:]:>9}: RSS {series[0]:.0f} -> {series[-1]:.0f} MB "
-            f"(max {max(series):.0f}), last third vs middle third {flatness(series):+.1%}"
-        )
-    opens = [s["open_requests"] or 0 for s in result["samples"]]
-    markers = [s["markers"] or 0 for s in result["samples"]]
-    print(
-        f"   router: open requests max {max(opens):,}, markers max {max(markers):,} "
-        f"(last third vs middle {flatness([float(m) for m in markers]):+.1%})"
-    )
+    print_ours(ours(args.rate, args.minutes, args.partitions, options, args.window))
     if args.naive_minutes <= 0:
         return
     print(

@@ -136,7 +136,8 @@ async def run_demo(
     console.print(
         "  in another terminal while it runs (queries are routed to this process):\n"
         f"    {env} shadow report\n"
-        f"    {env} shadow batch run --challenger fast --source captured --since 1h",
+        f"    {env} shadow batch run --challenger {settings.challengers[0].name} "
+        "--source captured --since 1h",
         highlight=False,
     )
 
@@ -162,26 +163,31 @@ async def run_demo(
             f"\nsent {sent:,} production requests ({stats.dropped} dropped by the SDK); "
             f"{sink.counters['inserted_comparisons']:,} comparisons stored in ClickHouse"
         )
-        width = None if console.is_terminal else 160
-        out = Console(width=width)
-        out.print(report_renderable(report))
-        out.print(note)
-        extra = "; resource use limited" if settings.gate.resources.enabled else ""
-        out.print(
-            "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%"
-            f"{extra}; details: shadow gate):"
-        )
-        for result in gates:
-            out.print(gate_verdict(result))
-        out.print(
-            f"full report: shadow report --clickhouse-url chdb://{chdb_dir}  "
-            "(--format html -o report.html for charts)"
-        )
+        _print_outcome(report, gates, note, settings, chdb_dir)
     finally:
         emitter.close(5)
         await pipeline.stop()
         broker.stop()
     console.print(f"done in {time.monotonic() - t0:.0f}s; data kept in {chdb_dir}")
+
+
+def _print_outcome(
+    report: Report, gates: list[GateResult], note: str, settings: Settings, chdb_dir: Path
+) -> None:
+    out = Console(width=None if console.is_terminal else 160)
+    out.print(report_renderable(report))
+    out.print(note)
+    extra = "; resource use limited" if settings.gate.resources.enabled else ""
+    out.print(
+        "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%"
+        f"{extra}; details: shadow gate):"
+    )
+    for result in gates:
+        out.print(gate_verdict(result))
+    out.print(
+        f"full report: shadow report --clickhouse-url chdb://{chdb_dir}  "
+        "(--format html -o report.html for charts)"
+    )
 
 
 def _report_and_gate(
