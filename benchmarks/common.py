@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import statistics
@@ -210,13 +211,84 @@ def rss_mb(pid: int) -> float:
 
 
 def rate_over(samples: list[tuple[float, int]], total: int) -> float:
-    """Sustained rate: from the first sample at >= 10% of the total landed to the first at
+    """Steady-state rate: from the first sample at >= 10% of the total landed to the first at
     >= 90%, using the counts actually seen at those samples (inserts land in steps)."""
     lo = next(((t, c) for t, c in samples if c >= total * 0.1), None)
     hi = next(((t, c) for t, c in samples if c >= total * 0.9), None)
     if lo is None or hi is None or hi[0] <= lo[0]:
         return 0.0
     return (hi[1] - lo[1]) / (hi[0] - lo[0])
+
+
+@dataclass
+class Timeline:
+    """One drain of a backlog, from spawning the processes to the last comparison landing.
+
+    ``ready_s``: spawn -> every process ready (None when the process does not say);
+    ``first_s``: spawn -> the first comparison queryable; ``p90_s`` / ``done_s``: spawn ->
+    90% / 100% landed (None if never). ``steady_rate`` is the 10%-90% window (rate_over);
+    ``whole_rate`` is everything that landed over spawn -> last landing, start-up included.
+    """
+
+    total: int
+    landed: int
+    ready_s: float | None
+    first_s: float | None
+    p90_s: float | None
+    done_s: float | None
+    steady_rate: float
+    whole_rate: float
+
+    @property
+    def drain_s(self) -> float | None:
+        """90% -> 100% landed: the tail of the drain."""
+        if self.done_s is None or self.p90_s is None:
+            return None
+        return self.done_s - self.p90_s
+
+
+def timeline(
+    samples: list[tuple[float, int]], total: int, spawned: float, ready: float | None = None
+) -> Timeline:
+    """Read a drain's milestones off (monotonic time, landed) samples."""
+
+    def first_at(fraction: float) -> float | None:
+        hit = next((t for t, c in samples if c >= total * fraction and c > 0), None)
+        return None if hit is None else hit - spawned
+
+    landed = max((c for _, c in samples), default=0)
+    last = next((t for t, c in samples if c >= landed), None) if landed else None
+    whole = landed / (last - spawned) if last is not None and last > spawned else 0.0
+    return Timeline(
+        total=total,
+        landed=landed,
+        ready_s=None if ready is None else ready - spawned,
+        first_s=first_at(1e-12),
+        p90_s=first_at(0.9),
+        done_s=first_at(1.0),
+        steady_rate=rate_over(samples, total),
+        whole_rate=whole,
+    )
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def quantiles_counting_missing(
+    landed_quantile: Any, landed: int, expected: int, levels: tuple[float, ...]
+) -> list[float | None]:
+    """Quantiles over every expected comparison, those that never landed counted as infinitely
+    late: the q-quantile of all ``expected`` is the landed rows' quantile at q * expected /
+    landed, or None ("not landed") when q * expected > landed. ``landed_quantile(levels)``
+    returns the landed rows' quantiles at the given levels."""
+    if landed == 0:
+        return [None for _ in levels]
+    inner = [min(q * expected / landed, 1.0) for q in levels]
+    values = landed_quantile(inner)
+    return [
+        None if q * expected > landed else float(v) for q, v in zip(levels, values, strict=True)
+    ]
 
 
 NAIVE_CODECS = ("fastavro", "python", "c")
@@ -229,7 +301,11 @@ def run_naive(
     partitions: int,
     workdir: Path,
     codec: str = "fastavro",
+    worker: int = 0,
 ) -> subprocess.Popen[bytes]:
+    """One worker process of the naive Faust app. Several share the consumer group (Faust
+    assigns the co-partitioned requests/responses topics and the join table's partitions
+    together), each with its own chDB directory (chDB: one engine per directory)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -241,16 +317,51 @@ def run_naive(
             "--challengers",
             ",".join(challengers),
             "--chdb",
-            str(workdir / "naive-chdb"),
+            str(workdir / f"naive-chdb-{worker}"),
             "--partitions",
             str(partitions),
             "--codec",
             codec,
         ],
         stdout=subprocess.PIPE,
-        stderr=open(workdir / "naive.log", "wb"),
+        stderr=open(workdir / f"naive-{worker}.log", "wb"),
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+class NaiveWorkers:
+    """The naive app's worker processes and the comparisons they report stored."""
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        self.procs = procs
+        self.stored = [0] * len(procs)
+        self._buffers = [b""] * len(procs)
+        for proc in procs:
+            assert proc.stdout is not None
+            os.set_blocking(proc.stdout.fileno(), False)
+
+    def poll(self) -> int:
+        """Read what each worker printed; the comparisons stored by all of them."""
+        for i, proc in enumerate(self.procs):
+            assert proc.stdout is not None
+            self._buffers[i] += proc.stdout.read() or b""
+            *lines, self._buffers[i] = self._buffers[i].split(b"\n")
+            for line in lines:
+                if line.startswith(b"{"):
+                    self.stored[i] = json.loads(line)["stored"]
+        return sum(self.stored)
+
+    def alive(self) -> bool:
+        return all(proc.poll() is None for proc in self.procs)
+
+    def pids(self) -> dict[str, int]:
+        return {f"naive{i + 1}": proc.pid for i, proc in enumerate(self.procs)}
+
+    def stop(self) -> None:
+        for proc in self.procs:  # only the processes this benchmark started
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(30)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -259,3 +370,37 @@ def quantile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=1000)[min(int(q * 1000), 999) - 1]
+
+
+def chdb_rows(path: Path, database: str, sql: str) -> list[list[Any]]:
+    """Rows of a query on a chDB directory, run in a child process: this process may already
+    hold a chDB engine (one per process), and the naive workers each have a directory."""
+    code = (
+        "import json, sys\n"
+        "from shadowstream.warehouse.client import connect\n"
+        "wh = connect(sys.argv[1], sys.argv[2])\n"
+        "print(json.dumps(wh.query(sys.argv[3]).rows, default=str))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, f"chdb://{path}", database, sql],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"query on {path} failed: {done.stderr[-1000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def exact_quantiles_counting_missing(
+    values: list[float], expected: int, levels: tuple[float, ...]
+) -> list[float | None]:
+    """Nearest-rank quantiles of every expected value, the missing ones infinitely late."""
+    ordered = sorted(values)
+
+    def at(inner: list[float]) -> list[float]:
+        return [ordered[max(1, math.ceil(q * len(ordered))) - 1] for q in inner]
+
+    return quantiles_counting_missing(at, len(ordered), expected, levels)

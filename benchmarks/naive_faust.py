@@ -6,6 +6,14 @@ inserts comparisons into ClickHouse with ``stream.take()``. This is what a
 first Faust implementation looks like; the benchmarks run it side by side
 with Shadowstream's batched agents.
 
+It scales out the way Faust apps do: start the same command N times and the
+workers share the consumer group. Requests, responses and the join table's
+changelog have the same number of partitions and the same key (the request
+id), so Faust's assignor gives each worker the same partitions of all three
+and every join stays local. Each worker needs its own ``--chdb`` directory
+(chDB runs one engine per directory); against a ClickHouse server they would
+share one.
+
 Events are Avro with fastavro (schema parsed once), as the issue's baseline
 describes it. ``--codec c`` gives it Shadowstream's own C codec instead, to
 see how much of the gap is the design rather than the codec.
@@ -39,7 +47,7 @@ def build_app(
     )
     app = faust.App(
         f"{prefix}-naive",
-        datadir=str(Path(chdb).parent / "naive-faust"),
+        datadir=str(Path(chdb).parent / f"naive-faust-{Path(chdb).name}"),  # per worker
         broker=f"kafka://{broker}",
         store="memory://",
         topic_partitions=partitions,

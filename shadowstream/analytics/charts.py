@@ -399,8 +399,10 @@ def bar_chart(
     frame: Frame | None = None,
     label_width: int = 150,
     legend_items: Sequence[tuple[str, str, str]] = (),
+    fmt: Callable[[float], str] = fmt_pct,
 ) -> str:
-    """Horizontal bars (grouped), each with a CI whisker; an optional reference line."""
+    """Horizontal bars (grouped), each with a CI whisker; an optional reference line.
+    ``fmt`` formats the axis ticks and bar values (default: percentages)."""
     rows = sum(max(len(bars), 1) for _, bars in groups)
     if rows == 0:
         return empty_chart(frame or Frame(), title, "nothing to show")
@@ -422,7 +424,7 @@ def bar_chart(
             f'<line x1="{_f(xv)}" x2="{_f(xv)}" y1="{_f(frame.y1)}" y2="{_f(frame.y0)}" '
             f'stroke="{GRID}"/>'
         )
-        parts.append(text(xv, frame.y0 + 16, fmt_pct(tick)))
+        parts.append(text(xv, frame.y0 + 16, fmt(tick)))
     parts.append(text((frame.x0 + frame.x1) / 2, frame.height - 6, axis_label, cls="axis-label"))
     parts.append('<g class="marks">')
     yv = float(frame.y1)
@@ -448,7 +450,7 @@ def bar_chart(
                         f'y2="{_f(mid + 4)}" stroke="{INK}" stroke-width="1.5"/>'
                     )
             label_x = max(x(bar.high or bar.value), x(bar.value)) + 5
-            parts.append(text(label_x, yv + 11, fmt_pct(bar.value), "start", "value"))
+            parts.append(text(label_x, yv + 11, fmt(bar.value), "start", "value"))
             if not group:
                 parts.append(text(frame.x0 - 8, yv + 11, bar.label, "end", "bar-label"))
             yv += bar_h + 3

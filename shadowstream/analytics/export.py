@@ -11,7 +11,18 @@ from typing import Any, Literal
 from shadowstream.analytics.gate import GateResult
 from shadowstream.analytics.model import ChallengerReport, Report, to_jsonable
 
-CsvSection = Literal["summary", "slices", "examples", "series"]
+CsvSection = Literal[
+    "summary", "slices", "examples", "series",
+    "measures", "measure_slices", "resources", "resource_slices", "projection",
+]  # fmt: skip
+# sections that are a list on the Report (bins and raw moments stay in the JSON)
+EXTRA_SECTIONS = {
+    "measures": "measures",
+    "measure_slices": "measure_slices",
+    "resources": "resources",
+    "resource_slices": "resource_slices",
+}
+_JSON_ONLY = frozenset({"histogram", "moments"})
 
 
 def report_json(report: Report) -> str:
@@ -84,6 +95,8 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
+        if key in _JSON_ONLY:
+            continue
         if isinstance(item, dict) and key != "attributes":
             flat.update(_flatten(item, f"{name}_"))
         elif isinstance(item, list | dict):
@@ -97,7 +110,15 @@ def section_rows(report: Report, section: CsvSection) -> list[dict[str, Any]]:
     if section == "summary":
         return [to_jsonable(summary_row(r)) for r in report.challengers]
     items: Iterable[Any]
-    if section == "slices":
+    if section in EXTRA_SECTIONS:
+        items = getattr(report, EXTRA_SECTIONS[section])
+    elif section == "projection":
+        return [
+            {**_flatten({k: v for k, v in head.items() if k != "metrics"}), **_flatten(metric)}
+            for head in (to_jsonable(p) for p in report.projections)
+            for metric in head["metrics"]
+        ]
+    elif section == "slices":
         items = report.slices
     elif section == "examples":
         items = report.examples

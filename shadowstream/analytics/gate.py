@@ -36,7 +36,7 @@ Criteria and bounds:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shadowstream.analytics.model import Counts
 from shadowstream.analytics.queries import Scope, require_schema
@@ -50,6 +50,9 @@ from shadowstream.analytics.stats import (
 )
 from shadowstream.core.config import GateSpec
 from shadowstream.core.errors import GateError
+
+if TYPE_CHECKING:
+    from shadowstream.analytics.resources import ResourceOptions
 
 Status = Literal["pass", "fail", "undecided", "skipped"]
 Verdict = Literal["promote", "fail", "not enough data"]
@@ -65,7 +68,7 @@ class Criterion:
     pessimistic: float | None  # the bound that must meet the threshold to pass
     optimistic: float | None  # the bound that fails the criterion when it misses
     status: Status
-    unit: Literal["count", "rate", "pct", "ms"] = "rate"
+    unit: Literal["count", "rate", "pct", "ms", "amount"] = "rate"
     note: str = ""
 
     @classmethod
@@ -75,7 +78,7 @@ class Criterion:
         threshold: str,
         status: Status,
         note: str,
-        unit: Literal["count", "rate", "pct", "ms"] = "rate",
+        unit: Literal["count", "rate", "pct", "ms", "amount"] = "rate",
     ) -> Criterion:
         """A criterion with no estimate yet (undecided) or none to make (skipped)."""
         return cls(name, threshold, None, None, None, status, unit=unit, note=note)
@@ -369,7 +372,12 @@ def slice_criterion(scope: Scope, c: Counts, spec: GateSpec) -> Criterion:
 
 
 def evaluate(
-    scope: Scope, c: Counts, control: Counts | None, spec: GateSpec, control_name: str
+    scope: Scope,
+    c: Counts,
+    control: Counts | None,
+    spec: GateSpec,
+    control_name: str,
+    resources: ResourceOptions | None = None,
 ) -> GateResult:
     criteria = [samples_criterion(c, spec)]
     if c.comparisons > 0:
@@ -383,6 +391,9 @@ def evaluate(
             criteria.append(floor_criterion(c, control, spec, control_name))
         if spec.min_slice_agreement is not None:
             criteria.append(slice_criterion(scope, c, spec))
+        from shadowstream.analytics.gate_resources import resource_criteria
+
+        criteria += resource_criteria(scope, c, spec, resources)  # [gate.resources], off by default
     return GateResult(c.experiment_id, c.challenger, c.comparisons, spec.confidence, criteria)
 
 
@@ -392,6 +403,7 @@ def run_gate(
     control_name: str,
     challenger: str | None = None,
     configured: tuple[str, ...] = (),
+    resources: ResourceOptions | None = None,
 ) -> list[GateResult]:
     """Gate one challenger, or every challenger but the control, per experiment.
 
@@ -421,5 +433,5 @@ def run_gate(
             keys = [(experiments[0] if len(experiments) == 1 else "live", name)]
         for key in keys:
             c = by_key.get(key) or Counts(experiment_id=key[0], challenger=name)
-            results.append(evaluate(scope, c, controls.get(key[0]), spec, control_name))
+            results.append(evaluate(scope, c, controls.get(key[0]), spec, control_name, resources))
     return results

@@ -13,6 +13,7 @@ from html import escape
 
 from shadowstream.analytics import charts
 from shadowstream.analytics.charts import ALERT, CHALLENGER, CHAMPION, FLOOR, Bar, TimePoint
+from shadowstream.analytics.html_resources import extras_html
 from shadowstream.analytics.model import (
     ChallengerReport,
     Example,
@@ -348,7 +349,7 @@ def challenger_card(
         f"{failure_chart(r)}</figure>"
         f"<figure><h3>Top attribute slices by divergence</h3>{slice_chart(r, slices)}</figure>"
         f"</div><h3 style='margin-top:16px'>Most recent divergent or failed comparisons</h3>"
-        f"{examples_table(examples)}</section>"
+        f"{examples_table(examples)}{extras_html(report, r)}</section>"
     )
 
 

@@ -8,6 +8,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowstream.analytics.resource_model import (
+    MeasureRow,
+    MeasureSlice,
+    Projection,
+    ResourceRow,
+    ResourceSlice,
+)
 from shadowstream.analytics.stats import Interval, wilson
 
 
@@ -249,6 +256,12 @@ class Report:
     bucket_seconds: int = 60
     latency: list[LatencyCurve] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # comparator measures, resources per request and the projected bill (report_extras.py)
+    measures: list[MeasureRow] = field(default_factory=list)
+    measure_slices: list[MeasureSlice] = field(default_factory=list)
+    resources: list[ResourceRow] = field(default_factory=list)
+    resource_slices: list[ResourceSlice] = field(default_factory=list)
+    projections: list[Projection] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:

@@ -36,6 +36,11 @@ SOURCES = {
     "minute_source": ("{db}.comparisons_minute", "minute_exact"),
     "tiered_source": ("@tiered_rollup", "minute_exact"),
     "slices_source": ("{db}.comparison_slices_minute", "slices_exact"),
+    # comparator measures (0040) and resources per request (0041)
+    "measures_source": ("{db}.measures_minute", "measures_exact"),
+    "measure_slices_source": ("{db}.measure_slices_minute", "measure_slices_exact"),
+    "resources_source": ("{db}.resources_minute", "resources_exact"),
+    "resource_slices_source": ("{db}.resource_slices_minute", "resource_slices_exact"),
 }
 EXACT_QUERIES = {"examples": "examples_exact"}
 
@@ -51,6 +56,8 @@ ROLLUP_TABLES = (
     "comparisons_hour",
     "comparison_slices_minute",
     "comparison_examples",
+    "measures_minute",
+    "resources_minute",
 )
 
 

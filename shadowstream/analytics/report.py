@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shadowstream.analytics.model import (
@@ -39,6 +39,8 @@ from shadowstream.analytics.queries import (
     load_sql,
     require_schema,
 )
+from shadowstream.analytics.report_extras import fill_extras
+from shadowstream.analytics.resources import ResourceOptions
 from shadowstream.analytics.stats import (
     bonferroni,
     newcombe_diff,
@@ -79,6 +81,7 @@ class ReportOptions:
     trace_url: str | None = None  # "...{trace_id}...": examples link to their traces
     charts: bool = False  # time series and latency distributions (HTML, JSON)
     max_buckets: int = 60
+    resources: ResourceOptions = field(default_factory=ResourceOptions)  # limits, pricing
 
 
 class _Timer:
@@ -130,6 +133,7 @@ def build_report(
     totals = {(c.experiment_id, c.challenger): c for c in shown}
     report.slices = timer.run("slices", lambda: fetch_slices(scope, options, names, totals))
     report.examples = timer.run("examples", lambda: fetch_examples(scope, options, names))
+    fill_extras(report, scope, names, shown, options.resources, timer.run)
     # challengers first, the control (the reference) after them
     report.slices.sort(
         key=lambda s: (s.experiment_id, s.challenger == options.control, s.challenger)

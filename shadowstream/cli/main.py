@@ -177,6 +177,14 @@ def load(ctx: click.Context, **overrides: Any) -> Any:
 )
 @click.option("--keep-data", is_flag=True, help="Add to the data of earlier demo runs.")
 @click.option(
+    "--scenario",
+    type=click.Choice(["support", "retrieval"]),
+    default="support",
+    show_default=True,
+    help="support: a ticket classifier and four challengers; retrieval: a rebuilt search "
+    "index and a retrieval agent (ranked lists, resources, the projected bill).",
+)
+@click.option(
     "--keep-running",
     is_flag=True,
     help="After the report, keep the pipeline (and traffic) up until Ctrl-C.",
@@ -189,6 +197,7 @@ def demo(
     data_dir: str,
     keep_data: bool,
     keep_running: bool,
+    scenario: str,
 ) -> None:
     """Everything on this machine: broker, agents, ClickHouse, traffic, then the report."""
     from shadowstream.cli.demo.run import run_demo
@@ -202,6 +211,7 @@ def demo(
             data_dir=Path(data_dir),
             keep_data=keep_data,
             keep_running=keep_running,
+            scenario=scenario,
         )
     )
 

@@ -9,6 +9,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from shadowstream.cli.output_resources import extra_renderables
+
 if TYPE_CHECKING:
     from shadowstream.analytics.gate import Criterion, GateResult
     from shadowstream.analytics.model import ChallengerReport, Rate, Report
@@ -330,6 +332,7 @@ def report_renderable(report: Report) -> RenderableType:
         parts.append(slices_table(report))
     if report.examples:
         parts.append(examples_table(report))
+    parts += extra_renderables(report)  # measures, resources, projected bill
     return Group(*parts)
 
 
@@ -341,6 +344,8 @@ def _value(criterion: Criterion, value: float | None) -> str:
         return f"{int(value):,}"
     if criterion.unit == "pct":
         return f"{value:+.1f}%"
+    if criterion.unit == "amount":
+        return f"{value:,.2f}"
     if criterion.name.endswith("increase") or criterion.name.startswith("divergence above"):
         return signed_pct(value)
     return rate_pct(value)

@@ -43,7 +43,7 @@ from shadowstream.core.kafka import KafkaClientConfig
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
-ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic"]
+ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic", "ranked"]
 
 
 class _Strict(BaseModel):
@@ -167,6 +167,50 @@ class ChallengerSpec(_Strict):
         return self.model or self.name
 
 
+# -- resources: limits, pricing, and the gate's resource criteria (docs/resources.md) ---------
+ResourceMetric = Literal["tokens_in", "tokens_out", "tool_calls", "cost"]
+
+
+class ResourceSpec(_Strict):
+    """Resources in reports: limits for "share of requests over", and the bill's pricing.
+
+    ``limits``: per metric, a value above which a response counts as over
+    (``{tokens_out = 800}``); ``batch_price_factor``: the batch price as a
+    share of the live one (batch APIs typically charge half), applied to
+    batch experiments' projected cost; ``days_per_month`` for monthly totals.
+    """
+
+    limits: dict[ResourceMetric, float] = Field(default_factory=dict)
+    batch_price_factor: float = Field(default=0.5, gt=0, le=10)
+    days_per_month: float = Field(default=30.0, gt=0, le=31)
+
+
+class OverLimitSpec(_Strict):
+    limit: float = Field(ge=0)  # a response above it is over
+    max_share: float = Field(ge=0, le=1)  # the largest share of responses allowed over
+
+
+class ResourceGateSpec(_Strict):
+    """Gate criteria on resource use; every one is off unless set.
+
+    ``max_p95_increase_pct``: per metric, how far the challenger's p95 may rise
+    above the champion's (``{tokens_out = 20}``: +20%). ``over_limit``: per
+    metric, ``{limit, max_share}`` (``{tokens_out = {limit = 800, max_share =
+    0.05}}``). ``max_monthly_cost``: the challenger's projected monthly cost if
+    promoted (docs/resources.md).
+    """
+
+    max_p95_increase_pct: dict[ResourceMetric, float] = Field(default_factory=dict)
+    over_limit: dict[ResourceMetric, OverLimitSpec] = Field(default_factory=dict)
+    max_monthly_cost: float | None = Field(default=None, ge=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.max_p95_increase_pct or self.over_limit) or (
+            self.max_monthly_cost is not None
+        )
+
+
 class GateSpec(_Strict):
     """Promotion thresholds; every check uses a confidence bound."""
 
@@ -185,6 +229,8 @@ class GateSpec(_Strict):
     # latency p95 compared with the champion's (as production reported it) or with
     # the control's (the champion model timed on the same shadow path as challengers)
     latency_baseline: Literal["champion", "control"] = "champion"
+    # resource use (tokens, tool calls, cost): off unless set, see ResourceGateSpec
+    resources: ResourceGateSpec = Field(default_factory=ResourceGateSpec)
 
 
 class NoiseSpec(_Strict):
@@ -265,6 +311,9 @@ class Settings(BaseSettings):
 
     # -- comparison ------------------------------------------------------------
     noise: NoiseSpec = Field(default_factory=NoiseSpec)
+
+    # -- resources in reports (limits, pricing) ------------------------------------
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
 
     # -- process -----------------------------------------------------------
     web_host: str = "127.0.0.1"

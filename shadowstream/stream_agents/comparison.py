@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -129,6 +129,7 @@ class ComparisonBuilder:
         self._default_tools = ToolCallPolicy()
         self._clock = clock
         self._noise_aware: dict[str, bool] = {}
+        self._measuring: dict[str, bool] = {}
         self.stats = BuilderStats()
 
     @classmethod
@@ -193,6 +194,14 @@ class ComparisonBuilder:
             aware = self._noise_aware[name] = isinstance(comparator, NoiseAware)
         return aware
 
+    def _measures_identical(self, name: str, comparator: Comparator) -> bool:
+        """Comparators that store measures (ranked lists) judge identical outputs too: the
+        measures of every comparison make their distribution, not only of differing ones."""
+        measures = self._measuring.get(name)
+        if measures is None:
+            measures = self._measuring[name] = bool(getattr(comparator, "stores_measures", False))
+        return measures
+
     def _judge(self, name: str, comparator: Comparator, request: Event, a: Any, b: Any) -> Verdict:
         noise = self.noise
         if noise is not None:
@@ -251,7 +260,11 @@ class ComparisonBuilder:
         if champion_ok and challenger_ok:
             assert champion is not None and challenger is not None
             self.stats.compared += 1
-            if same_bytes and not (self.noise is not None and name in self.controls):
+            if (
+                same_bytes
+                and not (self.noise is not None and name in self.controls)
+                and not self._measures_identical(name, comparator)
+            ):
                 self.stats.identical_bytes += 1
                 verdict = IDENTICAL
             else:
@@ -344,6 +357,9 @@ class ComparisonBuilder:
             "attributes": source.get("attributes") or {},
             "trace_id": trace_id,
             "span_id": span_id,
+            "measures": dict(verdict.measures)
+            if verdict is not None and verdict.measures
+            else None,
         }
 
 
@@ -364,10 +380,9 @@ def _with_tool_calls(verdict: Verdict, mode: str, tools: Verdict) -> Verdict:
     paths = (*verdict.paths, *tools.paths)
     summary = clip(f"{verdict.summary}; {tools.summary}" if verdict.summary else tools.summary, 500)
     if mode == "diverge":
-        return Verdict(
-            True, max(verdict.score, tools.score), summary, paths, verdict.ignored, verdict.by
-        )
-    return Verdict(verdict.diverged, verdict.score, summary, paths, verdict.ignored, verdict.by)
+        return replace(verdict, diverged=True, score=max(verdict.score, tools.score),
+                       summary=summary, paths=paths)  # fmt: skip
+    return replace(verdict, summary=summary, paths=paths)
 
 
 def _format_note(side: str, check: FormatCheck, output: Any) -> str:

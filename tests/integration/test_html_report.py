@@ -77,8 +77,8 @@ def test_report_renders_every_chart_without_errors(planted: Warehouse, tmp_path:
     assert "https://" not in text
     drawn, total, errors = rendered(chromium(page, tmp_path / "profile", "--dump-dom"))
     assert errors == ""
-    # 6 challengers x (latency, divergence over time, failures, slices)
-    assert total == 4 * len(report.challengers) == 24
+    # 6 challengers x (latency, divergence over time, failures, slices, tool-call fan-out)
+    assert total == 5 * len(report.challengers) == 30
     assert drawn == total
     shot = tmp_path / "report.png"
     chromium(page, tmp_path / "profile", "--hide-scrollbars", f"--screenshot={shot}")

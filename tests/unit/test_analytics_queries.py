@@ -21,6 +21,12 @@ QUERIES = [
     "latency_grid",
     "latency_bounds",
     "summary",
+    "measures",
+    "measure_slices",
+    "resources",
+    "resource_slices",
+    "router_sampling",
+    "batch_comparisons",
 ]
 
 
@@ -53,6 +59,12 @@ def test_every_sql_file_is_used() -> None:
         if entry.name.endswith(".sql")
     }
     helpers = {"minute_exact", "slices_exact", "examples_exact", "tiered_rollup"}
+    helpers |= {
+        "measures_exact",
+        "measure_slices_exact",
+        "resources_exact",
+        "resource_slices_exact",
+    }
     assert files == set(QUERIES) | helpers
 
 

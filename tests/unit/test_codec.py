@@ -176,5 +176,8 @@ def test_comparison_round_trip_with_nulls() -> None:
         "attributes": {},
         "trace_id": None,
         "span_id": None,
+        "measures": None,
     }
     assert COMPARISON.decode(COMPARISON.encode(comparison)) == comparison
+    measured = {**comparison, "measures": {"rbo@10,p=0.9": 0.75, "shared@10": 8.0}}
+    assert COMPARISON.decode(COMPARISON.encode(measured)) == measured

@@ -42,6 +42,38 @@ def control_name(settings: Any, option: str | None) -> str:
     return flagged[0] if flagged else "control"
 
 
+def resource_options(
+    settings: Any, limits: tuple[str, ...] = (), slices: int = 5, min_slice: int = 30
+) -> Any:
+    """Limits ([resources] limits, overridden by --limit), configured sample rates, pricing;
+    --slices / --min-slice apply to the measure and resource slices too."""
+    from shadowstream.analytics.resources import ResourceOptions
+
+    merged = dict(settings.resources.limits)
+    for item in limits:
+        metric, _, value = item.partition("=")
+        if metric not in ("tokens_in", "tokens_out", "tool_calls", "cost") or not value:
+            raise click.BadParameter(
+                f"{item!r}: expected METRIC=VALUE, METRIC one of tokens_in, tokens_out, "
+                "tool_calls, cost",
+                param_hint="--limit",
+            )
+        try:
+            merged[metric] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r}: {value!r} is not a number", param_hint="--limit"
+            ) from None
+    return ResourceOptions(
+        limits=merged,
+        sample_rates={c.name: c.sample_rate for c in settings.challengers},
+        batch_price_factor=settings.resources.batch_price_factor,
+        days_per_month=settings.resources.days_per_month,
+        min_slice_n=min_slice,
+        slices_per_metric=slices,
+    )
+
+
 def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
@@ -108,7 +140,12 @@ def _emit(text: str, output: str | None) -> None:
 )
 @click.option(
     "--section",
-    type=click.Choice(["summary", "slices", "examples", "series"]),
+    type=click.Choice(
+        [
+            *("summary", "slices", "examples", "series"),
+            *("measures", "measure_slices", "resources", "resource_slices", "projection"),
+        ]
+    ),
     default="summary",
     show_default=True,
     help="Which table --format csv writes.",
@@ -135,6 +172,14 @@ def _emit(text: str, output: str | None) -> None:
     show_default=True,
     help="Recent divergent examples per challenger.",
 )
+@click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Share of responses above VALUE (tokens_in, tokens_out, tool_calls, cost); "
+    "repeatable, overrides [resources] limits.",
+)
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -153,6 +198,7 @@ def report(
     top_slices: int,
     min_slice: int,
     examples: int,
+    limits: tuple[str, ...],
 ) -> None:
     """Per-challenger comparison report, computed by SQL in ClickHouse.
 
@@ -173,6 +219,7 @@ def report(
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
         trace_url=settings.trace_url_template,
+        resources=resource_options(settings, limits, top_slices, min_slice),
     )
     warehouse = open_settings_warehouse(settings)
     status, progress = _progress()
@@ -250,6 +297,7 @@ def gate(
             control_name(settings, control),
             challenger,
             tuple(c.name for c in settings.challengers),
+            resource_options(settings),
         )
     code = overall_exit_code(results)
     if fmt == "json":

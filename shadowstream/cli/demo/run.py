@@ -20,6 +20,9 @@ from shadowstream.analytics.gate import GateResult, run_gate
 from shadowstream.analytics.model import Report
 from shadowstream.analytics.queries import Scope, TimeRange
 from shadowstream.analytics.report import ReportOptions, build_report
+from shadowstream.analytics.resources import ResourceOptions
+from shadowstream.cli.demo.retrieval import retrieval_settings
+from shadowstream.cli.demo.retrieval import serve_one as serve_search
 from shadowstream.cli.demo.traffic import WRITE_ENDPOINT, generate
 from shadowstream.cli.output import console, gate_verdict, report_renderable
 from shadowstream.core.config import Settings, load_settings
@@ -77,9 +80,35 @@ def demo_settings(broker_url: str, data_dir: Path) -> Settings:
     )
 
 
+# scenario -> (settings, one production request, service name, note printed under the report)
+SCENARIOS: dict[str, tuple[Any, Any, str, str]] = {
+    "support": (
+        demo_settings,
+        None,
+        "support-triage",
+        "divergence ignores $.trace_id and $.generated_at (they differ on every call); "
+        f"{WRITE_ENDPOINT} is a write endpoint and is never shadowed.",
+    ),
+    "retrieval": (
+        retrieval_settings,
+        serve_search,
+        "search",
+        "every challenger is judged by the ranked-list comparator: RBO (p = 0.9) over the "
+        "top 10 below 0.8 is a divergence; docs/retrieval.md, docs/resources.md.",
+    ),
+}
+
+
 async def run_demo(
-    *, seconds: float, rate: float, data_dir: Path, keep_data: bool, keep_running: bool
+    *,
+    seconds: float,
+    rate: float,
+    data_dir: Path,
+    keep_data: bool,
+    keep_running: bool,
+    scenario: str = "support",
 ) -> None:
+    make_settings, serve, service, note = SCENARIOS[scenario]
     chdb_dir = data_dir / "chdb"
     if chdb_dir.exists() and not keep_data:
         shutil.rmtree(chdb_dir)
@@ -90,10 +119,12 @@ async def run_demo(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as spin:
         task = spin.add_task("starting the embedded Kafka broker (Tansu)", total=None)
         broker = EmbeddedBroker(log_file=data_dir / "broker.log").start()
-        settings = demo_settings(broker.url, data_dir)
+        settings = make_settings(broker.url, data_dir)
         create_topics(settings)
         spin.update(
-            task, description="starting agents: router, 4 challenger workers, ClickHouse sink"
+            task,
+            description=f"starting agents: router, {len(settings.challengers)} challenger "
+            "workers, ClickHouse sink",
         )
         pipeline = Pipeline(settings, Roles.everything(settings), app_id="shadow-demo")
         await pipeline.start()
@@ -110,10 +141,11 @@ async def run_demo(
         highlight=False,
     )
     # one line per command, never wrapped: pasted, it must run as printed
-    for command in ("report", "batch run --challenger fast --source captured --since 1h"):
+    first = settings.challengers[0].name
+    for command in ("report", f"batch run --challenger {first} --source captured --since 1h"):
         console.print(f"    {env} {shadow} {command}", highlight=False, soft_wrap=True)
 
-    emitter = ShadowEmitter(broker.url, service="support-triage", champion_model="champion-v1")
+    emitter = ShadowEmitter(broker.url, service=service, champion_model="champion-v1")
     router = pipeline.service(RouterService)[0]
     sink = pipeline.service(ClickHouseSinkService)[0]
     stop = asyncio.Event()
@@ -123,7 +155,7 @@ async def run_demo(
             loop.add_signal_handler(sig, stop.set)
 
     try:
-        sent = await _traffic_with_progress(emitter, rate, seconds, sink, stop, keep_running)
+        sent = await _traffic_with_progress(emitter, rate, seconds, sink, stop, keep_running, serve)
         emitter.flush(10)
         await _drain(router, sink, settings, stop)
         window = TimeRange(since=started - dt.timedelta(minutes=1))
@@ -135,25 +167,7 @@ async def run_demo(
             f"\nsent {sent:,} production requests ({stats.dropped} dropped by the SDK); "
             f"{sink.counters['inserted_comparisons']:,} comparisons stored in ClickHouse"
         )
-        width = None if console.is_terminal else 160
-        out = Console(width=width)
-        out.print(report_renderable(report))
-        out.print(
-            "divergence ignores $.trace_id and $.generated_at (they differ on every call); "
-            f"{WRITE_ENDPOINT} is a write endpoint and is never shadowed."
-        )
-        out.print(
-            "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%;"
-            " details: shadow gate):"
-        )
-        for result in gates:
-            out.print(gate_verdict(result))
-        out.print(
-            f"full report: {shadow} report --clickhouse-url chdb://{chdb_dir.resolve()}  "
-            "(--format html -o report.html for charts)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_outcome(report, gates, note, settings, chdb_dir, shadow)
     finally:
         emitter.close(5)
         await pipeline.stop()
@@ -176,16 +190,53 @@ def shadow_command() -> str:
     return shlex.quote(str(script))
 
 
+def _print_outcome(
+    report: Report,
+    gates: list[GateResult],
+    note: str,
+    settings: Settings,
+    chdb_dir: Path,
+    shadow: str,
+) -> None:
+    out = Console(width=None if console.is_terminal else 160)
+    out.print(report_renderable(report))
+    out.print(note)
+    extra = "; resource use limited" if settings.gate.resources.enabled else ""
+    out.print(
+        "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%"
+        f"{extra}; details: shadow gate):"
+    )
+    for result in gates:
+        out.print(gate_verdict(result))
+    out.print(
+        f"full report: {shadow} report --clickhouse-url chdb://{chdb_dir.resolve()}  "
+        "(--format html -o report.html for charts)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _report_and_gate(
     warehouse: Any, window: TimeRange, settings: Settings
 ) -> tuple[Report, list[GateResult]]:
     scope = Scope(warehouse, window, "", False)
+    resources = ResourceOptions(
+        limits={str(k): v for k, v in settings.resources.limits.items()},
+        sample_rates={c.name: c.sample_rate for c in settings.challengers},
+        slices_per_metric=2,
+    )
     report = build_report(
-        scope, ReportOptions(control="control", slices_per_challenger=3, examples_per_challenger=2)
+        scope,
+        ReportOptions(
+            control="control",
+            slices_per_challenger=3,
+            examples_per_challenger=2,
+            resources=resources,
+        ),
     )
     gate = settings.gate
     names = tuple(c.name for c in settings.challengers)
-    return report, run_gate(scope, gate, "control", None, names)
+    return report, run_gate(scope, gate, "control", None, names, resources)
 
 
 async def _traffic_with_progress(
@@ -195,6 +246,7 @@ async def _traffic_with_progress(
     sink: ClickHouseSinkService,
     stop: asyncio.Event,
     keep_running: bool,
+    serve: Any = None,
 ) -> int:
     columns = [
         SpinnerColumn(),
@@ -221,6 +273,7 @@ async def _traffic_with_progress(
                 rate=rate,
                 seconds=1e9 if keep_running else seconds,
                 on_progress=on_progress,
+                serve=serve,
             )
         )
         start = time.monotonic()

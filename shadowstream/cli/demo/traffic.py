@@ -113,15 +113,18 @@ async def generate(
     rate: float,
     seconds: float,
     on_progress: Callable[[int], None] | None = None,
+    serve: Callable[[ShadowEmitter], None] | None = None,
 ) -> int:
-    """Emit ``rate`` requests/s for ``seconds``; returns how many were sent."""
+    """Emit ``rate`` requests/s for ``seconds``; returns how many were sent. ``serve`` emits
+    one request (default: the support-triage service's)."""
+    serve = serve or (lambda e: serve_one(e, make_request()))
     sent = 0
     start = time.monotonic()
     tick = 0.05
     while (elapsed := time.monotonic() - start) < seconds:
         due = int(elapsed * rate) - sent
         for _ in range(max(due, 0)):
-            serve_one(emitter, make_request())
+            serve(emitter)
             sent += 1
         if on_progress is not None:
             on_progress(sent)

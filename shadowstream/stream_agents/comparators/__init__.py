@@ -7,6 +7,7 @@ exact      equal (optionally normalized) text / canonical JSON        ~1 µs
 json       field-level diff: paths, ignore globs, tolerance, sets     ~5-50 µs
 label      same label, or champion's label in challenger's top-k      ~2 µs
 text       rapidfuzz similarity >= threshold (optionally at a path)   ~5-100 µs
+ranked     ranked lists: RBO / overlap@k / NDCG@k >= threshold        ~10-50 µs
 semantic   sentence-embedding cosine >= threshold (extra: semantic)   ~ms
 cascade    cheap steps first, expensive ones only when undecided
 =========  ==========================================================  ==========
@@ -26,6 +27,7 @@ from shadowstream.stream_agents.comparators.cascade import CascadeComparator, Ca
 from shadowstream.stream_agents.comparators.exact import ExactComparator
 from shadowstream.stream_agents.comparators.json_diff import JsonComparator
 from shadowstream.stream_agents.comparators.label import LabelComparator
+from shadowstream.stream_agents.comparators.ranked import RankedListComparator
 from shadowstream.stream_agents.comparators.text import TextComparator
 from shadowstream.stream_agents.comparators.tool_calls import (
     ToolCall,
@@ -41,6 +43,7 @@ __all__ = [
     "JsonComparator",
     "LabelComparator",
     "NoiseAware",
+    "RankedListComparator",
     "TextComparator",
     "ToolCall",
     "ToolCallComparator",
@@ -63,6 +66,7 @@ _FACTORIES: dict[str, Callable[..., Comparator]] = {
     "json": JsonComparator,
     "text": TextComparator,
     "label": LabelComparator,
+    "ranked": RankedListComparator,
     "semantic": _semantic,
 }
 

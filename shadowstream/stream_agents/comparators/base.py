@@ -18,7 +18,8 @@ class Verdict:
     ``summary`` is short and human-readable; ``paths`` lists differing JSON
     paths and ``ignored`` the paths excluded from the decision. ``by`` names
     the comparator that decided when it is not the configured one (a cascade
-    step).
+    step). ``measures`` are named values stored with the comparison for reports
+    (the ranked-list comparator's ``rbo@10,p=0.9``, ``jaccard@10``, ...).
     """
 
     diverged: bool | None
@@ -27,6 +28,7 @@ class Verdict:
     paths: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
     by: str = ""
+    measures: tuple[tuple[str, float], ...] = ()
 
 
 IDENTICAL = Verdict(False, 0.0, "identical")

@@ -18,7 +18,7 @@ The verdict keeps the deciding step's score and summary, and names the step
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from shadowstream.core.errors import ConfigError
@@ -53,6 +53,8 @@ class CascadeComparator:
             raise ConfigError("when_undecided must be 'undecided', 'diverged' or 'agree'")
         self.steps = tuple(steps)
         self.when_undecided = when_undecided
+        # a step that stores measures (ranked lists) needs identical outputs judged too
+        self.stores_measures = any(getattr(st.comparator, "stores_measures", False) for st in steps)
 
     def compare(self, champion: Any, challenger: Any) -> Verdict:
         return self._run(champion, challenger, None)
@@ -77,29 +79,18 @@ class CascadeComparator:
         assert last is not None
         passed = " > ".join(trail)
         if self.when_undecided == "undecided":
-            return Verdict(
-                None,
-                last.score,
-                f"undecided after {passed}: {last.summary}",
-                last.paths,
-                last.ignored,
-                last.by,
-            )
+            return replace(last, diverged=None, summary=f"undecided after {passed}: {last.summary}")
         diverged = self.when_undecided == "diverged"
-        return Verdict(
-            diverged,
-            last.score,
-            f"undecided after {passed}, counted as "
+        return replace(
+            last,
+            diverged=diverged,
+            summary=f"undecided after {passed}, counted as "
             f"{'diverged' if diverged else 'agreeing'}: {last.summary}",
-            last.paths if diverged else (),
-            last.ignored,
-            last.by,
+            paths=last.paths if diverged else (),
         )
 
 
 def _named(verdict: Verdict, by: str) -> Verdict:
     if verdict.by == by:
         return verdict
-    return Verdict(
-        verdict.diverged, verdict.score, verdict.summary, verdict.paths, verdict.ignored, by
-    )
+    return replace(verdict, by=by)
