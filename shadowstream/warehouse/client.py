@@ -116,6 +116,9 @@ _CHDB_CLIENTS: dict[Path, Any] = {}
 _CHDB_LOCK = threading.RLock()
 
 
+COLUMNS_TTL_S = 60.0  # how stale the insert's column list may be
+
+
 class ClickHouseWarehouse:
     """Direct access through clickhouse-connect (chDB backend or HTTP)."""
 
@@ -131,7 +134,9 @@ class ClickHouseWarehouse:
         self.lock_wait_s = lock_wait_s
         self._path = chdb_path(url)
         self._lock = _CHDB_LOCK if self._path is not None else threading.RLock()
-        self._columns: dict[str, frozenset[str]] = {}  # table -> its columns, read once
+        # table -> (its columns, when read): re-read after any DDL through this client
+        # (migrations) and at least every COLUMNS_TTL_S (a migration by another process)
+        self._columns: dict[str, tuple[frozenset[str], float]] = {}
         self._client = self._connect(password)
 
     def _connect(self, password: str | None) -> Any:
@@ -171,6 +176,7 @@ class ClickHouseWarehouse:
             raise _map_error(exc, self.url) from None
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        self._columns.clear()  # DDL may have added columns
         try:
             with self._lock:
                 return self._client.command(sql, parameters=dict(parameters or {}))
@@ -198,13 +204,17 @@ class ClickHouseWarehouse:
         (a newer writer, older tables) is skipped, so sinks and tables of neighbouring
         versions work together during a rolling upgrade."""
         fields = [str(f["name"]) for f in writer_schema.get("fields", [])]
-        known = self._columns.get(table)
-        if known is None:
+        cached = self._columns.get(table)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < COLUMNS_TTL_S:
+            known = cached[0]
+        else:
             rows = self.query(
                 "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}",
                 {"db": self.database, "t": table},
             ).rows
-            known = self._columns[table] = frozenset(str(r[0]) for r in rows)
+            known = frozenset(str(r[0]) for r in rows)
+            self._columns[table] = (known, now)
         chosen = [f for f in fields if f in known]
         return chosen if known else (fields or None)
 
