@@ -51,6 +51,7 @@ ROLLUP_TABLES = (
     "comparisons_hour",
     "comparison_slices_minute",
     "comparison_examples",
+    "comparison_provisional",
 )
 
 

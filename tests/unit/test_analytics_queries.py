@@ -20,6 +20,8 @@ QUERIES = [
     "latency_grid",
     "latency_bounds",
     "summary",
+    "endpoints",
+    "provisional",
 ]
 
 
