@@ -1,7 +1,9 @@
 """``shadow``: run the pipeline, the demo, migrations and reports.
 
-Errors a user can cause (bad config, unreachable broker, unknown challenger)
-end in one line on stderr and exit code 2 (usage/config) or 1 (runtime);
+Errors a user can cause (bad config, unreachable store, unknown challenger)
+end in one line on stderr with an exit code of their own
+(:mod:`shadowstream.cli.exit_codes`: 3 usage/config, 4 store unreachable,
+5 other errors), never one of the verdict codes 0/1/2 of ``shadow gate``;
 tracebacks are for bugs only (``--debug`` shows them always).
 """
 
@@ -21,7 +23,13 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from shadowstream.core.errors import ConfigError, ShadowstreamError
+from shadowstream.cli import exit_codes
+from shadowstream.core.errors import (
+    ConfigError,
+    NotFoundError,
+    ShadowstreamError,
+    WarehouseUnavailableError,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("shadow")
@@ -39,29 +47,59 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = exit_codes.ERROR) -> NoReturn:
     from shadowstream.cli.output import err_console
 
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(code)
 
 
+def error_code(exc: ShadowstreamError) -> int:
+    """The exit code of an error a user can cause (never a verdict's)."""
+    if isinstance(exc, ConfigError | NotFoundError):
+        return exit_codes.USAGE
+    if isinstance(exc, WarehouseUnavailableError):
+        return exit_codes.STORE_UNAVAILABLE
+    return exit_codes.ERROR
+
+
 class ShadowGroup(click.Group):
-    """Turns Shadowstream errors into one-line messages."""
+    """Turns Shadowstream errors into one-line messages and distinct exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            fail(str(exc), 2)
         except ShadowstreamError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            fail(str(exc), 1)
+            fail(str(exc), error_code(exc))
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted", exit_codes.INTERRUPTED)
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's usage errors exit with 3, not click's 2 (2 is "not enough data")."""
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exit_codes.USAGE)
+        except click.Abort:
+            if not standalone_mode:
+                raise
+            click.echo("interrupted", err=True)
+            sys.exit(exit_codes.INTERRUPTED)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -109,6 +147,11 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str, debug: bool
     """Shadowstream: shadow testing for ML and LLM services on Kafka, Faust and ClickHouse.
 
     Start with `shadow demo`; see README.md for running it for real.
+
+    \b
+    Exit codes: 0 promote (or success), 1 FAIL, 2 not enough data yet,
+    3 usage or config error (also an --experiment/--challenger that matches
+    nothing), 4 ClickHouse unreachable, 5 other error, 130 interrupted.
     """
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
@@ -188,7 +231,7 @@ async def _serve(pipeline: Any, settings: Any) -> int:
             crashed = True
             break
     await pipeline.stop()
-    return 1 if crashed else 0
+    return exit_codes.ERROR if crashed else 0
 
 
 def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: bool) -> None:
@@ -199,7 +242,7 @@ def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: 
     if create:
         create_topics(settings)
     pipeline = Pipeline(settings, roles)
-    code = run_async(_serve(pipeline, settings))
+    code = run_async(_serve(pipeline, settings))  # 0, or ERROR when an agent crashed
     if code:
         from shadowstream.cli.output import err_console
 
@@ -407,10 +450,11 @@ def show_config(ctx: click.Context) -> None:
 
 
 def _register_commands() -> None:
-    from shadowstream.cli.commands import analytics, batch
+    from shadowstream.cli.commands import analytics, batch, watch
 
     analytics.register(cli)
     batch.register(cli)
+    watch.register(cli)
 
 
 _register_commands()

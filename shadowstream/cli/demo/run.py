@@ -63,9 +63,8 @@ def demo_settings(broker_url: str, data_dir: Path) -> Settings:
         join_window_seconds=5.0,
         late_retention_seconds=60.0,
         write_endpoints=[WRITE_ENDPOINT],
-        # latency against the A/A control (same model, same shadow path), and no
-        # attribute slice may agree less than 85%: that is what catches `fast`
-        gate={"latency_baseline": "control", "min_slice_agreement": 0.85, "min_samples": 200},
+        # no [gate] settings: the defaults judge latency against the A/A control and
+        # every attribute slice, which is what catches `slow` and `fast`
         challengers=[
             challenger("fast", model="distilled-v2"),
             challenger("slow", model="large-v5"),
@@ -139,8 +138,8 @@ async def run_demo(
             f"{WRITE_ENDPOINT} is a write endpoint and is never shadowed."
         )
         out.print(
-            "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%;"
-            " details: shadow gate):"
+            "\n[bold]Promotion gate[/] (default thresholds: latency vs the A/A control, every "
+            "slice must agree >= 85% beyond the floor; details: shadow gate):"
         )
         for result in gates:
             out.print(gate_verdict(result))
@@ -159,12 +158,18 @@ def _report_and_gate(
     warehouse: Any, window: TimeRange, settings: Settings
 ) -> tuple[Report, list[GateResult]]:
     scope = Scope(warehouse, window, "", False)
+    controls = tuple(c.name for c in settings.challengers if c.control)
     report = build_report(
-        scope, ReportOptions(control="control", slices_per_challenger=3, examples_per_challenger=2)
+        scope,
+        ReportOptions(
+            control=controls[0],
+            controls=controls,
+            slices_per_challenger=3,
+            examples_per_challenger=2,
+        ),
     )
-    gate = settings.gate
     names = tuple(c.name for c in settings.challengers)
-    return report, run_gate(scope, gate, "control", None, names)
+    return report, run_gate(scope, settings.gate, controls, None, names)
 
 
 async def _traffic_with_progress(
