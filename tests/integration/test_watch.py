@@ -28,7 +28,7 @@ from tests.support.synthetic import Behaviour
 class Receiver(BaseHTTPRequestHandler):
     bodies: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:  # the http.server API
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         assert self.headers.get("Content-Type", "").startswith("application/json")
