@@ -46,7 +46,7 @@ JEFFREYS = 0.5
 # the quantile mixture's prior concentration (pseudo-observations): tightest
 # for sample sizes around a few hundred times this, loose only far below it
 QUANTILE_PRIOR_WEIGHT = 50.0
-_ITERATIONS = 60
+_ITERATIONS = 40
 
 
 def _lbeta(a: float, b: float) -> float:
@@ -113,7 +113,13 @@ def difference_cs(k1: int, n1: int, k2: int, n2: int, alpha: float) -> Interval:
 
 # -- a paired difference ------------------------------------------------------------------------
 def _paired_profile(plus: int, minus: int, zero: int, theta: float) -> float:
-    """max log-likelihood of the trinomial subject to p(+) - p(-) = theta."""
+    """max log-likelihood of the trinomial subject to p(+) - p(-) = theta.
+
+    With m = p(-), the log-likelihood plus*log(m + theta) + minus*log(m) +
+    zero*log(1 - 2m - theta) is concave in m; its stationary point solves the
+    quadratic -2n m^2 + (plus*c + minus*(c - 2 theta) - 2 zero theta) m +
+    minus*theta*c = 0 with c = 1 - theta (multiply the derivative out).
+    """
     lo, hi = max(0.0, -theta), (1 - theta) / 2
     if hi < lo:
         return -math.inf
@@ -121,18 +127,18 @@ def _paired_profile(plus: int, minus: int, zero: int, theta: float) -> float:
     def loglik(pm: float) -> float:
         return _xlogy(plus, pm + theta) + _xlogy(minus, pm) + _xlogy(zero, 1 - 2 * pm - theta)
 
-    def rising(pm: float) -> bool:  # derivative of the concave log-likelihood > 0
-        slope = 0.0
-        if plus:
-            slope += plus / max(pm + theta, 1e-300)
-        if minus:
-            slope += minus / max(pm, 1e-300)
-        if zero:
-            slope -= 2 * zero / max(1 - 2 * pm - theta, 1e-300)
-        return slope > 0
-
-    best = _bisect(rising, lo, hi)
-    return max(loglik(best), loglik(lo), loglik(hi))
+    n = plus + minus + zero
+    c = 1 - theta
+    a = -2.0 * n
+    b = plus * c + minus * (c - 2 * theta) - 2 * zero * theta
+    constant = minus * theta * c
+    candidates = [lo, hi]
+    if a != 0:
+        disc = b * b - 4 * a * constant
+        if disc >= 0:
+            root = math.sqrt(disc)
+            candidates += [min(hi, max(lo, (-b + sign * root) / (2 * a))) for sign in (-1, 1)]
+    return max(loglik(pm) for pm in candidates)
 
 
 def paired_difference_cs(
