@@ -13,7 +13,7 @@ undecided otherwise. The criteria are pluggable units
   measured latency, else against the champion (``latency_baseline = "auto"``);
 * invalid-format rate (skipped without an output schema);
 * agreement in every attribute slice, Bonferroni over the slices tested
-  (on by default: ``min_slice_agreement = 0.85``);
+  (on by default: ``min_slice_agreement = 0.90``, the overall bar);
 * divergence above the floor (optional).
 
 Each challenger is paired with its own endpoint group's control

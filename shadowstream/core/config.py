@@ -185,7 +185,7 @@ class GateSpec(_Strict):
     # agreement required in every attribute slice (and endpoint) with at least
     # min_slice_samples compared pairs, Bonferroni over the slices tested: catches a
     # challenger that only breaks on, say, language=de. None switches it off.
-    min_slice_agreement: float | None = Field(default=0.85, ge=0, le=1)
+    min_slice_agreement: float | None = Field(default=0.90, ge=0, le=1)
     min_slice_samples: int = Field(default=100, ge=1)
     # latency p95 compared with: "control" (the champion model timed on the same shadow
     # path as the challengers), "champion" (as production reported it), or "auto": the

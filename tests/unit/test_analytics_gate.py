@@ -100,7 +100,7 @@ def test_a_good_challenger_with_enough_data_is_promoted() -> None:
 
 def test_defaults_have_the_slice_rule_and_the_control_baselines_on() -> None:
     spec = GateSpec()
-    assert spec.min_slice_agreement == 0.85 and spec.min_slice_samples == 100
+    assert spec.min_slice_agreement == 0.90 and spec.min_slice_samples == 100
     assert spec.latency_baseline == "auto" and spec.agreement_baseline == "auto"
     assert [k.name for k in DEFAULT_CRITERIA if k.enabled(spec)] == [
         "agreement",

@@ -139,7 +139,7 @@ async def run_demo(
         )
         out.print(
             "\n[bold]Promotion gate[/] (default thresholds: latency vs the A/A control, every "
-            "slice must agree >= 85% beyond the floor; details: shadow gate):"
+            "slice must agree >= 90% beyond the floor; details: shadow gate):"
         )
         for result in gates:
             out.print(gate_verdict(result))
