@@ -262,6 +262,14 @@ def test_cli_errors_have_codes_of_their_own(run_cli: Any, tmp_path: Any) -> None
     assert "Exit codes: 0 promote" in run_cli("gate", "--help").output
 
 
+def test_a_store_without_the_report_tables_is_an_error_of_its_own(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHADOW_CLICKHOUSE_DATABASE", f"t_empty_{uuid.uuid4().hex[:8]}")
+    result = run_cli("gate")
+    assert result.exit_code == 5 and "shadow db migrate" in result.output
+
+
 def test_cli_user_mistakes_are_one_line_errors(run_cli: Any) -> None:
     both = run_cli("report", "--since", "1h", "--from", "2026-01-01")
     assert both.exit_code == 3 and "Traceback" not in both.output
