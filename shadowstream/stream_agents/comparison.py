@@ -141,6 +141,9 @@ class ComparisonBuilder:
         self.shadow_endpoints = shadow_endpoints
         self.write_endpoints = write_endpoints
         self._covered: dict[Scope, bool] = {}
+        # batch experiment -> its challengers (the router's registry): a batch run that
+        # asks no control has no noise model to wait for
+        self.experiment_challengers: Callable[[str], tuple[str, ...] | None] = _unknown
         self.stats = BuilderStats()
 
     @classmethod
@@ -232,11 +235,19 @@ class ComparisonBuilder:
                 self._covered[scope] = covered
         return covered
 
-    def _provisional(self, name: str, comparator: Comparator, scope: Scope | None) -> bool:
-        """Judged before this endpoint's noise model is ready, by a comparator noise affects."""
+    def _provisional(
+        self, name: str, comparator: Comparator, scope: Scope | None, experiment: str
+    ) -> bool:
+        """Judged before this endpoint's noise model is ready, by a comparator noise affects,
+        where a control is on its way (live traffic it covers, or a batch run that asked one)."""
         if scope is None or self.noise is None or self.noise.ready(scope):
             return False
-        return self._is_noise_aware(name, comparator) and self._has_control(scope)
+        if not self._is_noise_aware(name, comparator) or not self._has_control(scope):
+            return False
+        if experiment != "live":
+            asked = self.experiment_challengers(experiment) or ()
+            return any(c in self.controls for c in asked)
+        return True
 
     def _judge(
         self, name: str, comparator: Comparator, scope: Scope | None, a: Any, b: Any
@@ -315,7 +326,8 @@ class ComparisonBuilder:
             if tools is not None:
                 verdict = _with_tool_calls(verdict, *tools)
             # after the control's own observation: it may have made the model ready
-            provisional = self._provisional(name, comparator, scope)
+            experiment = (request or {}).get("experiment_id") or "live"
+            provisional = self._provisional(name, comparator, scope, experiment)
             if provisional:
                 self.stats.provisional += 1
 
@@ -395,6 +407,10 @@ class ComparisonBuilder:
             "attributes": source.get("attributes") or {},
             "noise_provisional": True if provisional else None,
         }
+
+
+def _unknown(experiment: str) -> tuple[str, ...] | None:
+    return None
 
 
 def build_comparison_builder(settings: Settings) -> ComparisonBuilder:

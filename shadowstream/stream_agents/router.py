@@ -124,6 +124,8 @@ class RouterService(AgentService):
         self.partitions = partitions
         self.fanout = fanout
         self.builder = builder
+        # a batch run's comparisons wait for the noise model only if it asked a control
+        builder.experiment_challengers = fanout.experiments.challengers.get
         self.window_s = window_s
         self.late_retention_s = late_retention_s
         self.commit_interval_s = commit_interval_s

@@ -398,3 +398,34 @@ def test_from_settings_wires_controls_noise_formats_and_tool_modes() -> None:
     assert builder.tool_calls["agent"].mode == "diverge"
     no_control = load_settings(None, challengers=[{"name": "a", "callable": "m:f"}])
     assert ComparisonBuilder.from_settings(no_control).noise is None
+
+
+def test_only_comparisons_a_control_is_coming_for_wait_for_the_noise_model() -> None:
+    """An endpoint no control covers, or a batch run that asked no control, has no
+    noise model to wait for: judged at once. A batch run with a control waits."""
+    learner = NoiseLearner(min_rate=0.5, min_samples=10)
+    builder = ComparisonBuilder(
+        {"control": JsonComparator(), "candidate": JsonComparator()},
+        controls={"control"},
+        noise=learner,
+        control_endpoints={"control": ("/predict",)},
+    )
+    runs = {"b-1": ("candidate",), "b-2": ("candidate", "control")}
+    builder.experiment_challengers = runs.get
+
+    def judge(endpoint: str, experiment: str) -> Any:
+        event = {**request("r", endpoint), "experiment_id": experiment}
+        answer = champion_answer(0)
+        return builder(
+            event,
+            response("r", answer, role="champion"),
+            response("r", {**answer, "label": "other"}, name="candidate"),
+            "candidate",
+            "both_answered",
+        )
+
+    assert judge("/elsewhere", "live")["diverged"] is True  # no control covers it
+    assert judge("/predict", "live")["noise_provisional"] is True
+    assert judge("/predict", "b-1")["diverged"] is True  # the run asked no control
+    assert judge("/predict", "b-2")["noise_provisional"] is True
+    assert judge("/predict", "b-unknown")["diverged"] is True
