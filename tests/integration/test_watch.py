@@ -8,6 +8,7 @@ already announced.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import uuid
@@ -129,3 +130,55 @@ def test_watch_errors_have_their_own_exit_codes(watched: Warehouse) -> None:
     assert bad.exit_code == 3
     bad_hook = watch("--webhook", "ftp://example.invalid/x")
     assert bad_hook.exit_code == 3
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """Answers each request with the next status of ``statuses`` (then 200)."""
+
+    statuses: list[int] = []
+    seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # the http.server API
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        type(self).seen.append(body)
+        status = type(self).statuses.pop(0) if type(self).statuses else 200
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_webhook_retries_server_errors_but_not_a_rejected_body() -> None:
+    from shadowstream.analytics.notify import WebhookNotifier
+    from shadowstream.analytics.watch import WatchEvent
+
+    handler = type("Handler", (Flaky,), {"statuses": [503, 500, 400], "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notifier = WebhookNotifier(
+            f"http://127.0.0.1:{server.server_address[1]}/hook", "json", sleep=lambda s: None
+        )
+        event = WatchEvent(
+            at=dt.datetime.now(dt.UTC),
+            experiment_id="live",
+            challenger="c",
+            kind="verdict",
+            verdict="fail",
+            previous_verdict="promote",
+            regressions=("errors",),
+            new_regressions=("errors",),
+            samples=10,
+            control="control",
+            summary="c / live: PROMOTE -> FAIL",
+        )
+        notifier.send([event])  # 503, 500, then 400 on the third try: given up
+        assert (notifier.sent, notifier.failed) == (0, 1) and len(handler.seen) == 3
+        notifier.send([event])  # the server is fine again
+        assert notifier.sent == 1 and handler.seen[-1]["alarm"] is True
+        assert "127.0.0.1" in repr(notifier) and "/hook" not in repr(notifier)
+        notifier.close()
+    finally:
+        server.shutdown()
+        server.server_close()
