@@ -41,7 +41,7 @@ from shadowstream.stream_agents.comparators import (
     build_comparator,
 )
 from shadowstream.stream_agents.comparators.base import clip
-from shadowstream.stream_agents.fanout import endpoint_matches
+from shadowstream.stream_agents.control_coverage import ControlCoverage, ExperimentLookup
 from shadowstream.stream_agents.noise import NoiseLearner, Scope
 
 if TYPE_CHECKING:
@@ -135,16 +135,21 @@ class ComparisonBuilder:
         self._clock = clock
         self._noise_aware: dict[str, bool] = {}
         self.control_differs = dict(control_differs or {})
-        self.control_endpoints = {
-            name: tuple((control_endpoints or {}).get(name, ("*",))) for name in self.controls
-        }
-        self.shadow_endpoints = shadow_endpoints
-        self.write_endpoints = write_endpoints
-        self._covered: dict[Scope, bool] = {}
-        # batch experiment -> its challengers (the router's registry): a batch run that
-        # asks no control has no noise model to wait for
-        self.experiment_challengers: Callable[[str], tuple[str, ...] | None] = _unknown
+        self.coverage = ControlCoverage(
+            {n: tuple((control_endpoints or {}).get(n, ("*",))) for n in self.controls},
+            shadow_endpoints,
+            write_endpoints,
+        )
         self.stats = BuilderStats()
+
+    @property
+    def experiment_challengers(self) -> ExperimentLookup:
+        """Batch experiment -> its challengers: a run that asks no control does not wait."""
+        return self.coverage.experiment_challengers
+
+    @experiment_challengers.setter
+    def experiment_challengers(self, lookup: ExperimentLookup) -> None:
+        self.coverage.experiment_challengers = lookup
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ComparisonBuilder:
@@ -221,20 +226,6 @@ class ComparisonBuilder:
             return None
         return self.noise.scope(request.get("service", ""), request.get("endpoint", ""))
 
-    def _has_control(self, scope: Scope) -> bool:
-        """Whether some control reaches this scope (else there is no model to wait for)."""
-        covered = self._covered.get(scope)
-        if covered is None:
-            endpoint = scope[1]
-            covered = scope == ("*", "*") or (
-                endpoint_matches(endpoint, self.shadow_endpoints)
-                and not endpoint_matches(endpoint, self.write_endpoints)
-                and any(endpoint_matches(endpoint, p) for p in self.control_endpoints.values())
-            )
-            if len(self._covered) < 10_000:
-                self._covered[scope] = covered
-        return covered
-
     def _provisional(
         self, name: str, comparator: Comparator, scope: Scope | None, experiment: str
     ) -> bool:
@@ -242,12 +233,9 @@ class ComparisonBuilder:
         where a control is on its way (live traffic it covers, or a batch run that asked one)."""
         if scope is None or self.noise is None or self.noise.ready(scope):
             return False
-        if not self._is_noise_aware(name, comparator) or not self._has_control(scope):
-            return False
-        if experiment != "live":
-            asked = self.experiment_challengers(experiment) or ()
-            return any(c in self.controls for c in asked)
-        return True
+        return self._is_noise_aware(name, comparator) and self.coverage.control_coming(
+            scope, experiment
+        )
 
     def _judge(
         self, name: str, comparator: Comparator, scope: Scope | None, a: Any, b: Any
@@ -407,10 +395,6 @@ class ComparisonBuilder:
             "attributes": source.get("attributes") or {},
             "noise_provisional": True if provisional else None,
         }
-
-
-def _unknown(experiment: str) -> tuple[str, ...] | None:
-    return None
 
 
 def build_comparison_builder(settings: Settings) -> ComparisonBuilder:
