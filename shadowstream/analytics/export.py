@@ -88,6 +88,13 @@ def summary_row(row: ChallengerReport) -> dict[str, Any]:
             }
         )
     out.update({"p50_delta_pct": d.p50_pct, "p95_delta_pct": d.p95_pct, "p99_delta_pct": d.p99_pct})
+    out.update(
+        {
+            "control_p95_ms": row.control_p95_ms,
+            "p95_vs_control_pct": row.p95_vs_control_pct,
+            "provisional": row.provisional,
+        }
+    )
     return out
 
 

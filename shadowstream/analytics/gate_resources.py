@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 
-from shadowstream.analytics.gate import Criterion, _judge
+from shadowstream.analytics.criteria.base import Criterion
+from shadowstream.analytics.criteria.base import decide as _judge
 from shadowstream.analytics.model import Counts
 from shadowstream.analytics.projection import fetch_projections
 from shadowstream.analytics.queries import Scope

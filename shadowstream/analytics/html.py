@@ -330,7 +330,8 @@ def challenger_card(
     )
     floor_points: list[TimePoint] = []
     if not r.is_control:
-        floor_points = _points(series.get((r.experiment_id, report.control), []))
+        # its own control (the one it is paired with; several endpoint groups, several)
+        floor_points = _points(series.get((r.experiment_id, r.control or report.control), []))
     divergence = charts.divergence_chart(
         _points(series.get(key, [])),
         floor_points,

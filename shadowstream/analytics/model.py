@@ -182,6 +182,15 @@ class ChallengerReport:
     failure_increase_ci: Interval | None
     first_minute: dt.datetime | None
     last_minute: dt.datetime | None
+    # the A/A control this challenger is paired with (its endpoint group's), "" if none
+    control: str = ""
+    # comparisons judged before the noise model of their endpoint was ready: left out
+    # of divergence (diverged is null), counted here (see stream_agents.noise)
+    provisional: int = 0
+    # p95 of the paired control (the champion model on the shadow path), and the
+    # challenger's p95 against it
+    control_p95_ms: float | None = None
+    p95_vs_control_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +255,7 @@ class Report:
     since: dt.datetime
     until: dt.datetime
     experiment: str
-    control: str
+    control: str  # the controls, comma-separated (each challenger has its own: .control)
     confidence: float
     exact: bool
     challengers: list[ChallengerReport] = field(default_factory=list)

@@ -58,6 +58,7 @@ ROLLUP_TABLES = (
     "comparison_examples",
     "measures_minute",
     "resources_minute",
+    "comparison_provisional",
 )
 
 

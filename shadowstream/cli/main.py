@@ -1,9 +1,11 @@
 """``shadow``: run the pipeline, the demo, migrations and reports.
 
-Errors a user can cause (bad config, unreachable broker, unknown challenger)
-end in one line on stderr and exit code 2 (usage/config), 1 (runtime) or 3 (an
-optional dependency is not installed: the line names the extra); tracebacks
-are for bugs only (``--debug`` shows them always).
+Errors a user can cause (bad config, unreachable store, unknown challenger)
+end in one line on stderr with an exit code of their own
+(:mod:`shadowstream.cli.exit_codes`: 3 usage/config, also an optional
+dependency this install leaves out (the line names the extra), 4 store
+unreachable, 5 other errors), never one of the verdict codes 0/1/2 of
+``shadow gate``; tracebacks are for bugs only (``--debug`` shows them always).
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.entry import EXIT_MISSING_EXTRA, missing_extra_message
-from shadowstream.core.errors import ConfigError, ShadowstreamError
+from shadowstream.core.errors import (
+    ConfigError,
+    NotFoundError,
+    ShadowstreamError,
+    WarehouseUnavailableError,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("shadow")
@@ -47,7 +55,7 @@ def setup_logging(level: str) -> None:
             logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = exit_codes.ERROR) -> NoReturn:
     try:
         from rich.markup import escape
 
@@ -60,27 +68,57 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def error_code(exc: ShadowstreamError) -> int:
+    """The exit code of an error a user can cause (never a verdict's)."""
+    if isinstance(exc, ConfigError | NotFoundError):
+        return exit_codes.USAGE
+    if isinstance(exc, WarehouseUnavailableError):
+        return exit_codes.STORE_UNAVAILABLE
+    return exit_codes.ERROR
+
+
 class ShadowGroup(click.Group):
-    """Turns Shadowstream errors into one-line messages."""
+    """Turns Shadowstream errors into one-line messages and distinct exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            fail(str(exc), 2)
         except ShadowstreamError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            fail(str(exc), 1)
+            fail(str(exc), error_code(exc))
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted", exit_codes.INTERRUPTED)
         except ModuleNotFoundError as exc:  # an optional dependency this install leaves out
             message = missing_extra_message(exc)
             if message is None or (ctx.obj and ctx.obj.get("debug")):
                 raise
             fail(message.removeprefix("shadow: "), EXIT_MISSING_EXTRA)
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's usage errors exit with 3, not click's 2 (2 is "not enough data")."""
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exit_codes.USAGE)
+        except click.Abort:
+            if not standalone_mode:
+                raise
+            click.echo("interrupted", err=True)
+            sys.exit(exit_codes.INTERRUPTED)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -134,6 +172,11 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str, debug: bool
     there is one (the file used is printed on stderr); SHADOW_* env vars and
     the --broker-url / --clickhouse-url options override it. Challenger
     callables (module:function) import from the working directory first.
+
+    \b
+    Exit codes: 0 promote (or success), 1 FAIL, 2 not enough data yet,
+    3 usage or config error (also an --experiment/--challenger that matches
+    nothing), 4 ClickHouse unreachable, 5 other error, 130 interrupted.
     """
     ctx.ensure_object(dict)
     import_from_working_directory()
@@ -238,7 +281,7 @@ async def _serve(pipeline: Any, settings: Any) -> int:
             crashed = True
             break
     await pipeline.stop()
-    return 1 if crashed else 0
+    return exit_codes.ERROR if crashed else 0
 
 
 def _run_roles(
@@ -251,7 +294,7 @@ def _run_roles(
     if create:
         create_topics(settings)
     pipeline = Pipeline(settings, roles)
-    code = run_async(_serve(pipeline, settings))
+    code = run_async(_serve(pipeline, settings))  # 0, or ERROR when an agent crashed
     if code:
         from shadowstream.cli.output import err_console
 
@@ -460,11 +503,12 @@ def show_config(ctx: click.Context, /, **connection: Any) -> None:
 
 
 def _register_commands() -> None:
-    from shadowstream.cli.commands import analytics, batch, schemas
+    from shadowstream.cli.commands import analytics, batch, schemas, watch
 
     analytics.register(cli)
     batch.register(cli)
     schemas.register(cli)
+    watch.register(cli)
 
 
 _register_commands()

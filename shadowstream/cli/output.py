@@ -110,7 +110,8 @@ def report_header(report: Report) -> Text:
     text.append("Shadow report", style="bold")
     text.append(
         f"  {since} → {until} UTC · experiment {report.experiment or 'all'} · "
-        f"control {report.control!r} · {report.confidence:.0%} intervals · from {source}"
+        f"control{'s' if ',' in report.control else ''} {report.control} · "
+        f"{report.confidence:.0%} intervals · from {source}"
     )
     return text
 
@@ -150,7 +151,10 @@ def divergence_table(report: Report) -> Table:
                     if floor.significant
                     else "no"
                 )
-            floor_cells = [rate_pct(floor.control_rate.value), span, verdict]
+            shown = rate_pct(floor.control_rate.value)
+            if "," in report.control:  # several controls: say whose floor it is
+                shown += f" ({floor.control})"
+            floor_cells = [shown, span, verdict]
         table.add_row(
             _name(row),
             row.experiment_id,
@@ -180,18 +184,38 @@ def latency_table(report: Report) -> Table:
             ("p50", "right"),
             ("p95", "right"),
             ("p99", "right"),
+            ("p95 vs control", "right"),
         ],
+        caption="p95 vs control: the challenger against its A/A control, the champion model "
+        "timed on the same shadow path (what the gate judges by default)",
     )
     for row in report.challengers:
         a, b, d = row.champion, row.challenger_side, row.latency_delta
+        versus = "-"
+        if row.control and not row.is_control:
+            versus = _latency_cell(row.control_p95_ms, b.latency_p95_ms, row.p95_vs_control_pct)
         table.add_row(
             _name(row),
             row.experiment_id,
             _latency_cell(a.latency_p50_ms, b.latency_p50_ms, d.p50_pct),
             _latency_cell(a.latency_p95_ms, b.latency_p95_ms, d.p95_pct),
             _latency_cell(a.latency_p99_ms, b.latency_p99_ms, d.p99_pct),
+            versus,
         )
     return table
+
+
+def provisional_note(report: Report) -> Text | None:
+    """How many comparisons were left out because the noise model was not ready yet."""
+    rows = [r for r in report.challengers if r.provisional]
+    if not rows:
+        return None
+    counts = ", ".join(f"{_name(r)} {r.provisional:,}" for r in rows)
+    return Text(
+        f"Left out of divergence (provisional): {counts} - judged before their endpoint's "
+        "noise model had seen enough control comparisons; not counted as agreement or "
+        "divergence, still counted for latency and failures."
+    )
 
 
 def failures_table(report: Report) -> Table:
@@ -327,6 +351,9 @@ def report_renderable(report: Report) -> RenderableType:
     if report.empty:
         return Text("no comparisons in that range yet")
     parts: list[RenderableType] = [report_header(report), divergence_table(report)]
+    note = provisional_note(report)
+    if note is not None:
+        parts.append(note)
     parts += [latency_table(report), failures_table(report), usage_table(report)]
     if report.slices:
         parts.append(slices_table(report))
@@ -364,6 +391,12 @@ VERDICT_STYLE = {
 }
 
 
+def _bounds_caption(result: GateResult) -> str:
+    if result.method == "anytime-valid":
+        return "anytime-valid confidence sequences (valid at every check)"
+    return f"one-sided {result.confidence:.0%} bounds"
+
+
 def gate_table(result: GateResult) -> Table:
     table = _table(
         f"Gate: {result.challenger} (experiment {result.experiment_id})",
@@ -376,8 +409,9 @@ def gate_table(result: GateResult) -> Table:
             ("result", "left"),
             ("", "left"),
         ],
-        caption=f"one-sided {result.confidence:.0%} bounds. pass: the pessimistic bound meets the "
-        "threshold; FAIL: even the optimistic bound misses it; undecided: more data needed",
+        caption=f"{_bounds_caption(result)}. pass: the pessimistic bound meets the "
+        "threshold; FAIL: even the optimistic bound misses it; undecided: more data needed"
+        + (f"; control: {result.control}" if result.control else "; no A/A control"),
     )
     for c in result.criteria:
         table.add_row(

@@ -212,7 +212,11 @@ class ResourceGateSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    """Promotion thresholds; every check uses a confidence bound."""
+    """Promotion thresholds; every check uses a confidence bound.
+
+    The defaults are meant to give the right verdict with no ``[gate]`` section
+    at all; docs/decisions.md explains each one.
+    """
 
     max_latency_p95_regression_pct: float = Field(default=10.0, ge=0)
     max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
@@ -222,15 +226,37 @@ class GateSpec(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     # optional: max divergence above the control's (A/A noise floor), e.g. 0.02
     max_divergence_above_floor: float | None = Field(default=None, ge=0, le=1)
-    # optional: agreement required in every attribute slice with enough samples
-    # (catches a challenger that only breaks on, say, language=de)
-    min_slice_agreement: float | None = Field(default=None, ge=0, le=1)
+    # agreement required in every attribute slice (and endpoint) with at least
+    # min_slice_samples compared pairs, Bonferroni over the slices tested: catches a
+    # challenger that only breaks on, say, language=de. None switches it off.
+    min_slice_agreement: float | None = Field(default=0.90, ge=0, le=1)
     min_slice_samples: int = Field(default=100, ge=1)
-    # latency p95 compared with the champion's (as production reported it) or with
-    # the control's (the champion model timed on the same shadow path as challengers)
-    latency_baseline: Literal["champion", "control"] = "champion"
+    # latency p95 compared with: "control" (the champion model timed on the same shadow
+    # path as the challengers), "champion" (as production reported it), or "auto": the
+    # challenger's own control when it has measured latency, else the champion
+    latency_baseline: Literal["auto", "champion", "control"] = "auto"
+    # agreement (overall and per slice) judged as is ("absolute"), or "auto": beyond the
+    # disagreement of the challenger's own control (A/A) when there is one, so a champion
+    # that disagrees with itself does not fail every challenger
+    agreement_baseline: Literal["auto", "absolute"] = "auto"
     # resource use (tokens, tool calls, cost): off unless set, see ResourceGateSpec
     resources: ResourceGateSpec = Field(default_factory=ResourceGateSpec)
+
+
+class WatchSpec(_Strict):
+    """``shadow watch``: continuous re-evaluation with anytime-valid statistics."""
+
+    interval_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    # probability that a challenger no worse than its baseline never raises an alarm
+    # during the whole watch, however long it runs (split over criteria and slices)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # POSTed on every verdict change and regression; the URL is a secret (Slack's are)
+    webhook_url: SecretStr | None = None
+    webhook_format: Literal["json", "slack"] = "json"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # slices are tested at alpha / max_slices each (fixed in advance, as anytime
+    # validity needs); more slices than this are still tested, less strictly
+    max_slices: int = Field(default=100, ge=1, le=100_000)
 
 
 class NoiseSpec(_Strict):
@@ -308,6 +334,8 @@ class Settings(BaseSettings):
 
     # -- gate --------------------------------------------------------------
     gate: GateSpec = Field(default_factory=GateSpec)
+    # -- continuous watch (shadow watch) -----------------------------------------
+    watch: WatchSpec = Field(default_factory=WatchSpec)
 
     # -- comparison ------------------------------------------------------------
     noise: NoiseSpec = Field(default_factory=NoiseSpec)

@@ -53,6 +53,11 @@ class MalformedEventError(SchemaError):
         super().__init__(message)
 
 
+class NotFoundError(ShadowstreamError):
+    """A name given by the user (challenger, experiment) matches nothing; the message
+    names what exists."""
+
+
 class BrokerError(ShadowstreamError):
     """The Kafka broker is unreachable or refused an operation."""
 

@@ -57,6 +57,11 @@ class TopicNames:
         """Join markers: which requests are closed and which sides they had."""
         return f"{self.prefix}.router.changelog"
 
+    @property
+    def noise(self) -> str:
+        """Compacted: the learned noise model per endpoint, so it survives restarts."""
+        return f"{self.prefix}.noise"
+
     def challenger(self, name: str) -> str:
         return f"{self.prefix}.challenger.{name}"
 

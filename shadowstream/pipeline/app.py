@@ -92,6 +92,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs.append(TopicSpec(topics.stats, n, rf))
     specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
     specs.append(TopicSpec(topics.schemas, 1, rf, {"cleanup.policy": "compact"}))
+    specs.append(TopicSpec(topics.noise, 1, rf, {"cleanup.policy": "compact"}))
     return specs
 
 

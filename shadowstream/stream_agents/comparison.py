@@ -6,9 +6,14 @@ Per challenger, the builder applies:
    Byte-identical outputs skip parsing and comparing altogether (the common
    case on a hot path);
 2. noise: a ``control`` challenger's comparisons teach the NoiseLearner
-   which paths differ champion vs champion; the other challengers' JSON
-   comparisons on the same endpoint leave those paths out (``ignored_paths``
-   lists them, the summary marks them "(noise)");
+   which paths differ champion vs champion, diffed with that control's own
+   comparator options, per endpoint; every JSON comparison on that endpoint,
+   the control's own included, leaves those paths out (``ignored_paths`` lists
+   them, the summary marks them "(noise)"). Until the endpoint's model is
+   ready (``min_samples`` control comparisons), comparisons that noise could
+   change are *provisional*: ``diverged`` and the score are null (so no
+   statistic counts them as divergence or agreement), ``noise_provisional``
+   is true and the summary says so;
 3. tool calls: when the responses carry a ``tool_trace``, their calls are
    compared (names, arguments, count) and the differences are added to the
    summary and paths (``tool_calls[1].name``); in ``diverge`` mode they also
@@ -36,7 +41,8 @@ from shadowstream.stream_agents.comparators import (
     build_comparator,
 )
 from shadowstream.stream_agents.comparators.base import clip
-from shadowstream.stream_agents.noise import NoiseLearner
+from shadowstream.stream_agents.control_coverage import ControlCoverage, ExperimentLookup
+from shadowstream.stream_agents.noise import NoiseLearner, Scope
 
 if TYPE_CHECKING:
     from shadowstream.core.config import Settings
@@ -46,6 +52,7 @@ Event = dict[str, Any]
 FormatCheck = Callable[[Any], bool]
 
 ToolCallMode = str  # "off" | "report" | "diverge"
+PROVISIONAL_NOTE = "provisional (noise model not ready; left out of divergence)"
 
 
 def parse_output(text: str | None) -> Any:
@@ -93,6 +100,7 @@ class BuilderStats:
     control_observed: int = 0
     comparator_errors: int = 0
     tool_call_diffs: int = 0
+    provisional: int = 0
 
 
 class ComparisonBuilder:
@@ -102,9 +110,13 @@ class ComparisonBuilder:
     maps challenger name to a validator of output format (applied to both
     sides: the champion's output is checked against the same declared format).
     ``controls`` names the challengers that re-run the champion; with a
-    ``noise`` learner they teach it, and everyone else is judged without the
-    paths it learned. ``tool_calls`` maps challenger name to how its tool
-    calls are compared (default: report differences, do not count them).
+    ``noise`` learner they teach it (each diffed as ``control_differs`` says,
+    default: the learner's own), and every comparison, theirs included, is
+    judged without the paths it learned. ``control_endpoints`` maps each
+    control to the endpoint globs it covers (default: all): an endpoint no
+    control covers has no noise model to wait for. ``tool_calls`` maps
+    challenger name to how its tool calls are compared (default: report
+    differences, do not count them).
     """
 
     def __init__(
@@ -118,6 +130,10 @@ class ComparisonBuilder:
         controls: frozenset[str] | set[str] | tuple[str, ...] = (),
         noise: NoiseLearner | None = None,
         tool_calls: Mapping[str, ToolCallPolicy] | None = None,
+        control_differs: Mapping[str, JsonComparator | None] | None = None,
+        control_endpoints: Mapping[str, tuple[str, ...]] | None = None,
+        shadow_endpoints: tuple[str, ...] = ("*",),
+        write_endpoints: tuple[str, ...] = (),
     ) -> None:
         self.comparators = dict(comparators)
         self.format_checks = dict(format_checks or {})
@@ -130,7 +146,22 @@ class ComparisonBuilder:
         self._clock = clock
         self._noise_aware: dict[str, bool] = {}
         self._measuring: dict[str, bool] = {}
+        self.control_differs = dict(control_differs or {})
+        self.coverage = ControlCoverage(
+            {n: tuple((control_endpoints or {}).get(n, ("*",))) for n in self.controls},
+            shadow_endpoints,
+            write_endpoints,
+        )
         self.stats = BuilderStats()
+
+    @property
+    def experiment_challengers(self) -> ExperimentLookup:
+        """Batch experiment -> its challengers: a run that asks no control does not wait."""
+        return self.coverage.experiment_challengers
+
+    @experiment_challengers.setter
+    def experiment_challengers(self, lookup: ExperimentLookup) -> None:
+        self.coverage.experiment_challengers = lookup
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ComparisonBuilder:
@@ -155,27 +186,35 @@ class ComparisonBuilder:
                     rel_tol=tools.rel_tol,
                 ),
             )
-        controls = frozenset(s.name for s in settings.challengers if s.control)
+        controls = [s for s in settings.challengers if s.control]
         noise = None
         if settings.noise.enabled and controls:
-            control_comparator = comparators[min(controls)]
             noise = NoiseLearner(
-                differ=control_comparator.without_ignores()
-                if isinstance(control_comparator, JsonComparator)
-                else None,
                 min_rate=settings.noise.min_rate,
                 min_samples=settings.noise.min_samples,
                 window=settings.noise.window,
                 max_paths=settings.noise.max_paths,
                 per_endpoint=settings.noise.per_endpoint,
             )
+        differs: dict[str, JsonComparator | None] = {}
+        for spec in controls:
+            # each control teaches its endpoints with its own structural options
+            comparator = comparators[spec.name]
+            differs[spec.name] = (
+                comparator.without_ignores() if isinstance(comparator, JsonComparator) else None
+            )
+        covered = {spec.name: tuple(spec.endpoints) for spec in controls}
         return cls(
             comparators,
             format_checks,
             {s.name: s.model_id for s in settings.challengers},
-            controls=controls,
+            controls=frozenset(covered),
             noise=noise,
             tool_calls=tool_calls,
+            control_differs=differs,
+            control_endpoints=covered,
+            shadow_endpoints=tuple(settings.shadow_endpoints),
+            write_endpoints=tuple(settings.write_endpoints),
         )
 
     def comparator_for(self, challenger: str) -> Comparator:
@@ -202,14 +241,31 @@ class ComparisonBuilder:
             measures = self._measuring[name] = bool(getattr(comparator, "stores_measures", False))
         return measures
 
-    def _judge(self, name: str, comparator: Comparator, request: Event, a: Any, b: Any) -> Verdict:
+    def _noise_scope(self, request: Event) -> Scope | None:
+        if self.noise is None:
+            return None
+        return self.noise.scope(request.get("service", ""), request.get("endpoint", ""))
+
+    def _provisional(
+        self, name: str, comparator: Comparator, scope: Scope | None, experiment: str
+    ) -> bool:
+        """Judged before this endpoint's noise model is ready, by a comparator noise affects,
+        where a control is on its way (live traffic it covers, or a batch run that asked one)."""
+        if scope is None or self.noise is None or self.noise.ready(scope):
+            return False
+        return self._is_noise_aware(name, comparator) and self.coverage.control_coming(
+            scope, experiment
+        )
+
+    def _judge(
+        self, name: str, comparator: Comparator, scope: Scope | None, a: Any, b: Any
+    ) -> Verdict:
         noise = self.noise
-        if noise is not None:
-            scope = noise.scope(request.get("service", ""), request.get("endpoint", ""))
+        if noise is not None and scope is not None:
             if name in self.controls:
                 self.stats.control_observed += 1
-                noise.observe(scope, a, b)
-            elif self._is_noise_aware(name, comparator):
+                noise.observe(scope, a, b, self.control_differs.get(name))
+            if self._is_noise_aware(name, comparator):
                 noisy = noise.noisy(scope)
                 if noisy:
                     self.stats.noise_filtered += 1
@@ -257,12 +313,14 @@ class ComparisonBuilder:
         champion_out: Any = None
         challenger_out: Any = None
         parsed = False
+        provisional = False
         if champion_ok and challenger_ok:
             assert champion is not None and challenger is not None
             self.stats.compared += 1
+            scope = self._noise_scope(request or {})
             if (
                 same_bytes
-                and not (self.noise is not None and name in self.controls)
+                and not (scope is not None and name in self.controls)
                 and not self._measures_identical(name, comparator)
             ):
                 self.stats.identical_bytes += 1
@@ -272,15 +330,18 @@ class ComparisonBuilder:
                 challenger_out = champion_out if same_bytes else parse_output(challenger_text)
                 parsed = True
                 try:
-                    verdict = self._judge(
-                        name, comparator, request or {}, champion_out, challenger_out
-                    )
+                    verdict = self._judge(name, comparator, scope, champion_out, challenger_out)
                 except Exception as exc:  # a comparator bug must not stop the join
                     self.stats.comparator_errors += 1
                     verdict = Verdict(None, 0.0, f"comparator error: {type(exc).__name__}: {exc}")
             tools = self._tool_verdict(name, champion, challenger)
             if tools is not None:
                 verdict = _with_tool_calls(verdict, *tools)
+            # after the control's own observation: it may have made the model ready
+            experiment = (request or {}).get("experiment_id") or "live"
+            provisional = self._provisional(name, comparator, scope, experiment)
+            if provisional:
+                self.stats.provisional += 1
 
         champion_valid: bool | None = None
         challenger_valid: bool | None = None
@@ -304,6 +365,8 @@ class ComparisonBuilder:
                     format_notes.append(_format_note("challenger", check, challenger_out))
 
         summary = verdict.summary if verdict is not None else ""
+        if provisional:
+            summary = clip(f"{PROVISIONAL_NOTE}: {summary}", 500)
         if format_notes:
             summary = clip("; ".join([summary, *format_notes] if summary else format_notes), 500)
         comparator_name = comparator.name
@@ -336,8 +399,8 @@ class ComparisonBuilder:
             "latency_delta_ms": challenger_latency - champion_latency
             if champion_latency is not None and challenger_latency is not None
             else None,
-            "diverged": verdict.diverged if verdict is not None else None,
-            "divergence_score": verdict.score if verdict is not None else None,
+            "diverged": verdict.diverged if verdict is not None and not provisional else None,
+            "divergence_score": verdict.score if verdict is not None and not provisional else None,
             "comparator": comparator_name,
             "diff_summary": summary,
             "diff_paths": list(verdict.paths) if verdict is not None else [],
@@ -360,6 +423,7 @@ class ComparisonBuilder:
             "measures": dict(verdict.measures)
             if verdict is not None and verdict.measures
             else None,
+            "noise_provisional": True if provisional else None,
         }
 
 

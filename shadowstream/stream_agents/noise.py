@@ -5,8 +5,12 @@ is an A/A test: whatever differs there (random ids, timestamps, sampling
 temperature) is noise, not a regression. The learner counts, per endpoint,
 how often each path differs between champion and control; a path that
 differs in at least ``min_rate`` of at least ``min_samples`` control
-comparisons is *noisy* and is left out of every other challenger's
-divergence on that endpoint (the comparison lists it in ``ignored_paths``).
+comparisons is *noisy* and is left out of every comparison on that endpoint,
+the control's own included (the comparison lists it in ``ignored_paths``).
+
+Each endpoint learns from its own control, diffed with that control's
+comparator options (``observe(..., differ=...)``): a tolerance or an unordered
+list configured for one endpoint's control says nothing about another's.
 
 * Paths are generic (``$.items[*].id``), so one noisy field inside list items
   is one path.
@@ -16,9 +20,12 @@ divergence on that endpoint (the comparison lists it in ``ignored_paths``).
   below half of ``min_rate`` (no flapping around the threshold).
 * At most ``max_paths`` distinct paths per endpoint and ``max_scopes``
   endpoints are tracked; beyond that, new ones are counted as dropped.
-* State is per process (each router instance learns on its own partitions)
-  and starts empty after a restart: until ``min_samples`` control comparisons
-  have been seen on an endpoint, nothing is excluded there.
+* State is per process (each router instance learns on its own partitions).
+  It survives restarts: the router writes changed scopes to a compacted topic
+  (:func:`export_state` / :func:`restore_state`) and reads them back when it
+  starts. Until ``min_samples`` control comparisons have been seen on an
+  endpoint the model is not :meth:`ready` there; comparisons judged meanwhile
+  are provisional (see stream_agents.comparison).
 """
 
 from __future__ import annotations
@@ -72,14 +79,21 @@ class NoiseLearner:
         # order varies is not learned as noise when it is compared as a set anyway
         self._differ = differ or JsonComparator()
         self._scopes: dict[Scope, _ScopeState] = {}
+        self._dirty: set[Scope] = set()
         self.dropped_scopes = 0
 
     def scope(self, service: str, endpoint: str) -> Scope:
         return (service, endpoint) if self.per_endpoint else ("*", "*")
 
     # -- learning ---------------------------------------------------------------------
-    def observe(self, scope: Scope, champion: Any, control: Any) -> Set[str]:
-        """One champion-vs-control pair; returns the generic paths that differed."""
+    def observe(
+        self, scope: Scope, champion: Any, control: Any, differ: JsonComparator | None = None
+    ) -> Set[str]:
+        """One champion-vs-control pair; returns the generic paths that differed.
+
+        ``differ``: how this endpoint's control compares (its structural options);
+        default: the learner's own.
+        """
         state = self._state(scope)
         if state is None:
             return _NOTHING
@@ -88,9 +102,9 @@ class NoiseLearner:
         else:
             # the root is never excluded: a free-text answer that always differs is
             # for a text comparator to judge, not noise to switch comparison off
-            differing = {
-                generic_path(p) for p in self._differ.diff(champion, control).paths if p != "$"
-            }
+            found = (differ or self._differ).diff(champion, control).paths
+            differing = {generic_path(p) for p in found if p != "$"}
+        self._dirty.add(scope)
         state.samples += 1
         for path in differing:
             count = state.counts.get(path)
@@ -130,6 +144,11 @@ class NoiseLearner:
             state.noisy = noisy
 
     # -- use ----------------------------------------------------------------------------
+    def ready(self, scope: Scope) -> bool:
+        """Whether enough control comparisons were seen here for the noisy set to mean much."""
+        state = self._scopes.get(scope)
+        return state is not None and state.samples >= self.min_samples
+
     def noisy(self, scope: Scope) -> frozenset[str]:
         """The generic paths currently learned as noisy for this scope."""
         state = self._scopes.get(scope)
@@ -155,3 +174,39 @@ class NoiseLearner:
                 "dropped_paths": state.dropped_paths,
             }
         return out
+
+    # -- persistence --------------------------------------------------------------------
+    def drain_dirty(self) -> list[Scope]:
+        """The scopes observed since the last call (to be written out)."""
+        dirty, self._dirty = sorted(self._dirty), set()
+        return dirty
+
+    def export_state(self, scope: Scope) -> dict[str, Any] | None:
+        state = self._scopes.get(scope)
+        if state is None:
+            return None
+        return {
+            "scope": list(scope),
+            "samples": state.samples,
+            "counts": dict(state.counts),
+            "noisy": sorted(state.noisy),
+        }
+
+    def restore_state(self, data: Any) -> bool:
+        """Load one exported scope (ignores malformed input); True if loaded."""
+        try:
+            service, endpoint = (str(v) for v in data["scope"])
+            samples = float(data["samples"])
+            counts = {str(p): float(c) for p, c in dict(data["counts"]).items()}
+            noisy = frozenset(str(p) for p in data["noisy"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        state = self._state((service, endpoint))
+        if state is None:
+            return False
+        state.samples = samples
+        state.counts = dict(list(counts.items())[: self.max_paths])
+        state.noisy = noisy & frozenset(state.counts)
+        if state.samples >= self.min_samples:
+            self._update(state)
+        return True

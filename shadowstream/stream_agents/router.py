@@ -49,11 +49,15 @@ from shadowstream.stream_agents.comparison import ComparisonBuilder
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
 from shadowstream.stream_agents.join import JoinEngine
+from shadowstream.stream_agents.noise_store import encode_scope, restore_noise
 
 log = logging.getLogger(__name__)
 
 SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
 TOOL_TRACE_HEADER = "shadow.tool_trace"
+
+
+NOISE_WRITE_INTERVAL_S = 5.0  # learned noise goes to its topic at most this often
 
 
 def _header(msg: Message, name: str) -> bytes | None:
@@ -90,6 +94,8 @@ class RouterService(AgentService):
         self.partitions = partitions
         self.fanout = fanout
         self.builder = builder
+        # a batch run's comparisons wait for the noise model only if it asked a control
+        builder.experiment_challengers = fanout.experiments.challengers.get
         self.window_s = window_s
         self.late_retention_s = late_retention_s
         self.commit_interval_s = commit_interval_s
@@ -113,6 +119,7 @@ class RouterService(AgentService):
         # their request goes out once the champion's response, with its tool trace, is in
         self._replay = frozenset(s.name for s in fanout.specs if s.replay_tools)
         self._next_commit = 0.0
+        self._next_noise_write = 0.0
         self._next_expire = 0.0
         self._next_control = 0.0
         self._next_stats = time.monotonic() + stats_interval_s
@@ -124,6 +131,7 @@ class RouterService(AgentService):
             "commits": 0,
             "restored_markers": 0,
             "replayed_tool_traces": 0,
+            "restored_noise_scopes": 0,
         }
         self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
         # fan-out and comparison messages of the current step, per (topic, partition):
@@ -136,6 +144,10 @@ class RouterService(AgentService):
         self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
         self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
+        if self.builder.noise is not None:  # what was learned before a restart
+            self.counters["restored_noise_scopes"] = restore_noise(
+                self.kafka, self.topics.noise, self.builder.noise
+            )
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
             [self.topics.requests, self.topics.batch_requests, self.topics.responses],
@@ -146,6 +158,7 @@ class RouterService(AgentService):
 
     async def teardown(self) -> None:
         self._report_stats()
+        self._next_noise_write = 0.0  # the last of what was learned goes out now
         try:
             await self.consumer.run(self._commit_sync)
         except Exception as exc:
@@ -370,6 +383,7 @@ class RouterService(AgentService):
                     changelog, encode_markers(chunk), MARKERS_KEY, partition=partition
                 )
                 wrote += 1
+        wrote += self._write_noise()
         if wrote:
             self.producer.flush_sync()
         offsets = []
@@ -381,6 +395,21 @@ class RouterService(AgentService):
             offsets.append(TopicPartition(self._topic_of[source], partition, position))
         self.consumer.commit_sync(offsets)
         self.counters["commits"] += 1
+
+    def _write_noise(self) -> int:
+        """The noise scopes that changed, to their compacted topic (rate limited)."""
+        noise = self.builder.noise
+        now = time.monotonic()
+        if noise is None or now < self._next_noise_write:
+            return 0
+        self._next_noise_write = now + NOISE_WRITE_INTERVAL_S
+        wrote = 0
+        for scope in noise.drain_dirty():
+            record = encode_scope(noise, scope)
+            if record is not None:
+                self.producer.produce(self.topics.noise, record[1], record[0], partition=0)
+                wrote += 1
+        return wrote
 
     def _report_stats(self) -> None:
         """Fan-out decisions per challenger and join outcomes, as increments (to ClickHouse)."""

@@ -74,11 +74,16 @@ def chdb_path(url: str) -> Path | None:
 def _map_error(exc: Exception, url: str) -> WarehouseError:
     from clickhouse_connect.driver.exceptions import OperationalError
 
+    from shadowstream.core.config import redact_url
+
     text = str(exc)
     if isinstance(exc, OperationalError) or "Connection refused" in text:
-        return WarehouseUnavailableError(f"ClickHouse at {url} is unavailable: {text[:300]}")
+        reason = "connection refused" if "refused" in text else " ".join(text.split())[:200]
+        return WarehouseUnavailableError(
+            f"ClickHouse at {redact_url(url)} is unavailable ({reason})"
+        )
     if "Cannot lock file" in text or "already running" in text:
-        return WarehouseError(
+        return WarehouseUnavailableError(
             f"the chDB directory of {url} is in use by another process "
             "(run the command while the pipeline is up, so it is routed there, or stop it first)"
         )

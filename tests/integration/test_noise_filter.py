@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from shadowstream.analytics.queries import Scope, TimeRange
+from shadowstream.analytics.report import ReportOptions, build_report
 from shadowstream.core.config import Settings
 from shadowstream.producers import ShadowEmitter
 from shadowstream.stream_agents.comparison import build_comparison_builder
@@ -26,6 +28,7 @@ from tests.support.harness import count, start_pipeline, wait_for
 from tests.support.realistic_models import json_answer, text_answer
 
 MODELS = "tests.support.realistic_models"
+CONTROLS = ("control-a", "control-b")
 
 
 @pytest.fixture(autouse=True)
@@ -75,65 +78,117 @@ def rows(wh: Any, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in wh.query(sql.format(db=wh.database)).rows]
 
 
-def test_noise_filter_removes_fields_that_differ_on_every_champion_call(
+NOISE_B = {"$.request_uuid", "$.generated_at", "$.items[*].trace"}
+
+
+def generic(paths: list[str]) -> set[str]:
+    return {p.replace("[0]", "[*]").replace("[1]", "[*]") for p in paths}
+
+
+def by_challenger(wh: Any, prefix: str) -> dict[str, tuple[Any, ...]]:
+    """count, diverged, provisional (diverged left null), diff paths, ignored paths."""
+    provisional = dict(
+        rows(
+            wh,
+            f"""SELECT challenger, count() FROM {{db}}.comparison_provisional FINAL
+                WHERE startsWith(request_id, '{prefix}-') GROUP BY challenger""",
+        )
+    )
+    found = rows(
+        wh,
+        f"""SELECT challenger, count(), countIf(diverged), countIf(diverged IS NULL),
+                  groupUniqArrayArray(diff_paths), groupUniqArrayArray(ignored_paths)
+           FROM {{db}}.comparisons FINAL
+           WHERE is_late = 0 AND startsWith(request_id, '{prefix}-')
+           GROUP BY challenger""",
+    )
+    for r in found:  # every pair answered: a null verdict is a provisional one
+        assert r[3] == provisional.get(r[0], 0), r
+    return {r[0]: r[1:] for r in found}
+
+
+def test_a_noisy_champion_learned_per_endpoint_survives_a_restart(
     make_settings: Callable[..., Settings],
 ) -> None:
+    """The champion's JSON carries a random id, a timestamp and random per-item traces;
+    no ignore paths are configured. Two endpoints, each with its own control: /a's
+    tolerates a moving timestamp (abs_tol), /b's does not. Learned noise applies to
+    every comparison of its endpoint, the control's own included; comparisons judged
+    before the model is ready are provisional (left out of divergence), and after a
+    restart the model is back before the first comparison."""
+    plain = {"kind": "json"}
     settings = make_settings(
         noise={"min_rate": 0.5, "min_samples": 20},
         challengers=[
-            challenger("control", "control", control=True),
-            challenger("candidate", "candidate"),
+            challenger(
+                "control-a",
+                "control",
+                control=True,
+                endpoints=["/a"],
+                comparator={"kind": "json", "options": {"abs_tol": 3600.0}},
+            ),
+            challenger("control-b", "control", control=True, endpoints=["/b"], comparator=plain),
+            challenger("twin-b", "control", endpoints=["/b"], comparator=plain),
+            challenger("candidate-b", "candidate", endpoints=["/b"], comparator=plain),
         ],
     )
 
-    async def scenario() -> None:
+    def answer(i: int) -> Any:
+        return json_answer({"i": i})
+
+    async def first_run() -> None:
         pipeline = await start_pipeline(settings)
         try:
             wh = pipeline.warehouse
-            # warm-up: the control's first comparisons teach the learner
-            emit(settings, range(60), lambda i: json_answer({"i": i}), "warm", "/classify")
-            await wait_for(lambda: count(wh) >= 120, 90, what="120 warm-up comparisons")
-            emit(settings, range(200), lambda i: json_answer({"i": i}), "req", "/classify")
-            await wait_for(
-                lambda: count(wh, "startsWith(request_id, 'req-')") >= 400,
-                90,
-                what="400 comparisons",
-            )
-            result = {
-                r[0]: r[1:]
-                for r in rows(
-                    wh,
-                    """SELECT challenger, count(), countIf(diverged),
-                              groupUniqArrayArray(diff_paths), groupUniqArrayArray(ignored_paths)
-                       FROM {db}.comparisons FINAL
-                       WHERE is_late = 0 AND startsWith(request_id, 'req-')
-                       GROUP BY challenger""",
-                )
-            }
-            noise = {"$.request_uuid", "$.generated_at", "$.items[*].trace"}
-            # the control (champion vs champion) shows the raw noise floor: every call differs
-            total, diverged, diff_paths, ignored = result["control"]
-            assert total == 200 and diverged == 200 and ignored == []
-            assert {p.replace("[0]", "[*]").replace("[1]", "[*]") for p in diff_paths} == noise
-            # the candidate: only the real change is left (label on every 4th request)
-            total, diverged, diff_paths, ignored = result["candidate"]
-            assert total == 200
-            assert diverged == 50
-            assert diff_paths == ["$.label"]
-            assert set(ignored) == noise
-            example = rows(
-                wh,
-                """SELECT diverged, diff_summary FROM {db}.comparisons FINAL
-                   WHERE challenger = 'candidate' AND request_id = 'req-1'""",
-            )[0]
-            assert example[0] is False and "(noise)" in example[1]
+            emit(settings, range(100), answer, "warm", "/b")
+            emit(settings, range(40), answer, "side", "/a")
+            await wait_for(lambda: count(wh) >= 340, 120, what="340 first-run comparisons")
+            warm = by_challenger(wh, "warm")
+            # the control's first comparisons waited for the model; after that, the
+            # control's own comparisons leave the noise out: a floor of 0, not 100%
+            total, diverged, provisional, _, ignored = warm["control-b"]
+            assert total == 100 and diverged == 0 and provisional >= 19
+            assert generic(ignored) == NOISE_B
+            # an identical challenger never diverges: provisional or judged without noise
+            total, diverged, provisional, _, _ = warm["twin-b"]
+            assert total == 100 and diverged == 0
             router = pipeline.service(RouterService)[0]
-            learned = router.builder.metrics()["noise"]["shop /classify"]
-            assert set(learned["noisy"]) == noise and learned["samples"] >= 260
+            learned = router.builder.metrics()["noise"]
+            # each endpoint learned with its own control's comparator: /a tolerates the
+            # timestamp, so on /a it is not noise
+            assert set(learned["shop /b"]["noisy"]) == NOISE_B
+            assert set(learned["shop /a"]["noisy"]) == {"$.request_uuid", "$.items[*].trace"}
+            report = build_report(Scope(wh, TimeRange()), ReportOptions(controls=CONTROLS))
+            rows_ = {r.challenger: r for r in report.challengers}
+            assert rows_["control-b"].provisional == warm["control-b"][2] >= 19
+            assert rows_["twin-b"].divergence.n == 100 - rows_["twin-b"].provisional
+            assert rows_["twin-b"].control == "control-b"
         finally:
             await pipeline.stop()
 
-    asyncio.run(scenario())
+    async def after_restart() -> None:
+        pipeline = await start_pipeline(settings)
+        try:
+            wh = pipeline.warehouse
+            router = pipeline.service(RouterService)[0]
+            assert router.counters["restored_noise_scopes"] == 2
+            emit(settings, range(100), answer, "after", "/b")
+            await wait_for(
+                lambda: count(wh, "startsWith(request_id, 'after-')") >= 300,
+                120,
+                what="300 comparisons after the restart",
+            )
+            after = by_challenger(wh, "after")
+            assert after["twin-b"][:3] == (100, 0, 0)  # judged at once: nothing provisional
+            assert after["control-b"][:3] == (100, 0, 0)
+            total, diverged, provisional, diff_paths, ignored = after["candidate-b"]
+            assert (total, diverged, provisional) == (100, 25, 0)  # its one real change
+            assert diff_paths == ["$.label"] and generic(ignored) == NOISE_B
+        finally:
+            await pipeline.stop()
+
+    asyncio.run(first_run())
+    asyncio.run(after_restart())
 
 
 def test_free_text_and_an_over_budget_challenger(make_settings: Callable[..., Settings]) -> None:

@@ -229,25 +229,54 @@ def test_cli_report_formats(run_cli: Any, tmp_path: Any) -> None:
 
 
 def test_cli_gate_exit_codes(run_cli: Any) -> None:
+    """0 promote, 1 fail, 2 not enough data; errors never reuse them."""
     assert run_cli("gate", "--challenger", "twin").exit_code == 0
     slow = run_cli("gate", "--challenger", "slowpoke")
     assert slow.exit_code == 1
     assert "latency p95 regression" in slow.output and "FAIL" in slow.output
     assert run_cli("gate", "--challenger", "newbie").exit_code == 2
     assert run_cli("gate").exit_code == 1
+    both = run_cli("gate", "--challenger", "twin", "--challenger", "newbie", "--format", "json")
+    data = json.loads(both.output)
+    assert both.exit_code == 2 and [r["challenger"] for r in data["results"]] == ["twin", "newbie"]
     data = json.loads(run_cli("gate", "--challenger", "twin", "--format", "json").output)
     assert data["exit_code"] == 0 and data["results"][0]["verdict"] == "promote"
+    assert data["results"][0]["control"] == "control"
+
+
+def test_cli_errors_have_codes_of_their_own(run_cli: Any, tmp_path: Any) -> None:
     unknown = run_cli("gate", "--challenger", "nobody")
-    assert unknown.exit_code == 1
-    assert "no challenger 'nobody'" in unknown.output
+    assert unknown.exit_code == 3
+    assert "no challenger 'nobody'" in unknown.output and "twin" in unknown.output
+    experiment = run_cli("gate", "--experiment", "b-nope")
+    assert experiment.exit_code == 3
+    assert "no experiment 'b-nope'" in experiment.output and "known: live" in experiment.output
+    report = run_cli("report", "--challenger", "twin", "--challenger", "nobody")
+    assert report.exit_code == 3 and "no challenger 'nobody'" in report.output
+    assert run_cli("gate", "--no-such-option").exit_code == 3
+    assert run_cli("--config", str(tmp_path / "missing.toml"), "gate").exit_code == 3
+    down = run_cli("gate", "--clickhouse-url", "http://127.0.0.1:9/?connect_timeout=2")
+    assert down.exit_code == 4 and "unavailable" in down.output
+    for result in (unknown, experiment, down):
+        assert "Traceback" not in result.output
+    assert "Exit codes: 0 promote" in run_cli("gate", "--help").output
+
+
+def test_a_store_without_the_report_tables_is_an_error_of_its_own(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHADOW_CLICKHOUSE_DATABASE", f"t_empty_{uuid.uuid4().hex[:8]}")
+    result = run_cli("gate")
+    assert result.exit_code == 5 and "shadow db migrate" in result.output
 
 
 def test_cli_user_mistakes_are_one_line_errors(run_cli: Any) -> None:
     both = run_cli("report", "--since", "1h", "--from", "2026-01-01")
-    assert both.exit_code == 2 and "Traceback" not in both.output
+    assert both.exit_code == 3 and "Traceback" not in both.output
     backwards = run_cli("report", "--from", "2026-02-01", "--to", "2026-01-01")
-    assert backwards.exit_code == 2
-    assert "no comparisons" in run_cli("report", "--experiment", "nope").output
+    assert backwards.exit_code == 3
+    nope = run_cli("report", "--experiment", "nope")
+    assert nope.exit_code == 3 and "no experiment 'nope'" in nope.output
 
 
 # -- schema: backfill and retention ------------------------------------------------------------

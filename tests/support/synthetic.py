@@ -75,6 +75,7 @@ def comparison(
     *,
     experiment_id: str = "live",
     compared_at_delay_s: float = 5.0,
+    endpoint: str = "/v1/classify",
 ) -> dict[str, Any]:
     roll = rng.random()
     status = "ok"
@@ -101,7 +102,7 @@ def comparison(
         "experiment_id": experiment_id,
         "outcome": "both_answered" if status != "timeout" else "challenger_missing",
         "service": "svc",
-        "endpoint": "/v1/classify",
+        "endpoint": endpoint,
         "champion_model": "champion-v1",
         "challenger_model": f"{challenger}-v1",
         "request_ts_us": ts,

@@ -27,6 +27,8 @@ QUERIES = [
     "resource_slices",
     "router_sampling",
     "batch_comparisons",
+    "endpoints",
+    "provisional",
 ]
 
 

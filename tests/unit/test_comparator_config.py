@@ -101,6 +101,10 @@ def test_documented_toml_loads_and_judges(tmp_path: Path) -> None:
     settings = load_settings(path)
     builder = ComparisonBuilder.from_settings(settings)
     assert builder.controls == {"control"} and builder.noise is not None
+    # the endpoint's noise model has seen enough control comparisons (nothing noisy):
+    # comparisons are final, not provisional
+    ready = {"scope": ["s", "/v1/chat"], "samples": 50, "counts": {}, "noisy": []}
+    assert builder.noise.restore_state(ready)
 
     api = row(
         builder,

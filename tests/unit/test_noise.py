@@ -93,7 +93,12 @@ def test_order_noise_is_not_learned_where_lists_are_compared_as_sets() -> None:
     assert builder.noise is not None
     for i in range(10):
         tags = ["a", "b", "c"]
-        builder.noise.observe(SCOPE, {"id": i, "tags": tags}, {"id": -i, "tags": tags[::-1]})
+        builder.noise.observe(
+            SCOPE,
+            {"id": i, "tags": tags},
+            {"id": -i, "tags": tags[::-1]},
+            builder.control_differs["control"],  # the control's own options
+        )
     assert builder.noise.noisy(SCOPE) == {"$.id"}  # ids are noise; set order is not
 
 
@@ -170,7 +175,7 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         controls={"control"},
         noise=learner,
     )
-    # before learning: random ids make every comparison diverge
+    # before learning: provisional, left out of divergence (random ids would diverge)
     rid = "r0"
     early = builder(
         request(rid),
@@ -179,16 +184,20 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         "candidate",
         "both_answered",
     )
-    assert early["diverged"] is True
+    assert early["diverged"] is None and early["divergence_score"] is None
+    assert early["noise_provisional"] is True and "provisional" in early["diff_summary"]
+    assert early["diff_paths"]  # what differed is still shown
     for i in range(10):
         rid = f"c{i}"
-        builder(
+        learning = builder(
             request(rid),
             response(rid, champion_answer(i), role="champion"),
             response(rid, champion_answer(i), name="control"),
             "control",
             "both_answered",
         )
+    # the tenth control comparison made the model ready: it is judged, and filtered
+    assert learning["noise_provisional"] is None and learning["diverged"] is False
     assert learner.noisy(("svc", "/predict")) == {"$.request_id", "$.generated_at"}
     agreeing = builder(
         request("r1"),
@@ -197,7 +206,7 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         "candidate",
         "both_answered",
     )
-    assert agreeing["diverged"] is False
+    assert agreeing["diverged"] is False and agreeing["noise_provisional"] is None
     assert set(agreeing["ignored_paths"]) == {"$.request_id", "$.generated_at"}
     assert "(noise)" in agreeing["diff_summary"]
     real = builder(
@@ -208,7 +217,7 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         "both_answered",
     )
     assert real["diverged"] is True and real["diff_paths"] == ["$.label"]
-    # the control itself is never filtered: it measures the noise floor
+    # the control's own comparisons leave the learned noise out too: its floor is real
     control = builder(
         request("c99"),
         response("c99", champion_answer(1), role="champion"),
@@ -216,8 +225,9 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         "control",
         "both_answered",
     )
-    assert control["diverged"] is True and control["ignored_paths"] == []
-    # learned per endpoint: another endpoint has learned nothing yet
+    assert control["diverged"] is False
+    assert set(control["ignored_paths"]) == {"$.request_id", "$.generated_at"}
+    # learned per endpoint: another endpoint has learned nothing yet, so it waits
     other = builder(
         request("o1", "/other"),
         response("o1", champion_answer(1), role="champion"),
@@ -225,8 +235,9 @@ def test_control_teaches_and_other_challengers_ignore_learned_noise() -> None:
         "candidate",
         "both_answered",
     )
-    assert other["diverged"] is True
+    assert other["diverged"] is None and other["noise_provisional"] is True
     assert builder.metrics()["noise"]["svc /predict"]["samples"] == 11
+    assert builder.stats.provisional == 11  # r0, the first nine control comparisons, o1
 
 
 def test_identical_bytes_skip_parsing_and_comparing() -> None:
@@ -387,3 +398,34 @@ def test_from_settings_wires_controls_noise_formats_and_tool_modes() -> None:
     assert builder.tool_calls["agent"].mode == "diverge"
     no_control = load_settings(None, challengers=[{"name": "a", "callable": "m:f"}])
     assert ComparisonBuilder.from_settings(no_control).noise is None
+
+
+def test_only_comparisons_a_control_is_coming_for_wait_for_the_noise_model() -> None:
+    """An endpoint no control covers, or a batch run that asked no control, has no
+    noise model to wait for: judged at once. A batch run with a control waits."""
+    learner = NoiseLearner(min_rate=0.5, min_samples=10)
+    builder = ComparisonBuilder(
+        {"control": JsonComparator(), "candidate": JsonComparator()},
+        controls={"control"},
+        noise=learner,
+        control_endpoints={"control": ("/predict",)},
+    )
+    runs = {"b-1": ("candidate",), "b-2": ("candidate", "control")}
+    builder.experiment_challengers = runs.get
+
+    def judge(endpoint: str, experiment: str) -> Any:
+        event = {**request("r", endpoint), "experiment_id": experiment}
+        answer = champion_answer(0)
+        return builder(
+            event,
+            response("r", answer, role="champion"),
+            response("r", {**answer, "label": "other"}, name="candidate"),
+            "candidate",
+            "both_answered",
+        )
+
+    assert judge("/elsewhere", "live")["diverged"] is True  # no control covers it
+    assert judge("/predict", "live")["noise_provisional"] is True
+    assert judge("/predict", "b-1")["diverged"] is True  # the run asked no control
+    assert judge("/predict", "b-2")["noise_provisional"] is True
+    assert judge("/predict", "b-unknown")["diverged"] is True

@@ -41,5 +41,5 @@ def test_a_bad_limit_is_a_one_line_usage_error(limit: str, tmp_path: object) -> 
     result = CliRunner().invoke(
         cli, ["report", "--clickhouse-url", "chdb:///nonexistent/x", "--limit", limit]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # usage error (2 is the gate's "not enough data")
     assert "--limit" in result.output and "Traceback" not in result.output

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.main import load, parse_duration, parse_time
 
@@ -34,12 +35,27 @@ def time_range(since: str | None, start: str | None, end: str | None) -> Any:
     return window
 
 
-def control_name(settings: Any, option: str | None) -> str:
-    """--control, else the challenger flagged ``control = true`` in config, else "control"."""
+def control_names(settings: Any, option: str | None) -> tuple[str, ...]:
+    """--control, else every challenger flagged ``control = true`` (config order), else
+    "control". With several, each challenger gets its own endpoint group's."""
     if option:
-        return option
-    flagged = [c.name for c in settings.challengers if c.control]
-    return flagged[0] if flagged else "control"
+        return (option,)
+    flagged = tuple(c.name for c in settings.challengers if c.control)
+    return flagged or ("control",)
+
+
+def check_names(
+    warehouse: Any, settings: Any, experiment: str, challengers: tuple[str, ...]
+) -> None:
+    """An --experiment or --challenger that matches nothing is an error naming what exists."""
+    from shadowstream.analytics.catalog import check_selection, load_catalog
+    from shadowstream.analytics.queries import require_schema
+
+    if not experiment and not challengers:
+        return
+    require_schema(warehouse)
+    configured = [c.name for c in settings.challengers]
+    check_selection(load_catalog(warehouse), experiment, challengers, configured)
 
 
 def resource_options(
@@ -88,8 +104,8 @@ def range_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--control",
                 default=None,
-                help="The A/A control challenger (default: the one with control = true, "
-                "else 'control').",
+                help="The A/A control challenger (default: those with control = true, each "
+                "challenger paired with its own endpoint group's; else 'control').",
             ),
             click.option(
                 "--exact",
@@ -211,8 +227,10 @@ def report(
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
+    controls = control_names(settings, control)
     options = ReportOptions(
-        control=control_name(settings, control),
+        control=controls[0],
+        controls=controls,
         challengers=challengers,
         slices_per_challenger=top_slices,
         min_slice_compared=min_slice,
@@ -222,6 +240,7 @@ def report(
         resources=resource_options(settings, limits, top_slices, min_slice),
     )
     warehouse = open_settings_warehouse(settings)
+    check_names(warehouse, settings, experiment, challengers)
     status, progress = _progress()
     with status:
         result = build_report(Scope(warehouse, window, experiment, exact), options, progress)
@@ -252,10 +271,13 @@ def _print_report(result: Any, output: str | None) -> None:
     Console(width=width).print(report_renderable(result))
 
 
-@click.command()
+@click.command(epilog=exit_codes.HELP)
 @range_options
 @click.option(
-    "--challenger", default=None, help="Gate this challenger (default: all but the control)."
+    "--challenger",
+    "challengers",
+    multiple=True,
+    help="Gate this challenger (repeatable; default: all but the controls).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -271,13 +293,16 @@ def gate(
     exact: bool,
     broker_url: str | None,
     clickhouse_url: str | None,
-    challenger: str | None,
+    challengers: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Promotion gate: exit 0 = promote, 1 = fail, 2 = not enough data yet.
 
-    Thresholds come from the config ([gate] section: SHADOW_GATE__*). Each
-    criterion is judged on a one-sided confidence bound, never a point estimate.
+    Thresholds come from the config ([gate] section: SHADOW_GATE__*); the
+    defaults are explained in docs/decisions.md. Each criterion is judged on a
+    one-sided confidence bound, never a point estimate, and each challenger
+    against its own endpoint group's A/A control. With several challengers:
+    1 if any fails, else 2 if any waits, else 0.
     """
     from rich.console import Console
 
@@ -289,14 +314,16 @@ def gate(
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
     warehouse = open_settings_warehouse(settings)
+    configured = tuple(c.name for c in settings.challengers)
+    check_names(warehouse, settings, experiment, challengers)
     status, _ = _progress()
     with status:
         results = run_gate(
             Scope(warehouse, window, experiment, exact),
             settings.gate,
-            control_name(settings, control),
-            challenger,
-            tuple(c.name for c in settings.challengers),
+            control_names(settings, control),
+            challengers or None,
+            configured,
             resource_options(settings),
         )
     code = overall_exit_code(results)

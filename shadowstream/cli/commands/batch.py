@@ -39,6 +39,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.main import load, parse_duration, parse_time
 from shadowstream.core.errors import ExperimentError
@@ -167,7 +168,7 @@ def run(ctx: click.Context, /, **options: Any) -> None:
     if result.status == "interrupted":
         sys.exit(130)
     if result.status == "incomplete":
-        sys.exit(1)
+        sys.exit(exit_codes.ERROR)
 
 
 def _open_for_run(settings: Any) -> Any:

@@ -68,9 +68,8 @@ def demo_settings(broker_url: str, data_dir: Path) -> Settings:
         join_window_seconds=5.0,
         late_retention_seconds=60.0,
         write_endpoints=[WRITE_ENDPOINT],
-        # latency against the A/A control (same model, same shadow path), and no
-        # attribute slice may agree less than 85%: that is what catches `fast`
-        gate={"latency_baseline": "control", "min_slice_agreement": 0.85, "min_samples": 200},
+        # no [gate] settings: the defaults judge latency against the A/A control and
+        # every attribute slice, which is what catches `slow` and `fast`
         challengers=[
             challenger("fast", model="distilled-v2"),
             challenger("slow", model="large-v5"),
@@ -203,8 +202,8 @@ def _print_outcome(
     out.print(note)
     extra = "; resource use limited" if settings.gate.resources.enabled else ""
     out.print(
-        "\n[bold]Promotion gate[/] (latency vs the A/A control; every slice must agree >= 85%"
-        f"{extra}; details: shadow gate):"
+        "\n[bold]Promotion gate[/] (default thresholds: latency vs the A/A control, every "
+        f"slice must agree >= 90% beyond the floor{extra}; details: shadow gate):"
     )
     for result in gates:
         out.print(gate_verdict(result))
@@ -225,18 +224,19 @@ def _report_and_gate(
         sample_rates={c.name: c.sample_rate for c in settings.challengers},
         slices_per_metric=2,
     )
+    controls = tuple(c.name for c in settings.challengers if c.control)
     report = build_report(
         scope,
         ReportOptions(
-            control="control",
+            control=controls[0],
+            controls=controls,
             slices_per_challenger=3,
             examples_per_challenger=2,
             resources=resources,
         ),
     )
-    gate = settings.gate
     names = tuple(c.name for c in settings.challengers)
-    return report, run_gate(scope, gate, "control", None, names, resources)
+    return report, run_gate(scope, settings.gate, controls, None, names, None, resources)
 
 
 async def _traffic_with_progress(
