@@ -16,6 +16,12 @@
  * encode raises TypeError/ValueError/KeyError/OverflowError; decode raises
  * EOFError on truncated input and ValueError/UnicodeDecodeError on invalid input.
  * Output is byte-for-byte Avro (checked against fastavro in the tests).
+ *
+ * Decoding is strict, exactly like fastcodec.py's generated decoders (the fuzz
+ * test in tests/unit/test_codec_fuzz.py checks the two against each other):
+ * a varint must be canonical (no redundant high zero groups, at most 10 bytes,
+ * no bits beyond 64), an int must fit 32 bits, lengths must not be negative,
+ * and the byte size of a negative-count block must match what its items take.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -439,21 +445,33 @@ static int truncated(void) {
     return -1;
 }
 
+static int invalid(const char *why) {
+    PyErr_SetString(PyExc_ValueError, why);
+    return -1;
+}
+
+/* A zig-zag varint, canonical only: the shortest encoding of a 64-bit value. */
 static inline int read_long(Reader *r, long long *out) {
     unsigned long long n = 0;
     int shift = 0;
+    unsigned char c;
     for (;;) {
         if (r->pos >= r->len) return truncated();
-        unsigned char c = r->p[r->pos++];
+        c = r->p[r->pos++];
         n |= (unsigned long long)(c & 0x7F) << shift;
         if (c < 0x80) break;
         shift += 7;
-        if (shift > 63) {
-            PyErr_SetString(PyExc_ValueError, "varint longer than 10 bytes");
-            return -1;
-        }
+        if (shift > 63) return invalid("varint longer than 10 bytes");
     }
+    if (shift == 63 && c > 1) return invalid("varint exceeds 64 bits");
+    if (c == 0 && shift > 0) return invalid("non-canonical varint (overlong encoding)");
     *out = (long long)((n >> 1) ^ (~(n & 1) + 1));
+    return 0;
+}
+
+static inline int read_int(Reader *r, long long *out) {
+    if (read_long(r, out) < 0) return -1;
+    if (*out < -2147483648LL || *out > 2147483647LL) return invalid("int out of 32-bit range");
     return 0;
 }
 
@@ -462,7 +480,8 @@ static PyObject *decode_node(Reader *r, Node *n);
 static int read_span(Reader *r, Py_ssize_t *start, Py_ssize_t *size) {
     long long n;
     if (read_long(r, &n) < 0) return -1;
-    if (n < 0 || n > r->len - r->pos) return truncated();
+    if (n < 0) return invalid("negative length");
+    if (n > r->len - r->pos) return truncated();
     *start = r->pos;
     *size = (Py_ssize_t)n;
     r->pos += (Py_ssize_t)n;
@@ -484,27 +503,33 @@ static PyObject *decode_record(Reader *r, Node *n) {
     return d;
 }
 
-/* Block count of an array/map; 0 ends it. Negative counts carry a byte size. */
-static int read_block_count(Reader *r, Node *item, Py_ssize_t *count) {
+/* Block count of an array/map; 0 ends it. A negative count carries the block's
+ * byte size: *end is where the block must end (-1 when no size was given). */
+static int read_block_count(Reader *r, Node *item, Py_ssize_t *count, Py_ssize_t *end) {
     long long c;
+    *end = -1;
     if (read_long(r, &c) < 0) return -1;
     if (c < 0) {
         long long block_bytes;
-        if (c == LLONG_MIN) {
-            PyErr_SetString(PyExc_ValueError, "implausible block count");
-            return -1;
-        }
+        if (c == LLONG_MIN) return invalid("implausible block count");
         c = -c;
         if (read_long(r, &block_bytes) < 0) return -1;
+        if (block_bytes < 0) return invalid("negative block size");
+        if (block_bytes > r->len - r->pos) return truncated();
+        *end = r->pos + (Py_ssize_t)block_bytes;
     }
     Py_ssize_t min_size = item->min_size;
     if (min_size > 0) {
         if (c > (r->len - r->pos) / min_size) return truncated();
     } else if (c > ZERO_SIZE_ITEMS_LIMIT) {
-        PyErr_SetString(PyExc_ValueError, "implausible block count");
-        return -1;
+        return invalid("implausible block count");
     }
     *count = (Py_ssize_t)c;
+    return 0;
+}
+
+static inline int check_block_end(Reader *r, Py_ssize_t end) {
+    if (end >= 0 && r->pos != end) return invalid("block size does not match its items");
     return 0;
 }
 
@@ -534,7 +559,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_INT:
     case K_LONG: {
         long long x;
-        if (read_long(r, &x) < 0) return NULL;
+        if ((n->kind == K_INT ? read_int(r, &x) : read_long(r, &x)) < 0) return NULL;
         return PyLong_FromLongLong(x);
     }
     case K_FLOAT:
@@ -566,10 +591,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_ENUM: {
         long long i;
         if (read_long(r, &i) < 0) return NULL;
-        if (i < 0 || i >= n->size) {
-            PyErr_SetString(PyExc_ValueError, "enum index out of range");
-            return NULL;
-        }
+        if (i < 0 || i >= n->size) return invalid("enum index out of range"), NULL;
         PyObject *symbol = PyTuple_GET_ITEM(n->symbols, (Py_ssize_t)i);
         Py_INCREF(symbol);
         return symbol;
@@ -578,8 +600,8 @@ static PyObject *decode_node(Reader *r, Node *n) {
         PyObject *list = PyList_New(0);
         if (list == NULL) return NULL;
         for (;;) {
-            Py_ssize_t count;
-            if (read_block_count(r, n->child, &count) < 0) goto array_fail;
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) goto array_fail;
             if (count == 0) break;
             for (Py_ssize_t i = 0; i < count; i++) {
                 PyObject *x = decode_node(r, n->child);
@@ -588,6 +610,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
                 Py_DECREF(x);
                 if (rc < 0) goto array_fail;
             }
+            if (check_block_end(r, end) < 0) goto array_fail;
         }
         return list;
     array_fail:
@@ -598,8 +621,8 @@ static PyObject *decode_node(Reader *r, Node *n) {
         PyObject *map = PyDict_New();
         if (map == NULL) return NULL;
         for (;;) {
-            Py_ssize_t count;
-            if (read_block_count(r, n->child, &count) < 0) goto map_fail;
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) goto map_fail;
             if (count == 0) break;
             for (Py_ssize_t i = 0; i < count; i++) {
                 Py_ssize_t start, size;
@@ -616,6 +639,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
                 Py_DECREF(x);
                 if (rc < 0) goto map_fail;
             }
+            if (check_block_end(r, end) < 0) goto map_fail;
         }
         return map;
     map_fail:

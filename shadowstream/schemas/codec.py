@@ -58,12 +58,21 @@ class SchemaRegistry:
 
     def __init__(self) -> None:
         self._by_fingerprint: dict[bytes, tuple[str, Any]] = {}
+        self._schemas: dict[bytes, dict[str, Any]] = {}
 
     def register(self, schema: dict[str, Any]) -> bytes:
         fp = schema_fingerprint(schema)
         full_name = _full_name(schema)
         self._by_fingerprint[fp] = (full_name, fastavro.parse_schema(schema))
+        self._schemas[fp] = schema
         return fp
+
+    def schema(self, fp: bytes) -> dict[str, Any]:
+        """The writer schema registered under ``fp``, as it was given."""
+        try:
+            return self._schemas[fp]
+        except KeyError:
+            raise UnknownSchemaError(fp) from None
 
     def lookup(self, fp: bytes) -> tuple[str, Any]:
         try:
@@ -112,6 +121,9 @@ class EventCodec:
         self._parsed = fastavro.parse_schema(schema)
         self._header = MAGIC + self.fingerprint
         self._resolved: dict[bytes, Any] = {}
+        # strict body decoders of older writer schemas: fastavro resolves them to this
+        # version, but accepts out-of-range ints and overlong varints (None: unsupported)
+        self._strict: dict[bytes, Decoder | None] = {}
         self._fast_encode: Callable[[Record, bytes], bytes] | None = None
         self._fast_decode: Decoder | None = None
         self.backend = "fastavro"
@@ -164,19 +176,9 @@ class EventCodec:
             )
         fp = data[2:HEADER_SIZE]
         if fp == self.fingerprint and self._fast_decode is not None:
-            try:
-                record, end = self._fast_decode(data, HEADER_SIZE)
-            except (IndexError, EOFError, struct.error):
-                raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-            except (ValueError, UnicodeDecodeError, KeyError) as exc:
-                raise MalformedEventError(
-                    f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-                ) from None
-            if end != len(data):
-                raise MalformedEventError(
-                    f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-                )
-            return record
+            return self._decode_strict(self._fast_decode, data)
+        if fp != self.fingerprint:
+            self._validate_older(fp, data)
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
         try:
@@ -200,6 +202,32 @@ class EventCodec:
             raise MalformedEventError(f"{self.name} body is not a record", "invalid")
         return decoded
 
+    def _decode_strict(self, decode: Decoder, data: bytes) -> Record:
+        """The body through one of our strict decoders (C or generated Python)."""
+        try:
+            record, end = decode(data, HEADER_SIZE)
+        except (IndexError, EOFError, struct.error):
+            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
+        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
+            raise MalformedEventError(
+                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
+            ) from None
+        if end != len(data):
+            raise MalformedEventError(
+                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
+            )
+        return record
+
+    def _validate_older(self, fp: bytes, data: bytes) -> None:
+        """Reject an older writer's body that our strict decoders refuse (before fastavro
+        resolves it): the same range and canonical-varint rules as the current version."""
+        self._writer_for(fp)  # unknown fingerprint / wrong event type first
+        if fp not in self._strict:
+            self._strict[fp] = _strict_decoder(self.registry.schema(fp))
+        decode = self._strict[fp]
+        if decode is not None:
+            self._decode_strict(decode, data)
+
     def _writer_for(self, fp: bytes) -> Any:
         cached = self._resolved.get(fp)
         if cached is not None:
@@ -216,6 +244,17 @@ class EventCodec:
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             return None
         return bytes(data[2:HEADER_SIZE])
+
+
+def _strict_decoder(schema: dict[str, Any]) -> Decoder | None:
+    try:
+        return compile_native(schema)[1]
+    except Unsupported:
+        pass
+    try:
+        return compile_decoder(schema)
+    except Unsupported:
+        return None
 
 
 def default_registry() -> SchemaRegistry:
