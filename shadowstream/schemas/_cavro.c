@@ -653,6 +653,110 @@ static PyObject *decode_node(Reader *r, Node *n) {
     return NULL;
 }
 
+/* -- checking without decoding ------------------------------------------------------- */
+/* Well-formed UTF-8 exactly as Python's strict decoder defines it (Unicode table 3-7:
+ * no overlong forms, no surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {  /* ASCII runs, eight bytes at a time */
+            unsigned long long w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) { len = 3; lo = 0xA0; }
+        else if (c >= 0xE1 && c <= 0xEC) len = 3;
+        else if (c == 0xED) { len = 3; hi = 0x9F; }
+        else if (c >= 0xEE && c <= 0xEF) len = 3;
+        else if (c == 0xF0) { len = 4; lo = 0x90; }
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) { len = 4; hi = 0x8F; }
+        else return 0;
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
+        for (int k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static int check_text(Reader *r) {
+    Py_ssize_t start, size;
+    if (read_span(r, &start, &size) < 0) return -1;
+    if (!utf8_valid(r->p + start, size)) return invalid("invalid UTF-8 in a string");
+    return 0;
+}
+
+/* What decode_node accepts and refuses, with the same errors, building nothing. */
+static int check_node(Reader *r, Node *n) {
+    if (n->nullable) {
+        if (r->pos >= r->len) return truncated();
+        unsigned char branch = r->p[r->pos++];
+        unsigned char null_branch = n->nullable == 1 ? 0 : 2;
+        if (branch == null_branch) return 0;
+        if (branch != (2 - null_branch)) return invalid("bad union branch");
+    }
+    long long x;
+    Py_ssize_t start, size;
+    switch (n->kind) {
+    case K_NULL:
+        return 0;
+    case K_BOOL:
+        if (r->pos >= r->len) return truncated();
+        return r->p[r->pos++] > 1 ? invalid("bad boolean") : 0;
+    case K_INT:
+        return read_int(r, &x);
+    case K_LONG:
+        return read_long(r, &x);
+    case K_FLOAT:
+    case K_DOUBLE: {
+        Py_ssize_t width = n->kind == K_FLOAT ? 4 : 8;
+        if (r->len - r->pos < width) return truncated();
+        r->pos += width;
+        return 0;
+    }
+    case K_STRING:
+        return check_text(r);
+    case K_BYTES:
+        return read_span(r, &start, &size);
+    case K_FIXED:
+        if (r->len - r->pos < n->size) return truncated();
+        r->pos += n->size;
+        return 0;
+    case K_ENUM:
+        if (read_long(r, &x) < 0) return -1;
+        return (x < 0 || x >= n->size) ? invalid("enum index out of range") : 0;
+    case K_ARRAY:
+    case K_MAP:
+        for (;;) {
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) return -1;
+            if (count == 0) return 0;
+            for (Py_ssize_t i = 0; i < count; i++) {
+                if (n->kind == K_MAP && check_text(r) < 0) return -1;
+                if (check_node(r, n->child) < 0) return -1;
+            }
+            if (check_block_end(r, end) < 0) return -1;
+        }
+    case K_RECORD:
+        for (Py_ssize_t i = 0; i < n->size; i++)
+            if (check_node(r, n->fields[i].node) < 0) return -1;
+        return 0;
+    }
+    PyErr_SetString(PyExc_SystemError, "unknown node kind");
+    return -1;
+}
+
 /* -- the Codec type ---------------------------------------------------------------- */
 typedef struct {
     PyObject_HEAD
@@ -728,9 +832,36 @@ static PyObject *codec_decode(CodecObject *self, PyObject *const *args, Py_ssize
     return out;
 }
 
+PyDoc_STRVAR(check_doc,
+"check(data, pos) -> end\n\n"
+"What decode(data, pos) would accept or refuse, with the same errors, without\n"
+"building the value: end is the offset after it.");
+
+static PyObject *codec_check(CodecObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "check(data, pos)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (pos < 0 || pos > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_EOFError, "position outside the data");
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)view.buf, pos, view.len};
+    int rc = check_node(&r, self->root);
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    return PyLong_FromSsize_t(r.pos);
+}
+
 static PyMethodDef codec_methods[] = {
     {"encode", (PyCFunction)(void (*)(void))codec_encode, METH_FASTCALL, encode_doc},
     {"decode", (PyCFunction)(void (*)(void))codec_decode, METH_FASTCALL, decode_doc},
+    {"check", (PyCFunction)(void (*)(void))codec_check, METH_FASTCALL, check_doc},
     {NULL, NULL, 0, NULL},
 };
 

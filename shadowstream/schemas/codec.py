@@ -30,6 +30,7 @@ from shadowstream.schemas.fastcodec import (
     compile_decoder,
     compile_encoder,
     compile_native,
+    compile_native_check,
 )
 
 MAGIC = b"\xc3\x01"
@@ -126,12 +127,14 @@ class EventCodec:
         self._strict: dict[bytes, Decoder | None] = {}
         self._fast_encode: Callable[[Record, bytes], bytes] | None = None
         self._fast_decode: Decoder | None = None
+        self._fast_check: Callable[[bytes, int], int] | None = None
         self.backend = "fastavro"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         if backend in ("auto", "c"):
             try:  # C (shadowstream/schemas/_cavro.c): ~3-6x faster than the generated Python
                 self._fast_encode, self._fast_decode = compile_native(schema)
+                self._fast_check = compile_native_check(schema)
                 self.backend = "c"
             except Unsupported:
                 if backend == "c":
@@ -201,6 +204,30 @@ class EventCodec:
         if not isinstance(decoded, dict):
             raise MalformedEventError(f"{self.name} body is not a record", "invalid")
         return decoded
+
+    def validate(self, data: bytes) -> None:
+        """Raise what :meth:`decode` would raise for ``data``, without building the record
+        when the C codec can walk it (a few times cheaper): for a stage that stores the
+        bytes as they are, but must refuse exactly what the others refuse."""
+        check = self._fast_check
+        if check is None or len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            self.decode(data)
+            return
+        if data[2:HEADER_SIZE] != self.fingerprint:
+            self.decode(data)
+            return
+        try:
+            end = check(data, HEADER_SIZE)
+        except (IndexError, EOFError, struct.error):
+            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
+        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
+            raise MalformedEventError(
+                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
+            ) from None
+        if end != len(data):
+            raise MalformedEventError(
+                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
+            )
 
     def _decode_strict(self, decode: Decoder, data: bytes) -> Record:
         """The body through one of our strict decoders (C or generated Python)."""

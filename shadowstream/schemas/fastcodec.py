@@ -554,6 +554,19 @@ def compile_native(schema: dict[str, Any]) -> tuple[Callable[..., bytes], Decode
     return codec.encode, codec.decode
 
 
+def compile_native_check(schema: dict[str, Any]) -> Callable[[bytes, int], int]:
+    """``check(buf, pos) -> end`` in C: what the decoder accepts or refuses, with the
+    same errors, without building the value (a few times cheaper than decoding)."""
+    if schema.get("type") != "record":
+        raise Unsupported("top level must be a record")
+    try:
+        from shadowstream.schemas import _cavro  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise Unsupported(f"the C extension is not built ({exc})") from None
+    check: Callable[[bytes, int], int] = _cavro.compile(native_spec(schema)).check
+    return check
+
+
 def native_available() -> bool:
     try:
         from shadowstream.schemas import _cavro  # type: ignore[attr-defined]  # noqa: F401

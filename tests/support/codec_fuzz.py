@@ -42,6 +42,7 @@ from shadowstream.schemas.fastcodec import (
     compile_decoder,
     compile_encoder,
     compile_native,
+    compile_native_check,
     zz,
 )
 
@@ -97,6 +98,15 @@ INT_EDGES = [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31)]
 LONG_EDGES = [*INT_EDGES, 2**31, -(2**31) - 1, 2**53, 2**63 - 1, -(2**63)]
 FORGED = [2**31, -(2**31) - 1, 2**31 - 1, 2**63 - 1, -(2**63), 2**24, 2**40, -1, 0, 1, 1 << 62]
 FLOATS = [0.0, -0.0, 1.5, math.nan, math.inf, -math.inf, 1e308, 5e-324, 3.4e38]
+# well- and ill-formed UTF-8 at the edges of Unicode table 3-7
+UTF8_EDGES = [
+    b"\x00", b"\x7f", b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf",
+    b"\xee\x80\x80", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf",  # all fine
+    b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf",
+    b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf0\x80\x80\x80", b"\xf0\x8f\xbf\xbf",
+    b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xc2", b"\xe1\x80",
+    b"\xf1\x80\x80", b"\xe1\x80\x41", b"\xc2\xc2\x80",
+]  # fmt: skip
 
 
 # -- random valid values ------------------------------------------------------------------
@@ -153,7 +163,8 @@ def random_value(schema: Any, rng: random.Random, named: dict[str, Any], depth: 
 
 # -- a token tree of an encoding, to forge its varints, lengths and blocks ---------------------
 # ["v", role, value]  one varint (role: long | int | length | count | branch | enum)
-# ["b", bytes]        raw bytes (string data, fixed, float, double, boolean)
+# ["b", bytes]        raw bytes (fixed, float, double, boolean, bytes data)
+# ["s", bytes]        the UTF-8 of a string (its length is the "v" node before it)
 # ["x", bytes]        a forged encoding that replaced a node
 # ["blk", [[nodes of one item], ...], form]  one array/map block and its end;
 #                     form: "plain" | "sized" (negative count + byte size) | "split"
@@ -181,7 +192,7 @@ def tokens(schema: Any, value: Any, named: dict[str, Any]) -> list[Node]:
         return [["b", struct.pack("<d", value)]]
     if kind in ("string", "bytes"):
         data = value.encode() if kind == "string" else value
-        return [["v", "length", len(data)], ["b", data]]
+        return [["v", "length", len(data)], ["s" if kind == "string" else "b", data]]
     if kind == "fixed":
         return [["b", value]]
     if kind == "enum":
@@ -209,7 +220,7 @@ def serialize(nodes: list[Node]) -> bytes:
         tag = node[0]
         if tag == "v":
             out += zz(node[2])
-        elif tag in ("b", "x"):
+        elif tag in ("b", "s", "x"):
             out += node[1]
         else:
             out += _serialize_block(node)
@@ -272,10 +283,18 @@ def forge_varint(value: int, rng: random.Random) -> bytes:
 def mutate_tree(nodes: list[Node], rng: random.Random) -> None:
     flat: list[Node] = []
     _walk(nodes, flat)
-    candidates = [n for n in flat if n[0] in ("v", "blk")]
+    candidates = [n for n in flat if n[0] in ("v", "blk", "s")]
     if not candidates:
         return
     node = rng.choice(candidates)
+    if node[0] == "s":  # edge UTF-8 inside a string, its length kept right
+        data = bytearray(node[1])
+        at = rng.randrange(len(data) + 1)
+        data[at:at] = rng.choice(UTF8_EDGES)
+        node[1] = bytes(data)
+        # the length node precedes it in its parent: fix it up through the tree walk
+        _fix_lengths(nodes)
+        return
     if node[0] == "blk":
         items = node[1]
         action = rng.randrange(4)
@@ -297,6 +316,15 @@ def mutate_tree(nodes: list[Node], rng: random.Random) -> None:
         node[:] = ["x", zz(rng.choice(FORGED))]
     else:
         node[:] = ["x", forge_varint(value, rng)]
+
+
+def _fix_lengths(nodes: list[Node]) -> None:
+    for i, node in enumerate(nodes):
+        if node[0] == "s" and i > 0 and nodes[i - 1][0] == "v" and nodes[i - 1][1] == "length":
+            nodes[i - 1][2] = len(node[1])
+        elif node[0] == "blk":
+            for item in node[1]:
+                _fix_lengths(item)
 
 
 def mutate_bytes(data: bytes, rng: random.Random, donor: bytes) -> bytes:
@@ -330,6 +358,7 @@ class Codecs:
     def __init__(self, schema: dict[str, Any]) -> None:
         encode, self.c_decode = compile_native(schema)
         self.c_encode: Callable[[Any], bytes] = encode
+        self.c_check = compile_native_check(schema)
         self.py_decode: Decoder = compile_decoder(schema)
         self.py_encode = compile_encoder(schema)
         self.parsed = fastavro.parse_schema(schema)
@@ -360,11 +389,16 @@ def check(codecs: Codecs, data: bytes, fastavro_too: bool = True) -> str | None:
     """None if the decoders agree on ``data`` (and what they accept re-encodes), else why."""
     c = outcome(codecs.c_decode, data)
     py = outcome(codecs.py_decode, data)
+    checked = outcome(lambda b, pos: (None, codecs.c_check(b, pos)), data)
     if c[0] != py[0]:
         return f"C says {c[0]}, Python says {py[0]}"
+    if checked[0] != c[0]:
+        return f"C check says {checked[0]}, C decode says {c[0]}"
     if c[0] != "ok":
         return None
     (c_value, c_end), (py_value, py_end) = c[1], py[1]
+    if checked[1][1] != c_end:
+        return f"C check ends at {checked[1][1]}, C decode at {c_end}"
     if c_end != py_end or not same(c_value, py_value):
         return f"decoded differently (end {c_end} vs {py_end})"
     if c_end == len(data):

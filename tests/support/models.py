@@ -62,3 +62,9 @@ async def replays_tools(payload: dict[str, Any], context: Any) -> Any:
         tool_trace=trace,
         tool_calls=len(trace),
     )
+
+
+async def echo(payload: Any) -> Any:
+    """Answers with its input: whatever the request carried (nested, huge, empty) reaches
+    the worker's encoder and, against the champion's output, the comparator."""
+    return payload

@@ -180,3 +180,40 @@ def test_fuzz_the_c_decoder_against_the_python_one(tmp_path: Path) -> None:
     )
     assert result["cases"] > 1000  # the run did real work
     assert result["accepted"] > 0 and result["invalid"] > 0 and result["truncated"] > 0
+
+
+@needs_c
+def test_the_c_check_refuses_exactly_the_utf8_python_refuses() -> None:
+    """check() validates strings itself (decode() lets Python do it): every 1- and 2-byte
+    string, every 3-byte one that starts a multi-byte sequence, and 4-byte samples."""
+    from shadowstream.schemas.fastcodec import compile_native_check
+
+    check = compile_native_check(
+        {"type": "record", "name": "S", "fields": [{"name": "s", "type": "string"}]}
+    )
+
+    def agree(raw: bytes) -> None:
+        try:
+            raw.decode()
+            python_ok = True
+        except UnicodeDecodeError:
+            python_ok = False
+        try:
+            check(zz(len(raw)) + raw, 0)
+            c_ok = True
+        except ValueError:
+            c_ok = False
+        assert c_ok == python_ok, raw.hex()
+
+    for a in range(256):
+        agree(bytes([a]))
+        for b in range(256):
+            agree(bytes([a, b]))
+    for a in range(0xC0, 0x100):
+        for b in range(0x70, 0xD0):
+            for c in range(0x70, 0xD0, 3):
+                agree(bytes([a, b, c]))
+    rng = __import__("random").Random(4)
+    for _ in range(50_000):
+        agree(bytes([rng.randrange(0xE0, 0x100), *(rng.randrange(0x70, 0xD0) for _ in range(3))]))
+    agree(("ascii " * 50 + "é" + "x" * 13).encode())  # the eight-bytes-at-a-time path
