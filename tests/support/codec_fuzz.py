@@ -444,7 +444,11 @@ def read_crash_slot(path: Path) -> tuple[str, bytes] | None:
     return raw[4:36].decode().strip(), raw[36 : 36 + size]
 
 
-def fuzz(seed: int, seconds: float, max_cases: int, slot: CrashSlot | None) -> dict[str, Any]:
+def fuzz(
+    seed: int, seconds: float, max_cases: int, slot: CrashSlot | None, min_cases: int = 0
+) -> dict[str, Any]:
+    """At least ``min_cases`` inputs (the same ones for a seed, however loaded the
+    machine), then more until ``seconds`` have passed or ``max_cases`` are done."""
     rng = random.Random(seed)
     codecs = {name: Codecs(schema) for name, schema in SCHEMAS.items()}
     names = sorted(SCHEMAS)
@@ -452,7 +456,9 @@ def fuzz(seed: int, seconds: float, max_cases: int, slot: CrashSlot | None) -> d
     counts = {"cases": 0, "accepted": 0, "truncated": 0, "invalid": 0}
     deadline = time.monotonic() + seconds
     donor = b""
-    while counts["cases"] < max_cases and time.monotonic() < deadline:
+    while counts["cases"] < max_cases and (
+        counts["cases"] < min_cases or time.monotonic() < deadline
+    ):
         name = rng.choice(names)
         tree = tokens(SCHEMAS[name], random_value(SCHEMAS[name], rng, {}), {})
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
@@ -496,10 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--max-cases", type=int, default=10_000_000)
+    parser.add_argument("--min-cases", type=int, default=0)
     parser.add_argument("--crash-file", type=Path)
     args = parser.parse_args(argv)
     slot = CrashSlot(args.crash_file) if args.crash_file else None
-    result = fuzz(args.seed, args.seconds, args.max_cases, slot)
+    result = fuzz(args.seed, args.seconds, args.max_cases, slot, args.min_cases)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
