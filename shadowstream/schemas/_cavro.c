@@ -35,7 +35,9 @@ enum {
 };
 
 #define MAX_DEPTH 32
-#define ZERO_SIZE_ITEMS_LIMIT (1 << 24)
+/* Most items of no bytes (null, an empty record) one array or map may hold: the bytes
+ * left cannot bound them, and a few bytes could otherwise claim billions. */
+#define ZERO_SIZE_ITEMS_LIMIT (1 << 20)
 
 typedef struct Node Node;
 
@@ -533,6 +535,13 @@ static inline int check_block_end(Reader *r, Py_ssize_t end) {
     return 0;
 }
 
+/* Items of no bytes are bounded over the whole array/map, not per block. */
+static inline int count_zero_size(Node *item, Py_ssize_t count, Py_ssize_t *total) {
+    if (item->min_size > 0) return 0;
+    *total += count;
+    return *total > ZERO_SIZE_ITEMS_LIMIT ? invalid("implausible block count") : 0;
+}
+
 static PyObject *decode_node(Reader *r, Node *n) {
     if (n->nullable) {
         if (r->pos >= r->len) return truncated(), NULL;
@@ -599,10 +608,12 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_ARRAY: {
         PyObject *list = PyList_New(0);
         if (list == NULL) return NULL;
+        Py_ssize_t total = 0;
         for (;;) {
             Py_ssize_t count, end;
             if (read_block_count(r, n->child, &count, &end) < 0) goto array_fail;
             if (count == 0) break;
+            if (count_zero_size(n->child, count, &total) < 0) goto array_fail;
             for (Py_ssize_t i = 0; i < count; i++) {
                 PyObject *x = decode_node(r, n->child);
                 if (x == NULL) goto array_fail;
@@ -620,10 +631,12 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_MAP: {
         PyObject *map = PyDict_New();
         if (map == NULL) return NULL;
+        Py_ssize_t total = 0;
         for (;;) {
             Py_ssize_t count, end;
             if (read_block_count(r, n->child, &count, &end) < 0) goto map_fail;
             if (count == 0) break;
+            if (count_zero_size(n->child, count, &total) < 0) goto map_fail;
             for (Py_ssize_t i = 0; i < count; i++) {
                 Py_ssize_t start, size;
                 if (read_span(r, &start, &size) < 0) goto map_fail;
@@ -737,17 +750,20 @@ static int check_node(Reader *r, Node *n) {
         if (read_long(r, &x) < 0) return -1;
         return (x < 0 || x >= n->size) ? invalid("enum index out of range") : 0;
     case K_ARRAY:
-    case K_MAP:
+    case K_MAP: {
+        Py_ssize_t total = 0;
         for (;;) {
             Py_ssize_t count, end;
             if (read_block_count(r, n->child, &count, &end) < 0) return -1;
             if (count == 0) return 0;
+            if (count_zero_size(n->child, count, &total) < 0) return -1;
             for (Py_ssize_t i = 0; i < count; i++) {
                 if (n->kind == K_MAP && check_text(r) < 0) return -1;
                 if (check_node(r, n->child) < 0) return -1;
             }
             if (check_block_end(r, end) < 0) return -1;
         }
+    }
     case K_RECORD:
         for (Py_ssize_t i = 0; i < n->size; i++)
             if (check_node(r, n->fields[i].node) < 0) return -1;

@@ -43,9 +43,9 @@ LOW_CARDINALITY = frozenset(
     }
 )
 _CACHE_LIMIT = 4096
-# Most items an array/map block may claim beyond the bytes left (items of no bytes,
-# like null, cannot be bounded by them); the same limit as _cavro.c
-ZERO_SIZE_ITEMS_LIMIT = 1 << 24
+# Most items of no bytes (null, an empty record) one array or map may hold: the bytes
+# left cannot bound them, and a few bytes could otherwise claim billions; as _cavro.c
+ZERO_SIZE_ITEMS_LIMIT = 1 << 20
 
 Encoder = Callable[[dict[str, Any]], bytes]
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
@@ -429,10 +429,16 @@ def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, 
         count, item = g.var("cnt"), g.var("it")
         items = inner["values"] if kind == "map" else inner["items"]
         g.emit(indent, f"{target} = {{}}" if kind == "map" else f"{target} = []")
+        total = g.var("tot")
+        g.emit(indent, f"{total} = 0")
         g.emit(indent, "while True:")
         _dec_long(g, count, indent + 1)
         g.emit(indent + 1, f"if {count} == 0: break")
         end = _dec_block_count(g, count, items, indent + 1, named)
+        if min_size(items, named) == 0:  # bounded over the whole array/map, not per block
+            g.emit(indent + 1, f"{total} += {count}")
+            g.emit(indent + 1, f"if {total} > {ZERO_SIZE_ITEMS_LIMIT}:")
+            g.emit(indent + 2, "raise ValueError('implausible block count')")
         g.emit(indent + 1, f"for _ in range({count}):")
         if kind == "map":
             key = g.var("k")

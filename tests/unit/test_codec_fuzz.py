@@ -220,3 +220,26 @@ def test_the_c_check_refuses_exactly_the_utf8_python_refuses() -> None:
     for _ in range(50_000):
         agree(bytes([rng.randrange(0xE0, 0x100), *(rng.randrange(0x70, 0xD0) for _ in range(3))]))
     agree(("ascii " * 50 + "é" + "x" * 13).encode())  # the eight-bytes-at-a-time path
+
+
+@pytest.mark.timeout(60, method="thread")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_items_of_no_bytes_are_bounded_over_the_whole_array(backend: str) -> None:
+    """Blocks of nulls each under the limit must not add up past it: the fuzzer found a
+    701-byte input whose blocks claimed tens of millions of them (37 s to read)."""
+    from shadowstream.schemas.fastcodec import ZERO_SIZE_ITEMS_LIMIT
+
+    schema = {
+        "type": "record",
+        "name": "Nulls",
+        "fields": [{"name": "xs", "type": {"type": "array", "items": "null"}}],
+    }
+    codec = EventCodec(schema, SchemaRegistry(), backend=backend)
+    empty = codec.encode({"xs": []})
+    half = ZERO_SIZE_ITEMS_LIMIT // 2
+    fits = empty[:-1] + zz(half) + zz(half) + b"\x00"
+    assert len(codec.decode(fits)["xs"]) == ZERO_SIZE_ITEMS_LIMIT
+    over = empty[:-1] + zz(half) * 3 + b"\x00"
+    with pytest.raises(MalformedEventError) as caught:
+        codec.decode(over)
+    assert caught.value.reason == "invalid"
