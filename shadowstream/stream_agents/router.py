@@ -176,6 +176,7 @@ class RouterService(AgentService):
             "replayed_tool_traces": 0,
         }
         self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
+        self._last_failure_log = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
@@ -331,7 +332,10 @@ class RouterService(AgentService):
             if outputs:
                 self._emit(outputs, partition)
         except Exception as exc:  # one event must never stop the router
-            log.exception("router: failed on %s[%s]@%s", topic, partition, offset)
+            now = time.monotonic()
+            if now - self._last_failure_log > 10.0:  # a traceback now and then, not a flood
+                self._last_failure_log = now
+                log.exception("router: failed on %s[%s]@%s", topic, partition, offset)
             self.deadletters.send(msg, "processing_failed", f"{type(exc).__name__}: {exc}")
         finally:
             self.outbox.handling = None

@@ -25,6 +25,7 @@ from tests.integration.test_bad_input import read_deadletters
 from tests.support.harness import count, emit_traffic, start_pipeline, wait_for
 
 MIB = 1 << 20
+TARGETS = "shadow.challengers"  # the header naming a batch request's challengers
 DAY_US = 86_400 * 1_000_000
 SENTINEL = 123_456_789  # a value whose varint is patched into a forged one
 
@@ -87,7 +88,11 @@ def nested(depth: int, leaf: str = "1") -> str:
 
 
 def cases() -> tuple[dict[str, tuple[bytes, bytes]], dict[str, tuple[str, str]]]:
-    """(rid -> (request bytes, champion bytes)), (rid -> (bad side, reason))."""
+    """(rid -> (request bytes, champion bytes)), (rid -> (bad side, reason)).
+
+    ``b-header`` goes to the batch-requests topic with a ``shadow.challengers`` header
+    that is not UTF-8: only the router reads headers, so only it refuses the message.
+    """
     good: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "g-long-min": ({}, {"usage": {"tokens_in": -(2**63), "tokens_out": -(2**63)}}),
         "g-long-max": ({}, {"usage": {"tokens_in": 2**63 - 1, "tokens_out": 2**63 - 1}}),
@@ -143,6 +148,8 @@ def cases() -> tuple[dict[str, tuple[bytes, bytes]], dict[str, tuple[str, str]]]
     sentinel_request = REQUEST.encode(request("b-overlong", timestamp_us=SENTINEL))
     bad_request("b-overlong", forged(sentinel_request, overlong(now_us())), "invalid")
     bad_request("b-1mb", REQUEST.encode(request("b-1mb", payload="z" * MIB)), "oversized")
+    header_request = request("b-header", experiment_id="exp-poison")
+    bad_request("b-header", REQUEST.encode(header_request), "processing_failed")
     for rid, usage, raw in [
         ("c-int-past", {"tool_calls": SENTINEL}, zz(2**31)),  # the issue's poison pill
         ("c-int-past-min", {"tool_calls": SENTINEL}, zz(-(2**31) - 1)),
@@ -171,7 +178,11 @@ def test_boundary_values_through_the_real_pipeline(make_settings: Any, tmp_path:
             router.wait_ready()
             producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 4 * MIB})
             for rid, (req, resp) in events.items():
-                producer.produce(f"{prefix}.requests", req, rid.encode())
+                if rid == "b-header":
+                    topic, headers = f"{prefix}.batch.requests", [(TARGETS, b"\xff\xfeecho")]
+                else:
+                    topic, headers = f"{prefix}.requests", []
+                producer.produce(topic, req, rid.encode(), headers=headers)
                 producer.produce(f"{prefix}.responses", resp, rid.encode())
                 producer.poll(0)
             assert producer.flush(60) == 0
@@ -182,7 +193,7 @@ def test_boundary_values_through_the_real_pipeline(make_settings: Any, tmp_path:
             # the pipeline still flows: ordinary traffic after the poison is compared
             emit_traffic(settings, 200, prefix="after")
             await wait_for(lambda: count(wh) >= expected + 200, 120, what="traffic after")
-            n_dead = 2 * len(bad)  # the router and the sink (raw events) each refuse them
+            n_dead = 2 * len(bad) - 1  # the router and the sink (raw events) each refuse them
             dead = await read_deadletters(bootstrap, prefix, expected=n_dead)
             await asyncio.sleep(1)
             check_outcome(wh, events, bad, dead, expected)
@@ -233,7 +244,7 @@ def check_outcome(
     want = Counter(
         (stage, reason, rid.encode())
         for rid, (_, reason) in bad.items()
-        for stage in ("router", "sink")
+        for stage in (("router",) if rid == "b-header" else ("router", "sink"))
     )
     assert got == want, (got - want, want - got)
     for d in dead:
@@ -254,7 +265,8 @@ def check_outcome(
         wh.query(f"SELECT request_id, count() FROM {db}.requests FINAL GROUP BY request_id").rows
     )
     for rid in events:
-        assert raw.get(rid, 0) == (0 if bad.get(rid, ("",))[0] == "request" else 1), rid
+        refused = bad.get(rid, ("",))[0] == "request" and rid != "b-header"
+        assert raw.get(rid, 0) == (0 if refused else 1), rid
     answers = dict(
         wh.query(
             f"SELECT request_id, count() FROM {db}.responses FINAL WHERE role = 'champion' "
