@@ -306,6 +306,10 @@ class Settings(BaseSettings):
     commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     stats_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     max_message_bytes: int = Field(default=1_000_000, ge=1_024)
+    # -- poison pills: an event whose timestamp_us is older than retention_days (the
+    # TTL would drop it as it is inserted) or more than this far ahead of the agent's
+    # clock is dead-lettered as bad_timestamp by the router and the sink
+    max_clock_skew_seconds: float = Field(default=86_400.0, ge=0, le=31_536_000)
 
     # -- schema evolution (docs/schemas.md) ------------------------------------
     # how long a reader waits for an unknown writer schema to appear on the schema

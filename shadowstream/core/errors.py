@@ -70,6 +70,15 @@ class WarehouseUnavailableError(WarehouseError):
     """ClickHouse could not be reached; the operation may succeed later."""
 
 
+class WarehouseRejectedError(WarehouseError):
+    """ClickHouse refused the rows of an insert (a value it cannot parse or convert),
+    not the request: the same rows will be refused again, the others would not be."""
+
+    def __init__(self, message: str, code: int) -> None:
+        self.code = code
+        super().__init__(message)
+
+
 class ChallengerError(ShadowstreamError):
     """A challenger adapter could not be loaded or configured."""
 

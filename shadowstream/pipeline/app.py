@@ -31,6 +31,7 @@ from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import default_registry
 from shadowstream.schemas.codec import CODECS
+from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.topic import SchemaTopic, follow_schema_topic
 from shadowstream.sinks.clickhouse.sink import ClickHouseSinkService
 from shadowstream.stream_agents.challengers.base import ChallengerAdapter
@@ -144,6 +145,10 @@ class Pipeline:
         self._owner_path: Path | None = None
         self._warehouse: Warehouse | None = None
         adapters = adapters or {}
+        # timestamps the warehouse keeps (older ones would vanish by TTL on insert)
+        event_time = EventTimeWindow.for_retention(
+            settings.retention_days, settings.max_clock_skew_seconds
+        )
 
         if roles.router:
             fanout = FanOut(
@@ -163,6 +168,7 @@ class Pipeline:
                     commit_interval_s=settings.commit_interval_seconds,
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
+                    event_time=event_time,
                 )
             )
         for name in roles.challengers:
@@ -193,6 +199,7 @@ class Pipeline:
                     raw_events=settings.sink_raw_events,
                     max_message_bytes=settings.max_message_bytes,
                     retention_days=settings.retention_days,
+                    event_time=event_time,
                 )
             )
         if not self.services:

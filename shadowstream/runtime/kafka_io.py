@@ -30,6 +30,12 @@ from shadowstream.schemas import DEAD_LETTER
 
 log = logging.getLogger(__name__)
 
+# Room above an agent's max_message_bytes for what travels with a message it forwards
+# or dead-letters (key, headers, the dead-letter record's own fields): librdkafka
+# refuses a message over its message.max.bytes (default 1,000,000) when it is produced.
+MESSAGE_HEADROOM = 64 * 1024
+DEAD_LETTER_KEY_BYTES = 1024  # a longer original key is kept, truncated, in the record only
+
 AssignCallback = Callable[[list[TopicPartition]], None]
 
 
@@ -145,12 +151,16 @@ class OutputProducer:
 
     Agent producers retry forever (``message.timeout.ms=0``): a broker outage
     stalls the pipeline instead of dropping outputs, and offsets are committed
-    only after a successful flush.
+    only after a successful flush. A message up to ``max_message_bytes`` (the
+    agent's intake limit) plus headroom can be produced.
     """
 
-    def __init__(self, conf: dict[str, Any], name: str = "producer") -> None:
+    def __init__(
+        self, conf: dict[str, Any], name: str = "producer", *, max_message_bytes: int = 1_000_000
+    ) -> None:
         conf = dict(conf)
         conf.setdefault("message.timeout.ms", 0)
+        conf.setdefault("message.max.bytes", max_message_bytes + MESSAGE_HEADROOM)
         conf.setdefault("logger", logging.getLogger(f"shadowstream.librdkafka.{name}"))
         # only failures need a report: no Python callback per delivered message
         conf.setdefault("delivery.report.only.error", True)
@@ -190,18 +200,39 @@ class OutputProducer:
             except BufferError:
                 self._producer.poll(0.05)
 
-    def produce_batch(self, topic: str, partition: int, messages: list[dict[str, Any]]) -> None:
+    def produce_batch(
+        self, topic: str, partition: int, messages: list[dict[str, Any]]
+    ) -> list[tuple[int, KafkaError]]:
         """Queue many messages (dicts with ``value`` and ``key``) for one partition in one
         call: about a third less CPU per message than ``produce()``. Like ``produce()``,
-        waits for room when librdkafka's queue is full; order is kept."""
-        pending = messages
-        while pending:
+        waits for room when librdkafka's queue is full; order is kept.
+
+        Returns the messages librdkafka refuses for good (too large, say) as
+        (index in ``messages``, error): retrying those would never end.
+        """
+        failed: list[tuple[int, KafkaError]] = []
+        pending, indexes = messages, None
+        while True:
             queued = self._producer.produce_batch(topic, pending, partition=partition)
             self.produced += queued
             if queued == len(pending):
-                return
-            # the ones that did not fit are marked with "_error"; retry them, in order
-            pending = [m for m in pending if m.pop("_error", None) is not None]
+                return failed
+            # the ones that were not queued are marked with "_error"
+            retry: list[dict[str, Any]] = []
+            retry_indexes: list[int] = []
+            for i, message in enumerate(pending):
+                err = message.pop("_error", None)
+                if err is None:
+                    continue
+                index = i if indexes is None else indexes[i]
+                if err.code() == KafkaError._QUEUE_FULL:
+                    retry.append(message)
+                    retry_indexes.append(index)
+                else:
+                    failed.append((index, err))
+            if not retry:
+                return failed
+            pending, indexes = retry, retry_indexes
             self._producer.poll(0.05)
 
     def poll(self) -> None:
@@ -245,40 +276,89 @@ class DeadLetterCounter:
 
 
 class DeadLetters:
-    """Sends unprocessable messages, with their original bytes, to the dead-letter topic."""
+    """Sends unprocessable messages, with their original bytes, to the dead-letter topic.
 
-    def __init__(self, producer: OutputProducer, topic: str, stage: str) -> None:
+    An original larger than ``max_original_bytes`` (an oversized message) is kept
+    truncated, and the detail says so: a dead letter must itself be producible.
+    """
+
+    def __init__(
+        self,
+        producer: OutputProducer,
+        topic: str,
+        stage: str,
+        max_original_bytes: int = 1_000_000,
+    ) -> None:
         self._producer = producer
         self.topic = topic
         self.stage = stage
+        self.max_original_bytes = max_original_bytes
         self.counter = DeadLetterCounter()
+        self.undeliverable = 0  # dead letters the producer refused (logged)
         self._last_log = 0.0
 
     def send(self, msg: Message, reason: str, detail: str = "") -> None:
+        key, value = msg.key(), msg.value()
+        self.send_raw(
+            msg.topic() or "",
+            msg.partition() or 0,
+            msg.offset() or 0,
+            key if isinstance(key, bytes) else None,
+            value if isinstance(value, bytes) else None,
+            reason,
+            detail,
+        )
+
+    def send_raw(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        reason: str,
+        detail: str = "",
+    ) -> None:
+        """A dead letter for bytes that are not (or not only) one consumed message;
+        ``offset`` -1 says there is no single source offset."""
         self.counter.add(reason)
-        value = msg.value()
-        key = msg.key()
+        detail = detail[:1000]
+        cap = self.max_original_bytes
+        if value is not None and len(value) > cap:
+            detail += f" [original_value: the first {cap:,} of {len(value):,} bytes]"
+            value = value[:cap]
+        if key is not None and len(key) > cap:
+            detail += f" [original_key: the first {cap:,} of {len(key):,} bytes]"
+            key = key[:cap]
         record = {
-            "source_topic": msg.topic() or "",
-            "source_partition": msg.partition() or 0,
-            "source_offset": msg.offset() or 0,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
             "stage": self.stage,
             "reason": reason,
-            "detail": detail[:1000],
+            "detail": detail,
             "timestamp_us": time.time_ns() // 1000,
-            "original_key": key if isinstance(key, bytes) else None,
-            "original_value": value if isinstance(value, bytes) else None,
+            "original_key": key,
+            "original_value": value,
         }
-        self._producer.produce(self.topic, DEAD_LETTER.encode(record), key)
+        kafka_key = key if key is not None and len(key) <= DEAD_LETTER_KEY_BYTES else None
+        try:
+            self._producer.produce(self.topic, DEAD_LETTER.encode(record), kafka_key)
+        except KafkaException as exc:
+            self.undeliverable += 1
+            log.error(
+                "%s: could not dead-letter %s[%s]@%s: %s", self.stage, topic, partition, offset, exc
+            )
+            return
         now = time.monotonic()
         if now - self._last_log > 10.0:
             self._last_log = now
             log.warning(
                 "%s: dead-lettered %s[%s]@%s (%s): %s",
                 self.stage,
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
+                topic,
+                partition,
+                offset,
                 reason,
                 detail[:200],
             )

@@ -16,6 +16,12 @@
  * encode raises TypeError/ValueError/KeyError/OverflowError; decode raises
  * EOFError on truncated input and ValueError/UnicodeDecodeError on invalid input.
  * Output is byte-for-byte Avro (checked against fastavro in the tests).
+ *
+ * Decoding is strict, exactly like fastcodec.py's generated decoders (the fuzz
+ * test in tests/unit/test_codec_fuzz.py checks the two against each other):
+ * a varint must be canonical (no redundant high zero groups, at most 10 bytes,
+ * no bits beyond 64), an int must fit 32 bits, lengths must not be negative,
+ * and the byte size of a negative-count block must match what its items take.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,7 +35,9 @@ enum {
 };
 
 #define MAX_DEPTH 32
-#define ZERO_SIZE_ITEMS_LIMIT (1 << 24)
+/* Most items of no bytes (null, an empty record) one array or map may hold: the bytes
+ * left cannot bound them, and a few bytes could otherwise claim billions. */
+#define ZERO_SIZE_ITEMS_LIMIT (1 << 20)
 
 typedef struct Node Node;
 
@@ -439,21 +447,33 @@ static int truncated(void) {
     return -1;
 }
 
+static int invalid(const char *why) {
+    PyErr_SetString(PyExc_ValueError, why);
+    return -1;
+}
+
+/* A zig-zag varint, canonical only: the shortest encoding of a 64-bit value. */
 static inline int read_long(Reader *r, long long *out) {
     unsigned long long n = 0;
     int shift = 0;
+    unsigned char c;
     for (;;) {
         if (r->pos >= r->len) return truncated();
-        unsigned char c = r->p[r->pos++];
+        c = r->p[r->pos++];
         n |= (unsigned long long)(c & 0x7F) << shift;
         if (c < 0x80) break;
         shift += 7;
-        if (shift > 63) {
-            PyErr_SetString(PyExc_ValueError, "varint longer than 10 bytes");
-            return -1;
-        }
+        if (shift > 63) return invalid("varint longer than 10 bytes");
     }
+    if (shift == 63 && c > 1) return invalid("varint exceeds 64 bits");
+    if (c == 0 && shift > 0) return invalid("non-canonical varint (overlong encoding)");
     *out = (long long)((n >> 1) ^ (~(n & 1) + 1));
+    return 0;
+}
+
+static inline int read_int(Reader *r, long long *out) {
+    if (read_long(r, out) < 0) return -1;
+    if (*out < -2147483648LL || *out > 2147483647LL) return invalid("int out of 32-bit range");
     return 0;
 }
 
@@ -462,7 +482,8 @@ static PyObject *decode_node(Reader *r, Node *n);
 static int read_span(Reader *r, Py_ssize_t *start, Py_ssize_t *size) {
     long long n;
     if (read_long(r, &n) < 0) return -1;
-    if (n < 0 || n > r->len - r->pos) return truncated();
+    if (n < 0) return invalid("negative length");
+    if (n > r->len - r->pos) return truncated();
     *start = r->pos;
     *size = (Py_ssize_t)n;
     r->pos += (Py_ssize_t)n;
@@ -484,28 +505,41 @@ static PyObject *decode_record(Reader *r, Node *n) {
     return d;
 }
 
-/* Block count of an array/map; 0 ends it. Negative counts carry a byte size. */
-static int read_block_count(Reader *r, Node *item, Py_ssize_t *count) {
+/* Block count of an array/map; 0 ends it. A negative count carries the block's
+ * byte size: *end is where the block must end (-1 when no size was given). */
+static int read_block_count(Reader *r, Node *item, Py_ssize_t *count, Py_ssize_t *end) {
     long long c;
+    *end = -1;
     if (read_long(r, &c) < 0) return -1;
     if (c < 0) {
         long long block_bytes;
-        if (c == LLONG_MIN) {
-            PyErr_SetString(PyExc_ValueError, "implausible block count");
-            return -1;
-        }
+        if (c == LLONG_MIN) return invalid("implausible block count");
         c = -c;
         if (read_long(r, &block_bytes) < 0) return -1;
+        if (block_bytes < 0) return invalid("negative block size");
+        if (block_bytes > r->len - r->pos) return truncated();
+        *end = r->pos + (Py_ssize_t)block_bytes;
     }
     Py_ssize_t min_size = item->min_size;
     if (min_size > 0) {
         if (c > (r->len - r->pos) / min_size) return truncated();
     } else if (c > ZERO_SIZE_ITEMS_LIMIT) {
-        PyErr_SetString(PyExc_ValueError, "implausible block count");
-        return -1;
+        return invalid("implausible block count");
     }
     *count = (Py_ssize_t)c;
     return 0;
+}
+
+static inline int check_block_end(Reader *r, Py_ssize_t end) {
+    if (end >= 0 && r->pos != end) return invalid("block size does not match its items");
+    return 0;
+}
+
+/* Items of no bytes are bounded over the whole array/map, not per block. */
+static inline int count_zero_size(Node *item, Py_ssize_t count, Py_ssize_t *total) {
+    if (item->min_size > 0) return 0;
+    *total += count;
+    return *total > ZERO_SIZE_ITEMS_LIMIT ? invalid("implausible block count") : 0;
 }
 
 static PyObject *decode_node(Reader *r, Node *n) {
@@ -534,7 +568,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_INT:
     case K_LONG: {
         long long x;
-        if (read_long(r, &x) < 0) return NULL;
+        if ((n->kind == K_INT ? read_int(r, &x) : read_long(r, &x)) < 0) return NULL;
         return PyLong_FromLongLong(x);
     }
     case K_FLOAT:
@@ -566,10 +600,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_ENUM: {
         long long i;
         if (read_long(r, &i) < 0) return NULL;
-        if (i < 0 || i >= n->size) {
-            PyErr_SetString(PyExc_ValueError, "enum index out of range");
-            return NULL;
-        }
+        if (i < 0 || i >= n->size) return invalid("enum index out of range"), NULL;
         PyObject *symbol = PyTuple_GET_ITEM(n->symbols, (Py_ssize_t)i);
         Py_INCREF(symbol);
         return symbol;
@@ -577,10 +608,12 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_ARRAY: {
         PyObject *list = PyList_New(0);
         if (list == NULL) return NULL;
+        Py_ssize_t total = 0;
         for (;;) {
-            Py_ssize_t count;
-            if (read_block_count(r, n->child, &count) < 0) goto array_fail;
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) goto array_fail;
             if (count == 0) break;
+            if (count_zero_size(n->child, count, &total) < 0) goto array_fail;
             for (Py_ssize_t i = 0; i < count; i++) {
                 PyObject *x = decode_node(r, n->child);
                 if (x == NULL) goto array_fail;
@@ -588,6 +621,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
                 Py_DECREF(x);
                 if (rc < 0) goto array_fail;
             }
+            if (check_block_end(r, end) < 0) goto array_fail;
         }
         return list;
     array_fail:
@@ -597,10 +631,12 @@ static PyObject *decode_node(Reader *r, Node *n) {
     case K_MAP: {
         PyObject *map = PyDict_New();
         if (map == NULL) return NULL;
+        Py_ssize_t total = 0;
         for (;;) {
-            Py_ssize_t count;
-            if (read_block_count(r, n->child, &count) < 0) goto map_fail;
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) goto map_fail;
             if (count == 0) break;
+            if (count_zero_size(n->child, count, &total) < 0) goto map_fail;
             for (Py_ssize_t i = 0; i < count; i++) {
                 Py_ssize_t start, size;
                 if (read_span(r, &start, &size) < 0) goto map_fail;
@@ -616,6 +652,7 @@ static PyObject *decode_node(Reader *r, Node *n) {
                 Py_DECREF(x);
                 if (rc < 0) goto map_fail;
             }
+            if (check_block_end(r, end) < 0) goto map_fail;
         }
         return map;
     map_fail:
@@ -627,6 +664,113 @@ static PyObject *decode_node(Reader *r, Node *n) {
     }
     PyErr_SetString(PyExc_SystemError, "unknown node kind");
     return NULL;
+}
+
+/* -- checking without decoding ------------------------------------------------------- */
+/* Well-formed UTF-8 exactly as Python's strict decoder defines it (Unicode table 3-7:
+ * no overlong forms, no surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {  /* ASCII runs, eight bytes at a time */
+            unsigned long long w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) { len = 3; lo = 0xA0; }
+        else if (c >= 0xE1 && c <= 0xEC) len = 3;
+        else if (c == 0xED) { len = 3; hi = 0x9F; }
+        else if (c >= 0xEE && c <= 0xEF) len = 3;
+        else if (c == 0xF0) { len = 4; lo = 0x90; }
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) { len = 4; hi = 0x8F; }
+        else return 0;
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
+        for (int k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static int check_text(Reader *r) {
+    Py_ssize_t start, size;
+    if (read_span(r, &start, &size) < 0) return -1;
+    if (!utf8_valid(r->p + start, size)) return invalid("invalid UTF-8 in a string");
+    return 0;
+}
+
+/* What decode_node accepts and refuses, with the same errors, building nothing. */
+static int check_node(Reader *r, Node *n) {
+    if (n->nullable) {
+        if (r->pos >= r->len) return truncated();
+        unsigned char branch = r->p[r->pos++];
+        unsigned char null_branch = n->nullable == 1 ? 0 : 2;
+        if (branch == null_branch) return 0;
+        if (branch != (2 - null_branch)) return invalid("bad union branch");
+    }
+    long long x;
+    Py_ssize_t start, size;
+    switch (n->kind) {
+    case K_NULL:
+        return 0;
+    case K_BOOL:
+        if (r->pos >= r->len) return truncated();
+        return r->p[r->pos++] > 1 ? invalid("bad boolean") : 0;
+    case K_INT:
+        return read_int(r, &x);
+    case K_LONG:
+        return read_long(r, &x);
+    case K_FLOAT:
+    case K_DOUBLE: {
+        Py_ssize_t width = n->kind == K_FLOAT ? 4 : 8;
+        if (r->len - r->pos < width) return truncated();
+        r->pos += width;
+        return 0;
+    }
+    case K_STRING:
+        return check_text(r);
+    case K_BYTES:
+        return read_span(r, &start, &size);
+    case K_FIXED:
+        if (r->len - r->pos < n->size) return truncated();
+        r->pos += n->size;
+        return 0;
+    case K_ENUM:
+        if (read_long(r, &x) < 0) return -1;
+        return (x < 0 || x >= n->size) ? invalid("enum index out of range") : 0;
+    case K_ARRAY:
+    case K_MAP: {
+        Py_ssize_t total = 0;
+        for (;;) {
+            Py_ssize_t count, end;
+            if (read_block_count(r, n->child, &count, &end) < 0) return -1;
+            if (count == 0) return 0;
+            if (count_zero_size(n->child, count, &total) < 0) return -1;
+            for (Py_ssize_t i = 0; i < count; i++) {
+                if (n->kind == K_MAP && check_text(r) < 0) return -1;
+                if (check_node(r, n->child) < 0) return -1;
+            }
+            if (check_block_end(r, end) < 0) return -1;
+        }
+    }
+    case K_RECORD:
+        for (Py_ssize_t i = 0; i < n->size; i++)
+            if (check_node(r, n->fields[i].node) < 0) return -1;
+        return 0;
+    }
+    PyErr_SetString(PyExc_SystemError, "unknown node kind");
+    return -1;
 }
 
 /* -- the Codec type ---------------------------------------------------------------- */
@@ -704,9 +848,36 @@ static PyObject *codec_decode(CodecObject *self, PyObject *const *args, Py_ssize
     return out;
 }
 
+PyDoc_STRVAR(check_doc,
+"check(data, pos) -> end\n\n"
+"What decode(data, pos) would accept or refuse, with the same errors, without\n"
+"building the value: end is the offset after it.");
+
+static PyObject *codec_check(CodecObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "check(data, pos)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (pos < 0 || pos > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_EOFError, "position outside the data");
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)view.buf, pos, view.len};
+    int rc = check_node(&r, self->root);
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    return PyLong_FromSsize_t(r.pos);
+}
+
 static PyMethodDef codec_methods[] = {
     {"encode", (PyCFunction)(void (*)(void))codec_encode, METH_FASTCALL, encode_doc},
     {"decode", (PyCFunction)(void (*)(void))codec_decode, METH_FASTCALL, decode_doc},
+    {"check", (PyCFunction)(void (*)(void))codec_check, METH_FASTCALL, check_doc},
     {NULL, NULL, 0, NULL},
 };
 

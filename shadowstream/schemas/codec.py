@@ -41,6 +41,7 @@ from shadowstream.schemas.fastcodec import (
     compile_decoder,
     compile_encoder,
     compile_native,
+    compile_native_check,
 )
 from shadowstream.schemas.resolve import BodyDecoder, resolving_decoder
 
@@ -139,6 +140,10 @@ class SchemaRegistry:
         name, parsed, _ = self.entry(fp)
         return name, parsed
 
+    def schema(self, fp: bytes) -> dict[str, Any]:
+        """The writer schema registered under ``fp``, as it was given."""
+        return self.entry(fp)[2]
+
     def __contains__(self, fp: bytes) -> bool:
         return fp in self._by_fingerprint
 
@@ -193,12 +198,15 @@ class EventCodec:
         self.resolution_paths: dict[bytes, str] = {}  # writer fingerprint -> compiled | fastavro
         self._fast_encode: Callable[[Record, bytes], bytes] | None = None
         self._fast_decode: Decoder | None = None
+        # walks a body with the C decoder's checks without building the record (validate)
+        self._fast_check: Callable[[bytes, int], int] | None = None
         self.backend = "fastavro"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         if backend in ("auto", "c"):
             try:  # C (shadowstream/schemas/_cavro.c): ~3-6x faster than the generated Python
                 self._fast_encode, self._fast_decode = compile_native(schema)
+                self._fast_check = compile_native_check(schema)
                 self.backend = "c"
             except Unsupported:
                 if backend == "c":
@@ -245,25 +253,53 @@ class EventCodec:
             )
         fp = data[2:HEADER_SIZE]
         if fp == self.fingerprint and self._fast_decode is not None:
-            try:
-                record, end = self._fast_decode(data, HEADER_SIZE)
-            except (IndexError, EOFError, struct.error):
-                raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-            except (ValueError, UnicodeDecodeError, KeyError) as exc:
-                raise MalformedEventError(
-                    f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-                ) from None
-            if end != len(data):
-                raise MalformedEventError(
-                    f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-                )
-            return record
+            return self._decode_strict(self._fast_decode, data)
         if fp == self.fingerprint:  # this version, without a compiled codec
             return self._read_own(data)
         decoder = self._resolved.get(fp)
         if decoder is None:
             decoder = self._decoder_for(bytes(fp))
         return decoder(data, HEADER_SIZE)
+
+    def validate(self, data: bytes) -> None:
+        """Raise what :meth:`decode` would raise for ``data``, without building the record
+        when the C codec can walk it (a few times cheaper): for a stage that stores the
+        bytes as they are, but must refuse exactly what the others refuse."""
+        check = self._fast_check
+        if check is None or len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            self.decode(data)
+            return
+        if data[2:HEADER_SIZE] != self.fingerprint:
+            self.decode(data)
+            return
+        try:
+            end = check(data, HEADER_SIZE)
+        except (IndexError, EOFError, struct.error):
+            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
+        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
+            raise MalformedEventError(
+                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
+            ) from None
+        if end != len(data):
+            raise MalformedEventError(
+                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
+            )
+
+    def _decode_strict(self, decode: Decoder, data: bytes) -> Record:
+        """The body through one of our strict decoders (C or generated Python)."""
+        try:
+            record, end = decode(data, HEADER_SIZE)
+        except (IndexError, EOFError, struct.error):
+            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
+        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
+            raise MalformedEventError(
+                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
+            ) from None
+        if end != len(data):
+            raise MalformedEventError(
+                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
+            )
+        return record
 
     def _read_own(self, data: bytes) -> Record:
         buf = io.BytesIO(data)

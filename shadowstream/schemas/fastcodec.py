@@ -43,9 +43,9 @@ LOW_CARDINALITY = frozenset(
     }
 )
 _CACHE_LIMIT = 4096
-# Most items an array/map block may claim beyond the bytes left (items of no bytes,
-# like null, cannot be bounded by them); the same limit as _cavro.c
-ZERO_SIZE_ITEMS_LIMIT = 1 << 24
+# Most items of no bytes (null, an empty record) one array or map may hold: the bytes
+# left cannot bound them, and a few bytes could otherwise claim billions; as _cavro.c
+ZERO_SIZE_ITEMS_LIMIT = 1 << 20
 
 Encoder = Callable[[dict[str, Any]], bytes]
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
@@ -113,7 +113,11 @@ def zz_int(n: int) -> bytes:
 
 
 def read_long(buf: bytes, pos: int) -> tuple[int, int]:
-    """Decode a varint that did not fit the inlined one-byte case."""
+    """Decode a varint that did not fit the inlined one-byte case.
+
+    Only the canonical (shortest) encoding of a 64-bit value is accepted, as in
+    _cavro.c: at most 10 bytes, no bits beyond 64, no redundant high zero group.
+    """
     shift = 0
     n = 0
     while True:
@@ -125,7 +129,19 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint longer than 10 bytes")
+    if n >> 64:
+        raise ValueError("varint exceeds 64 bits")
+    if c == 0:  # a multi-byte varint whose last group adds nothing
+        raise ValueError("non-canonical varint (overlong encoding)")
     return (n >> 1) ^ -(n & 1), pos
+
+
+def read_int(buf: bytes, pos: int) -> tuple[int, int]:
+    """An Avro int: a canonical varint that must fit 32 bits."""
+    value, pos = read_long(buf, pos)
+    if not -(1 << 31) <= value < (1 << 31):
+        raise ValueError("int out of 32-bit range")
+    return value, pos
 
 
 _DOUBLE = struct.Struct("<d")
@@ -296,13 +312,57 @@ def compile_encoder(schema: dict[str, Any]) -> Encoder:
 
 
 # -- decoder -------------------------------------------------------------------------------
-def _dec_long(g: _Gen, target: str, indent: int) -> None:
+def _dec_long(g: _Gen, target: str, indent: int, reader: str = "read_long") -> None:
+    # a one-byte varint is always canonical and fits an int
     g.emit(indent, "c = b[pos]")
     g.emit(indent, "if c < 0x80:")
     g.emit(indent + 1, f"{target} = (c >> 1) ^ -(c & 1)")
     g.emit(indent + 1, "pos += 1")
     g.emit(indent, "else:")
-    g.emit(indent + 1, f"{target}, pos = read_long(b, pos)")
+    g.emit(indent + 1, f"{target}, pos = {reader}(b, pos)")
+
+
+def min_size(schema: Any, named: dict[str, Any]) -> int:
+    """Fewest bytes a value of ``schema`` takes: bounds a forged block count (as in _cavro.c)."""
+    schema = _named(schema, named)
+    nullable, inner = _branches(schema)
+    if nullable:
+        return 1
+    inner = _named(inner, named)
+    kind = _type_name(inner)
+    if kind == "null":
+        return 0
+    if kind == "float":
+        return 4
+    if kind == "double":
+        return 8
+    if kind == "fixed":
+        return int(inner["size"])
+    if kind == "record":
+        return sum(min_size(f["type"], named) for f in inner["fields"])
+    return 1
+
+
+def _dec_block_count(g: _Gen, count: str, item: Any, indent: int, named: dict[str, Any]) -> str:
+    """Read one block count of an array/map into ``count`` (after the caller's 0 check);
+    returns the variable holding where the block must end (-1: no byte size given)."""
+    end = g.var("bend")
+    g.emit(indent, f"{end} = -1")
+    g.emit(indent, f"if {count} < 0:")
+    g.emit(indent + 1, f"if {count} == {-(1 << 63)}: raise ValueError('implausible block count')")
+    g.emit(indent + 1, f"{count} = -{count}")
+    size = g.var("sz")
+    _dec_long(g, size, indent + 1)
+    g.emit(indent + 1, f"if {size} < 0: raise ValueError('negative block size')")
+    g.emit(indent + 1, f"if {size} > blen - pos: raise EOFError")
+    g.emit(indent + 1, f"{end} = pos + {size}")
+    least = min_size(item, named)
+    if least > 0:
+        g.emit(indent, f"if {count} > (blen - pos) // {least}: raise EOFError")
+    else:  # items of no bytes (null) cannot be bounded by the bytes left
+        g.emit(indent, f"if {count} > {ZERO_SIZE_ITEMS_LIMIT}:")
+        g.emit(indent + 1, "raise ValueError('implausible block count')")
+    return end
 
 
 def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, Any]) -> None:
@@ -328,7 +388,9 @@ def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, 
         g.emit(indent, "pos += 1")
         g.emit(indent, "if c > 1: raise ValueError('bad boolean')")
         g.emit(indent, f"{target} = c == 1")
-    elif kind in ("int", "long"):
+    elif kind == "int":
+        _dec_long(g, target, indent, "read_int")
+    elif kind == "long":
         _dec_long(g, target, indent)
     elif kind == "double":
         g.emit(indent, f"{target} = _unpack_d(b, pos)[0]")
@@ -339,8 +401,9 @@ def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, 
     elif kind in ("string", "bytes"):
         n = g.var("n")
         _dec_long(g, n, indent)
+        g.emit(indent, f"if {n} < 0: raise ValueError('negative length')")
         g.emit(indent, f"end = pos + {n}")
-        g.emit(indent, f"if {n} < 0 or end > blen: raise EOFError")
+        g.emit(indent, "if end > blen: raise EOFError")
         if kind == "string":
             g.emit(indent, f"{target} = b[pos:end].decode()")
         else:
@@ -356,30 +419,37 @@ def _dec_value(g: _Gen, schema: Any, target: str, indent: int, named: dict[str, 
         symbols = g.const(tuple(inner["symbols"]), "_sym")
         index = g.var("e")
         _dec_long(g, index, indent)
-        g.emit(indent, f"if not 0 <= {index} < {len(inner['symbols'])}: raise ValueError('enum')")
+        g.emit(
+            indent,
+            f"if not 0 <= {index} < {len(inner['symbols'])}: "
+            "raise ValueError('enum index out of range')",
+        )
         g.emit(indent, f"{target} = {symbols}[{index}]")
     elif kind in ("array", "map"):
         count, item = g.var("cnt"), g.var("it")
+        items = inner["values"] if kind == "map" else inner["items"]
         g.emit(indent, f"{target} = {{}}" if kind == "map" else f"{target} = []")
+        total = g.var("tot")
+        g.emit(indent, f"{total} = 0")
         g.emit(indent, "while True:")
         _dec_long(g, count, indent + 1)
         g.emit(indent + 1, f"if {count} == 0: break")
-        g.emit(indent + 1, f"if {count} < 0:")
-        g.emit(indent + 2, f"{count} = -{count}")
-        skip = g.var("sz")
-        _dec_long(g, skip, indent + 2)
-        # Items may take no bytes (null), so the bytes left cannot bound a forged count
-        g.emit(indent + 1, f"if {count} > blen - pos + {ZERO_SIZE_ITEMS_LIMIT}:")
-        g.emit(indent + 2, "raise ValueError('implausible block count')")
+        end = _dec_block_count(g, count, items, indent + 1, named)
+        if min_size(items, named) == 0:  # bounded over the whole array/map, not per block
+            g.emit(indent + 1, f"{total} += {count}")
+            g.emit(indent + 1, f"if {total} > {ZERO_SIZE_ITEMS_LIMIT}:")
+            g.emit(indent + 2, "raise ValueError('implausible block count')")
         g.emit(indent + 1, f"for _ in range({count}):")
         if kind == "map":
             key = g.var("k")
             _dec_value(g, "string", key, indent + 2, named)
-            _dec_value(g, inner["values"], item, indent + 2, named)
+            _dec_value(g, items, item, indent + 2, named)
             g.emit(indent + 2, f"{target}[{key}] = {item}")
         else:
-            _dec_value(g, inner["items"], item, indent + 2, named)
+            _dec_value(g, items, item, indent + 2, named)
             g.emit(indent + 2, f"{target}.append({item})")
+        g.emit(indent + 1, f"if {end} >= 0 and pos != {end}:")
+        g.emit(indent + 2, "raise ValueError('block size does not match its items')")
     elif kind == "record":
         names = []
         for field in inner["fields"]:
@@ -396,7 +466,8 @@ def compile_decoder(schema: dict[str, Any]) -> Decoder:
     """``decode(buf, pos) -> (record, end)`` for a record schema.
 
     Raises IndexError/EOFError/struct.error on truncated input, ValueError or
-    UnicodeDecodeError on invalid input.
+    UnicodeDecodeError on invalid input (including values outside their type's
+    range and non-canonical varints), exactly where _cavro.c does.
     """
     if schema.get("type") != "record":
         raise Unsupported("top level must be a record")
@@ -407,6 +478,7 @@ def compile_decoder(schema: dict[str, Any]) -> Decoder:
     g.emit(1, "return rec, pos")
     namespace: dict[str, Any] = {
         "read_long": read_long,
+        "read_int": read_int,
         "_unpack_d": _DOUBLE.unpack_from,
         "_unpack_f": _FLOAT.unpack_from,
         **g.consts,
@@ -486,6 +558,19 @@ def compile_native(schema: dict[str, Any]) -> tuple[Callable[..., bytes], Decode
         raise Unsupported(f"the C extension is not built ({exc})") from None
     codec = _cavro.compile(native_spec(schema))
     return codec.encode, codec.decode
+
+
+def compile_native_check(schema: dict[str, Any]) -> Callable[[bytes, int], int]:
+    """``check(buf, pos) -> end`` in C: what the decoder accepts or refuses, with the
+    same errors, without building the value (a few times cheaper than decoding)."""
+    if schema.get("type") != "record":
+        raise Unsupported("top level must be a record")
+    try:
+        from shadowstream.schemas import _cavro  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise Unsupported(f"the C extension is not built ({exc})") from None
+    check: Callable[[bytes, int], int] = _cavro.compile(native_spec(schema)).check
+    return check
 
 
 def native_available() -> bool:

@@ -115,7 +115,7 @@ def _fast(decode: Decoder, shape: Callable[[Record], Record], name: str) -> Body
             record, end = decode(data, offset)
         except (IndexError, EOFError, struct.error):
             raise MalformedEventError(f"truncated {name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError) as exc:
+        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
             raise MalformedEventError(
                 f"undecodable {name} body: {type(exc).__name__}: {exc}", "invalid"
             ) from None
@@ -128,8 +128,15 @@ def _fast(decode: Decoder, shape: Callable[[Record], Record], name: str) -> Body
     return read
 
 
-def _general(writer_parsed: Any, reader_parsed: Any, name: str) -> BodyDecoder:
+def _general(
+    writer_parsed: Any, reader_parsed: Any, name: str, strict: BodyDecoder | None
+) -> BodyDecoder:
+    """fastavro's resolution; ``strict`` first refuses what our own decoders refuse
+    (fastavro accepts out-of-range ints and overlong varints)."""
+
     def read(data: bytes, offset: int) -> Record:
+        if strict is not None:
+            strict(data, offset)
         buf = io.BytesIO(data)
         buf.seek(offset)
         try:
@@ -156,8 +163,8 @@ def resolving_decoder(
 ) -> tuple[BodyDecoder, str]:
     """A decoder of ``writer`` bodies into ``reader`` records, and which path it takes."""
     shape = _shape(writer, reader)
-    if shape is not None:
-        compiled = _compiled(writer)
-        if compiled is not None:
-            return _fast(compiled, shape, name), "compiled"
-    return _general(writer_parsed, reader_parsed, name), "fastavro"
+    compiled = _compiled(writer)
+    if shape is not None and compiled is not None:
+        return _fast(compiled, shape, name), "compiled"
+    strict = _fast(compiled, lambda record: record, name) if compiled is not None else None
+    return _general(writer_parsed, reader_parsed, name, strict), "fastavro"

@@ -334,7 +334,11 @@ class ComparisonBuilder:
                 except Exception as exc:  # a comparator bug must not stop the join
                     self.stats.comparator_errors += 1
                     verdict = Verdict(None, 0.0, f"comparator error: {type(exc).__name__}: {exc}")
-            tools = self._tool_verdict(name, champion, challenger)
+            try:
+                tools = self._tool_verdict(name, champion, challenger)
+            except Exception as exc:  # e.g. a trace nested too deeply: a note, not a stop
+                self.stats.comparator_errors += 1
+                tools = ("report", Verdict(None, 0.0, f"tool-call comparison error: {exc!r}"))
             if tools is not None:
                 verdict = _with_tool_calls(verdict, *tools)
             # after the control's own observation: it may have made the model ready
@@ -355,14 +359,19 @@ class ComparisonBuilder:
                     if challenger_ok
                     else None
                 )
-            if champion_ok:
-                champion_valid = check(champion_out)
-                if not champion_valid:
-                    format_notes.append(_format_note("champion", check, champion_out))
-            if challenger_ok:
-                challenger_valid = champion_valid if same_bytes else check(challenger_out)
-                if not challenger_valid:
-                    format_notes.append(_format_note("challenger", check, challenger_out))
+            try:
+                if champion_ok:
+                    champion_valid = check(champion_out)
+                    if not champion_valid:
+                        format_notes.append(_format_note("champion", check, champion_out))
+                if challenger_ok:
+                    challenger_valid = champion_valid if same_bytes else check(challenger_out)
+                    if not challenger_valid:
+                        format_notes.append(_format_note("challenger", check, challenger_out))
+            except Exception as exc:  # a validator that cannot cope: unknown, said so
+                self.stats.comparator_errors += 1
+                champion_valid = challenger_valid = None
+                format_notes.append(f"format check error: {type(exc).__name__}: {exc}")
 
         summary = verdict.summary if verdict is not None else ""
         if provisional:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -250,7 +251,11 @@ class FanOut:
             usage.get("cost"),
         )
         reported = tokens_in is not None or tokens_out is not None or cost is not None
-        spend.add(int((tokens_in or 0) + (tokens_out or 0)), float(cost or 0.0), reported=reported)
+        # a negative count or a NaN/infinite cost is no spend: it would otherwise stay in
+        # the rolling sums (and a NaN in the average) and switch the budget off or on
+        tokens = max(int(tokens_in or 0), 0) + max(int(tokens_out or 0), 0)
+        spent = float(cost) if cost is not None and math.isfinite(cost) and cost > 0 else 0.0
+        spend.add(tokens, spent, reported=reported)
 
     def spend(self, challenger: str) -> RollingSpend | None:
         """The rolling spend of a challenger with a budget (for metrics and tests)."""

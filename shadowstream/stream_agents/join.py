@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shadowstream.schemas.wire import Marker
 
@@ -39,8 +39,11 @@ _NO_SIDES: frozenset[str] = frozenset()
 
 Event = dict[str, Any]
 Comparison = dict[str, Any]
-# build(request, champion, challenger_response, challenger_name, outcome) -> ComparisonEvent
-ComparisonBuilder = Callable[[Event | None, Event | None, Event | None, str, str], Comparison]
+# What the builder makes of a joined pair: a ComparisonEvent record, or whatever the
+# caller wants the engine to hand back (the router: the encoded event, or why not)
+C = TypeVar("C")
+# build(request, champion, challenger_response, challenger_name, outcome) -> C
+ComparisonBuilder = Callable[[Event | None, Event | None, Event | None, str, str], C]
 # route(request) -> names of the challengers the request was sent to
 Router = Callable[[Event], Sequence[str]]
 # dispatch(request, champion, names): send the request to challengers that replay the
@@ -124,7 +127,7 @@ class _MarkerStore:
         return sum(len(g) for _, g in self._gens)
 
 
-class JoinEngine:
+class JoinEngine(Generic[C]):
     """Join state for one partition number."""
 
     def __init__(
@@ -132,7 +135,7 @@ class JoinEngine:
         *,
         window_s: float,
         late_retention_s: float,
-        build: ComparisonBuilder,
+        build: ComparisonBuilder[C],
         sources: int = 3,
         replay: frozenset[str] = frozenset(),
         dispatch: Dispatcher | None = None,
@@ -156,7 +159,7 @@ class JoinEngine:
     # -- input ------------------------------------------------------------------
     def add_request(
         self, request: Event, route: Router, source: int = 0, offset: int = -1
-    ) -> list[Comparison]:
+    ) -> list[C]:
         """A request event. ``route`` is called once per new request to fan it out."""
         self.stats.requests += 1
         rid: str = request["request_id"]
@@ -184,13 +187,13 @@ class JoinEngine:
             if deferred:
                 entry.awaiting_champion = deferred
                 self._maybe_dispatch(entry)
-        out: list[Comparison] = []
+        out: list[C] = []
         for name in asked:
             self._try_emit(entry, name, out)
         self._maybe_close(entry)
         return out
 
-    def add_response(self, response: Event, source: int = 2, offset: int = -1) -> list[Comparison]:
+    def add_response(self, response: Event, source: int = 2, offset: int = -1) -> list[C]:
         """A champion or challenger response event."""
         self.stats.responses += 1
         rid: str = response["request_id"]
@@ -202,7 +205,7 @@ class JoinEngine:
                 return self._after_close(rid, marker, side, response)
             entry = Entry(rid, self._clock())
             self._open[rid] = entry
-        out: list[Comparison] = []
+        out: list[C] = []
         if side == CHAMPION:
             if entry.champion is not None:
                 self.stats.duplicates += 1
@@ -242,7 +245,7 @@ class JoinEngine:
         names, entry.awaiting_champion = entry.awaiting_champion, ()
         self._dispatch(entry.request, entry.champion, names)
 
-    def _try_emit(self, entry: Entry, name: str, out: list[Comparison]) -> None:
+    def _try_emit(self, entry: Entry, name: str, out: list[C]) -> None:
         if name in entry.emitted or entry.champion is None or entry.request is None:
             return
         challenger = entry.challengers.get(name)
@@ -290,9 +293,7 @@ class JoinEngine:
             shared = self._sides[sides] = sides
         return shared
 
-    def _after_close(
-        self, rid: str, marker: Marker, side: str, response: Event
-    ) -> list[Comparison]:
+    def _after_close(self, rid: str, marker: Marker, side: str, response: Event) -> list[C]:
         if side in marker.received:
             self.stats.duplicates += 1
             return []
@@ -307,7 +308,7 @@ class JoinEngine:
         if response["status"] == "skipped":
             return []
         self.stats.late += 1
-        out: list[Comparison] = []
+        out: list[C] = []
         if side == CHAMPION:
             for name in sorted(marker.asked):
                 out.append(self._build(None, response, None, name, "late"))
@@ -317,7 +318,7 @@ class JoinEngine:
         return out
 
     # -- time -----------------------------------------------------------------------
-    def expire(self) -> list[Comparison]:
+    def expire(self) -> list[C]:
         """Close every entry whose window has passed; walks only the expired prefix."""
         cutoff = self._clock() - self.window_s
         expired: list[Entry] = []
@@ -325,7 +326,7 @@ class JoinEngine:
             if entry.first_seen > cutoff:
                 break
             expired.append(entry)
-        out: list[Comparison] = []
+        out: list[C] = []
         for entry in expired:
             self.stats.expired_entries += 1
             if entry.request is None:

@@ -18,6 +18,11 @@ After a crash the new owner restores the markers from the changelog and
 replays from the committed offsets: open requests are rebuilt, closed ones are
 recognised as duplicates (or late), so nothing is lost and nothing is joined
 twice; at most a comparison is re-emitted (ClickHouse keeps one).
+
+One event never stops the router: a message it cannot decode, whose timestamp
+the warehouse cannot keep, or whose comparisons or fan-out cannot be built,
+encoded or produced is dead-lettered with its reason and original bytes, and
+the rest of the batch flows on (see :mod:`shadowstream.stream_agents.guards`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
@@ -36,7 +47,8 @@ from shadowstream.core.topics import TopicNames
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
-from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.wire import (
     MARKERS_KEY,
     MARKERS_PER_RECORD,
@@ -48,8 +60,10 @@ from shadowstream.schemas.wire import (
 from shadowstream.stream_agents.comparison import ComparisonBuilder
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
+from shadowstream.stream_agents.guards import Emitted, GuardedBuilder
 from shadowstream.stream_agents.join import JoinEngine
 from shadowstream.stream_agents.noise_store import encode_scope, restore_noise
+from shadowstream.stream_agents.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +100,7 @@ class RouterService(AgentService):
         batch_size: int = 5_000,
         poll_timeout_s: float = 0.05,
         expire_interval_s: float = 0.2,
+        event_time: EventTimeWindow | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,7 +118,10 @@ class RouterService(AgentService):
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.expire_interval_s = expire_interval_s
-        self.engines: dict[int, JoinEngine] = {}
+        self.event_time = event_time  # None: timestamps are not checked
+        # build + encode, never raising into the join (a failure is dead-lettered)
+        self._guarded = GuardedBuilder(builder, max_message_bytes)
+        self.engines: dict[int, JoinEngine[Emitted]] = {}
         self._consumed: dict[tuple[int, int], int] = {}  # (source, partition) -> next offset
         self._source_of = {
             topics.requests: SOURCE_REQUESTS,
@@ -134,14 +152,15 @@ class RouterService(AgentService):
             "restored_noise_scopes": 0,
         }
         self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
-        # fan-out and comparison messages of the current step, per (topic, partition):
-        # queued with one produce_batch call each at the end of the step
-        self._out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._last_failure_log = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
-        self.producer = OutputProducer(self.kafka.producer(), "router")
-        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
+        limit = self.max_message_bytes
+        self.producer = OutputProducer(self.kafka.producer(), "router", max_message_bytes=limit)
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router", limit)
+        # this step's fan-out and comparison messages (one produce_batch per partition)
+        self.outbox = Outbox(self.producer, self.deadletters, self.topics)
         self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
         if self.builder.noise is not None:  # what was learned before a restart
@@ -193,7 +212,7 @@ class RouterService(AgentService):
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
         log.info("router: revoked partitions %s", numbers)
 
-    def _new_engine(self, partition: int) -> JoinEngine:
+    def _new_engine(self, partition: int) -> JoinEngine[Emitted]:
         def dispatch(
             request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]
         ) -> None:
@@ -202,12 +221,12 @@ class RouterService(AgentService):
         return JoinEngine(
             window_s=self.window_s,
             late_retention_s=self.late_retention_s,
-            build=self.builder,
+            build=self._guarded,
             replay=self._replay,
             dispatch=dispatch,
         )
 
-    def _restore(self, partition: int, engine: JoinEngine) -> int:
+    def _restore(self, partition: int, engine: JoinEngine[Emitted]) -> int:
         """Read this partition's changelog back into the engine's markers."""
         conf = self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}")
         consumer = Consumer(conf)
@@ -276,36 +295,58 @@ class RouterService(AgentService):
         engine = self.engines.get(partition)
         if engine is None:  # a message outside our assignment callbacks (should not happen)
             engine = self.engines[partition] = self._new_engine(partition)
+        event = self._accept(msg, source)
+        if event is None:
+            return
+        self.outbox.handling = msg
+        try:
+            if source == SOURCE_RESPONSES:
+                outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
+                if event["role"] == "challenger":
+                    self.fanout.record_usage(event["challenger"], event)
+            else:
+                header = _header(msg, TARGETS_HEADER)
+                targets = header.decode().split(",") if header else None
+                value = msg.value() or b""
+                self._current = (value, msg.key(), partition, targets, source == SOURCE_BATCH)
+                outputs = engine.add_request(event, self._route, source, offset)
+            if outputs:
+                self._emit(outputs, partition)
+        except Exception as exc:  # one event must never stop the router
+            now = time.monotonic()
+            if now - self._last_failure_log > 10.0:  # a traceback now and then, not a flood
+                self._last_failure_log = now
+                log.exception("router: failed on %s[%s]@%s", topic, partition, offset)
+            self.deadletters.send(msg, "processing_failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.outbox.handling = None
+            self._current = None
+
+    def _accept(self, msg: Message, source: int) -> dict[str, Any] | None:
+        """The decoded event, or None once the message has been dead-lettered."""
         value = msg.value()
         if not value:
             self.deadletters.send(msg, "empty", "message has no value")
-            return
+            return None
         if len(value) > self.max_message_bytes:
             self.deadletters.send(
                 msg, "oversized", f"{len(value)} bytes > limit {self.max_message_bytes}"
             )
-            return
+            return None
         try:
             event = (RESPONSE if source == SOURCE_RESPONSES else REQUEST).decode(value)
         except SchemaError as exc:
             self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
-            return
-        rid = event.get("request_id")
-        if not rid:
+            return None
+        if not event.get("request_id"):
             self.deadletters.send(msg, "missing_request_id", "request_id is empty")
-            return
-        if source == SOURCE_RESPONSES:
-            outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
-            if event["role"] == "challenger":
-                self.fanout.record_usage(event["challenger"], event)
-        else:
-            header = _header(msg, TARGETS_HEADER)
-            targets = header.decode().split(",") if header else None
-            self._current = (value, msg.key(), partition, targets, source == SOURCE_BATCH)
-            outputs = engine.add_request(event, self._route, source, offset)
-            self._current = None
-        if outputs:
-            self._emit(outputs, partition)
+            return None
+        if self.event_time is not None:
+            problem = self.event_time.problem(event["timestamp_us"])
+            if problem is not None:
+                self.deadletters.send(msg, "bad_timestamp", problem)
+                return None
+        return event
 
     def _route(self, request: dict[str, Any]) -> list[str]:
         """Called by the join once per new request: choose challengers, forward the bytes."""
@@ -332,41 +373,42 @@ class RouterService(AgentService):
         champion: dict[str, Any],
         names: tuple[str, ...],
     ) -> None:
-        value = REQUEST.encode(request)
         trace = champion.get("tool_trace")
-        headers = [(TOOL_TRACE_HEADER, trace.encode())] if trace else None
         batch = (request.get("experiment_id") or "live") != "live"
+        try:
+            value = REQUEST.encode(request)
+            headers = [(TOOL_TRACE_HEADER, trace.encode())] if trace else None
+        except (SchemaError, UnicodeError) as exc:
+            self.outbox.fanout_failed(f"record-replay request to {', '.join(names)}: {exc}")
+            return
+        refused: list[str] = []
         for name in names:
             live_topic, batch_topic = self._fanout_topics[name]
-            self.producer.produce(
-                batch_topic if batch else live_topic,
-                value,
-                request["request_id"],
-                partition=partition,
-                headers=headers,
-            )
-        self.counters["fanned_out"] += len(names)
-        self.counters["replayed_tool_traces"] += len(names) if trace else 0
+            try:
+                self.producer.produce(
+                    batch_topic if batch else live_topic,
+                    value,
+                    request["request_id"],
+                    partition=partition,
+                    headers=headers,
+                )
+            except KafkaException as exc:  # refused for good (too large with its trace)
+                refused.append(f"{name}: {exc.args[0] if exc.args else exc}")
+        if refused:
+            self.outbox.fanout_failed("record-replay request not produced: " + "; ".join(refused))
+        sent = len(names) - len(refused)
+        self.counters["fanned_out"] += sent
+        self.counters["replayed_tool_traces"] += sent if trace else 0
 
-    def _emit(self, comparisons: list[dict[str, Any]], partition: int) -> None:
-        topic = self.topics.comparisons
-        for comparison in comparisons:
-            self._queue(topic, partition, COMPARISON.encode(comparison), comparison["request_id"])
-        self.counters["comparisons"] += len(comparisons)
+    def _emit(self, outputs: list[Emitted], partition: int) -> None:
+        self.counters["comparisons"] += self.outbox.comparisons(outputs, partition)
 
     def _queue(self, topic: str, partition: int, value: bytes, key: bytes | str) -> None:
-        batch = self._out.get((topic, partition))
-        if batch is None:
-            batch = self._out[(topic, partition)] = []
-        batch.append({"value": value, "key": key})
+        self.outbox.queue(topic, partition, value, key)
 
     def _send_out(self) -> None:
         """Hand this step's outputs to the producer: one call per (topic, partition)."""
-        if not self._out:
-            return
-        out, self._out = self._out, {}
-        for (topic, partition), messages in out.items():
-            self.producer.produce_batch(topic, partition, messages)
+        self.outbox.send()
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit_sync(self) -> None:

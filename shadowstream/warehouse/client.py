@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shadowstream.core.errors import ConfigError, WarehouseError, WarehouseUnavailableError
+from shadowstream.core.errors import (
+    ConfigError,
+    WarehouseError,
+    WarehouseRejectedError,
+    WarehouseUnavailableError,
+)
 from shadowstream.warehouse.avro_container import container
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,32 @@ def chdb_path(url: str) -> Path | None:
     return Path(raw).expanduser().resolve()
 
 
+# ClickHouse error codes that describe the server, the session or the tables, never
+# the rows of an insert: retrying the same rows later may succeed, splitting them will
+# not help. (ClickHouse's src/Common/ErrorCodes.cpp)
+SERVER_SIDE_CODES = frozenset(
+    {
+        3, 8, 16, 44, 47, 48, 49, 57, 60, 62, 74, 75, 76, 80, 81, 159, 164, 173, 192, 193,
+        194, 201, 202, 203, 209, 210, 218, 225, 236, 241, 242, 243, 279, 319, 394, 425,
+        439, 497, 516, 999, 1000,
+    }
+)  # fmt: skip
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def row_error_code(text: str) -> int | None:
+    """The ClickHouse error code of ``text`` if it is about the rows of an insert."""
+    match = _CODE.search(text)
+    if match is None:
+        return None
+    code = int(match.group(1))
+    if code in SERVER_SIDE_CODES or "while reading header" in text:
+        return None  # the tables or the writer schema, not one row: every row fails alike
+    if code == 252 and "partitions for single INSERT block" not in text:
+        return None  # too many parts: merges are behind, inserts must wait
+    return code
+
+
 def _map_error(exc: Exception, url: str) -> WarehouseError:
     from clickhouse_connect.driver.exceptions import OperationalError
 
@@ -87,6 +119,9 @@ def _map_error(exc: Exception, url: str) -> WarehouseError:
             f"the chDB directory of {url} is in use by another process "
             "(run the command while the pipeline is up, so it is routed there, or stop it first)"
         )
+    code = row_error_code(text)
+    if code is not None:
+        return WarehouseRejectedError(f"ClickHouse refused the data: {text[:500]}", code)
     return WarehouseError(f"ClickHouse error: {text[:500]}")
 
 

@@ -99,30 +99,68 @@ def test_kill_9_router_and_worker_mid_run_loses_and_duplicates_nothing(
 
 
 def test_offsets_never_pass_a_request_still_in_flight(make_settings: Any, tmp_path: Path) -> None:
-    """faust-streaming#606: with concurrency > 1, a fast request must not commit a slow one."""
+    """faust-streaming#606: with concurrency > 1, a fast request must not commit a slow one.
+
+    req-0 is held until the test releases it (not for a fixed time, which a loaded
+    machine could outlast before the others were even stored): the worker commits
+    several times while it is in flight, and its committed offset must stay at req-0.
+    """
     settings = make_settings(
         partitions=1,
         join_window_seconds=120.0,
-        challengers=[challenger("slowfirst", "slow_for_first", timeout_seconds=60)],
+        challengers=[challenger("held", "held_until_released", timeout_seconds=100)],
     )
-    worker = AgentProcess(settings, ["worker", "challenger", "--name", "slowfirst"], tmp_path, "w")
+    worker = AgentProcess(settings, ["worker", "challenger", "--name", "held"], tmp_path, "w")
+    gate = tmp_path / "release-req-0"
 
     async def scenario() -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        from shadowstream.producers import ShadowEmitter
+        from tests.support.models import champion_output
+
         pipeline = await start_pipeline(settings, Roles(router=True, sink=True))
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.broker_url.removeprefix("kafka://"),
+                "group.id": f"{settings.topic_prefix}.challenger.held",
+            }
+        )
+        topic = f"{settings.topic_prefix}.challenger.held"
+
+        def commits() -> int:
+            return int(worker.metrics()["challenger:held"]["commits"])
+
+        def committed() -> int:
+            return consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+
         try:
             worker.start()
             worker.wait_ready()
-            emit_traffic(settings, 50)
+            emitter = ShadowEmitter(
+                settings.broker_url, service="test-service", topic_prefix=settings.topic_prefix
+            )
+            for i in range(50):  # req-0 first: offset 0 of the challenger's topic
+                payload = {"i": i, "gate": str(gate)}
+                emitter.emit_request(f"req-{i}", "/predict", payload)
+                emitter.emit_response(f"req-{i}", champion_output(payload), 5.0)
+            assert emitter.flush(30) == 0
+            emitter.close()
             wh = pipeline.warehouse
-            await wait_for(lambda: count(wh) >= 49, 60, what="the 49 fast requests")
-            await asyncio.sleep(2)  # several commit intervals pass while req-0 sleeps
-            assert count(wh) == 49
+            await wait_for(lambda: count(wh) >= 49, 90, what="the 49 fast requests")
+            after = commits()
+            await wait_for(lambda: commits() >= after + 3, 60, what="three more commits")
+            assert count(wh) == 49  # req-0 is still held
+            assert committed() <= 0  # at req-0's offset (or nothing committed yet)
             worker.kill9()  # req-0 is in flight; its offset must not have been committed
+            gate.touch()
             worker.start()
             worker.wait_ready()
-            await wait_for(lambda: count(wh) >= 50, 90, what="the slow request, redelivered")
+            await wait_for(lambda: count(wh) >= 50, 90, what="the held request, redelivered")
+            assert count(wh) == 50
             assert count(wh, "request_id = 'req-0' AND outcome = 'both_answered'") == 1
         finally:
+            consumer.close()
             worker.stop()
             await pipeline.stop()
 
@@ -309,6 +347,13 @@ def test_sink_killed_mid_batch_and_restarted_stores_everything_once(
         except Exception:
             return -1
 
+    def stored_requests() -> int:
+        try:
+            wh = open_warehouse(own_db, settings.clickhouse_database)
+            return int(wh.query(f"SELECT count() FROM {wh.database}.requests FINAL").scalar())
+        except Exception:
+            return -1
+
     async def scenario() -> None:
         pipeline = await start_pipeline(settings, Roles(router=True, challengers=["same"]))
         try:
@@ -322,11 +367,11 @@ def test_sink_killed_mid_batch_and_restarted_stores_everything_once(
             sink.wait_ready()
             emitter.join(timeout=60)
             await wait_for(lambda: stored() >= 6000, 120, what="6000 comparisons after restart")
-            await asyncio.sleep(2)
+            # a batch's raw requests are inserted after its comparisons: wait for them
+            # too, or the last batch's look missing
+            await wait_for(lambda: stored_requests() >= 6000, 60, what="6000 raw requests")
             assert stored() == 6000
-            wh = open_warehouse(own_db, settings.clickhouse_database)
-            requests = wh.query(f"SELECT count() FROM {wh.database}.requests FINAL").scalar()
-            assert requests == 6000
+            assert stored_requests() == 6000
             print(f"\nsink killed at {at_kill} stored; after restart {stored()} (exact)")
         finally:
             sink.stop()

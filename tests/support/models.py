@@ -81,3 +81,21 @@ async def triage(ticket: dict[str, Any]) -> dict[str, Any]:
 def count_words(ticket: dict[str, Any]) -> dict[str, Any]:
     """A challenger for /v1/summarize: the same summary as the champion's."""
     return {"words": len(str(ticket["text"]).split()), "lang": ticket["lang"]}
+
+
+async def echo(payload: Any) -> Any:
+    """Answers with its input: whatever the request carried (nested, huge, empty) reaches
+    the worker's encoder and, against the champion's output, the comparator."""
+    return payload
+
+
+async def held_until_released(payload: dict[str, Any]) -> dict[str, Any]:
+    """Request 0 is answered only once the file named by its ``gate`` exists (the test
+    decides when, instead of a fixed sleep racing the pipeline); the others at once."""
+    gate = payload.get("gate")
+    if int(payload["i"]) == 0 and gate:
+        from pathlib import Path
+
+        while not Path(gate).exists():
+            await asyncio.sleep(0.05)
+    return champion_output(payload)

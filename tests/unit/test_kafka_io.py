@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 
 from shadowstream.core.errors import BrokerError
-from shadowstream.runtime.kafka_io import OffsetTracker, OutputProducer
+from shadowstream.runtime.kafka_io import MESSAGE_HEADROOM, OffsetTracker, OutputProducer
 
 
 def positions(tracker: OffsetTracker) -> dict[tuple[str, int], int]:
@@ -58,7 +59,7 @@ class _SmallQueue:
             if i < self.room:
                 self.queued.append(message["value"])
             else:
-                message["_error"] = "queue full"
+                message["_error"] = KafkaError(KafkaError._QUEUE_FULL)
         return min(self.room, len(messages))
 
     def poll(self, timeout: float) -> int:
@@ -94,3 +95,20 @@ def test_produce_batch_on_real_librdkafka_waits_for_room() -> None:
     assert time.monotonic() - started < 10
     with pytest.raises(BrokerError, match="could not be delivered"):
         producer.flush_sync(timeout=5)
+
+
+def test_produce_batch_returns_what_librdkafka_refuses_for_good() -> None:
+    """A message over message.max.bytes is refused when queued: retrying it would loop
+    for ever (the router stalled on one oversized comparison); it comes back instead."""
+    producer = OutputProducer(
+        {"bootstrap.servers": "127.0.0.1:1", "log_level": 0}, "test", max_message_bytes=10_000
+    )
+    limit = 10_000 + MESSAGE_HEADROOM
+    messages = [
+        {"value": b"a", "key": "k"},
+        {"value": b"x" * (limit + 1), "key": "k"},
+        {"value": b"b" * (limit - 100), "key": "k"},  # fits, with its key
+    ]
+    refused = producer.produce_batch("t", 0, messages)
+    assert [(i, e.code()) for i, e in refused] == [(1, KafkaError.MSG_SIZE_TOO_LARGE)]
+    assert producer.produced == 2

@@ -2,20 +2,28 @@
 
 * Consumes comparisons (and, with ``raw_events``, requests and responses).
 * Events are inserted as they travel (Avro bodies in a container block,
-  parsed by ClickHouse), so the sink does almost no per-event Python work.
+  parsed by ClickHouse), so the sink does almost no per-event Python work;
+  each body is only checked, in C, against the rules the router's decoder
+  applies (the C codec's ``check``: nothing is built).
 * A batch is inserted when it reaches ``batch_rows`` or ``batch_seconds``;
   offsets are committed only after ClickHouse acknowledged every insert of it.
   The next batch fills while one is being stored (one store at a time, in
   order), so consumption never stops for an insert.
 * ClickHouse unavailable: consumption pauses (memory stays bounded at two
   batches), the batch is retried with exponential backoff, nothing is committed.
+  The same for an error about the server or the tables rather than the rows.
+* ClickHouse refuses rows of a batch (values it cannot take, even when our
+  codec accepts them): the batch is split until those rows are found
+  (:mod:`~shadowstream.sinks.clickhouse.isolation`); they are dead-lettered with
+  ClickHouse's message, the rest is stored and the offsets are committed.
 * Messages that are not events of the expected type go to the dead-letter
-  topic. Events of another schema version - older, or newer and found on the
-  schema topic - are resolved and re-encoded with this version's schema
-  before they are framed: bodies are only ever handed to ClickHouse under the
-  schema they were written with, so an unknown writer schema is never
-  inserted; an event whose schema cannot be found or resolved is
-  dead-lettered (``unknown_schema`` / ``incompatible_schema``).
+  topic, as do raw events whose timestamp ClickHouse cannot keep. Events of
+  another schema version - older, or newer and found on the schema topic - are
+  resolved and re-encoded with this version's schema before they are framed:
+  bodies are only ever handed to ClickHouse under the schema they were written
+  with, so an unknown writer schema is never inserted; an event whose schema
+  cannot be found or resolved is dead-lettered (``unknown_schema`` /
+  ``incompatible_schema``).
 """
 
 from __future__ import annotations
@@ -31,12 +39,18 @@ from typing import Any
 from confluent_kafka import Message, TopicPartition
 from prometheus_client import Histogram
 
-from shadowstream.core.errors import SchemaError, WarehouseError, WarehouseUnavailableError
+from shadowstream.core.errors import (
+    SchemaError,
+    WarehouseError,
+    WarehouseRejectedError,
+)
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
+from shadowstream.schemas.timestamps import EventTimeWindow, peek_second_long
+from shadowstream.sinks.clickhouse.isolation import RowIsolation, strict_check
 from shadowstream.sinks.clickhouse.migrations import migrate
 from shadowstream.warehouse.client import Warehouse
 
@@ -54,6 +68,7 @@ class _Kind:
     table: str
     codec: EventCodec
     keyed: bool = True  # events keyed by request_id (stats events are not)
+    timestamped: bool = False  # raw events: timestamp_us right after request_id, checked
 
 
 @dataclass
@@ -64,7 +79,8 @@ class _Batch:
     rows: int = 0
     started: float = 0.0
     inserted: set[str] = field(default_factory=set)
-    validated: bool = False
+    # rows set aside while storing (source, reason, detail): dead-lettered by the loop
+    rejected: list[tuple[Message, str, str]] = field(default_factory=list)
 
     def add(self, kind: str, body: bytes, source: Message) -> None:
         self.bodies.setdefault(kind, []).append(body)
@@ -89,10 +105,12 @@ class ClickHouseSinkService(AgentService):
         auto_migrate: bool = True,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        event_time: EventTimeWindow | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kafka = kafka
+        self.event_time = event_time  # None: raw events' timestamps are not checked
         self.topics = topics
         self.warehouse_factory = warehouse_factory
         self.batch_rows = batch_rows
@@ -107,10 +125,12 @@ class ClickHouseSinkService(AgentService):
             topics.stats: _Kind("stats", "stats_in", STATS, keyed=False),
         }
         if raw_events:
-            self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST)
+            self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST, True, True)
             # batch experiments' requests are stored too (keyed by experiment and id)
-            self.kinds[topics.batch_requests] = _Kind("batch_requests", "requests_in", REQUEST)
-            self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE)
+            self.kinds[topics.batch_requests] = _Kind(
+                "batch_requests", "requests_in", REQUEST, True, True
+            )
+            self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE, True, True)
         self._by_name = {k.name: k for k in self.kinds.values()}
         self._batch = _Batch()  # being filled
         self._store: asyncio.Future[None] | None = None  # storing the previous batch
@@ -137,6 +157,11 @@ class ClickHouseSinkService(AgentService):
             "commit_ms": 0,
             "insert_failures": 0,
             "reencoded": 0,
+            # batches ClickHouse refused for some of their rows, the inserts it took to
+            # find them, and the rows set aside (dead-lettered)
+            "isolated_batches": 0,
+            "isolation_inserts": 0,
+            "rejected_rows": 0,
         }
         self.last_error: str | None = None
         # seconds per INSERT by table, for /metrics (not registered anywhere: the
@@ -151,8 +176,9 @@ class ClickHouseSinkService(AgentService):
 
     # -- lifecycle -------------------------------------------------------------------
     async def setup(self) -> None:
-        self.producer = OutputProducer(self.kafka.producer(), "sink")
-        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink")
+        limit = self.max_message_bytes
+        self.producer = OutputProducer(self.kafka.producer(), "sink", max_message_bytes=limit)
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink", limit)
         if self.auto_migrate:
             await asyncio.get_running_loop().run_in_executor(None, self._migrate)
         self.consumer = BatchConsumer(
@@ -263,8 +289,15 @@ class ClickHouseSinkService(AgentService):
             if kind.keyed and len(value) > HEADER and value[HEADER] == 0:
                 self.deadletters.send(msg, "missing_request_id", "request_id is empty")
                 return
-            # A corrupt body is caught when ClickHouse rejects the batch
-            # (see _quarantine), so the common case decodes nothing here.
+            # Refuse what the router's strict decoder refuses (ClickHouse's Avro reader
+            # takes overlong varints and bits past 64): walked in C, nothing is built.
+            try:
+                codec.validate(value)
+            except SchemaError as exc:
+                self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
+                return
+            if kind.timestamped and self._bad_timestamp(msg, peek_second_long(value[HEADER:])):
+                return
             self._batch.add(kind.name, value[HEADER:], msg)
             return
         try:  # another writer version (looked up if unknown): resolve, store in this shape
@@ -275,8 +308,20 @@ class ClickHouseSinkService(AgentService):
         if kind.keyed and not record.get("request_id"):
             self.deadletters.send(msg, "missing_request_id", "request_id is empty")
             return
+        if kind.timestamped and self._bad_timestamp(msg, record.get("timestamp_us")):
+            return
         self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)
         self.counters["reencoded"] += 1
+
+    def _bad_timestamp(self, msg: Message, timestamp_us: int | None) -> bool:
+        """Dead-letter a raw event whose timestamp ClickHouse cannot keep (True if so)."""
+        if self.event_time is None or timestamp_us is None:
+            return False
+        problem = self.event_time.problem(timestamp_us)
+        if problem is None:
+            return False
+        self.deadletters.send(msg, "bad_timestamp", problem)
+        return True
 
     def _start_store(self, batch: _Batch) -> None:
         self._store = asyncio.ensure_future(self._store_batch(batch, self._generation))
@@ -298,39 +343,12 @@ class ClickHouseSinkService(AgentService):
                 self.last_error = None
                 log.info("sink: ClickHouse is back; resumed")
             return
-        if isinstance(exc, WarehouseUnavailableError):
+        if isinstance(exc, WarehouseError):
+            # unreachable, or an error about the server or the tables: an outage (the
+            # rows ClickHouse refuses for themselves were set aside while storing)
             self._back_off(batch, exc)
-        elif isinstance(exc, WarehouseError):
-            # ClickHouse refused the data itself: find and dead-letter the bad
-            # events once, then retry; if it still fails, treat it as an outage.
-            if batch.validated:
-                self._back_off(batch, exc)
-                return
-            log.warning("sink: batch rejected (%s); validating its events", exc)
-            self._quarantine(batch)
-            self._start_store(batch)
         else:
             raise exc
-
-    def _quarantine(self, batch: _Batch) -> None:
-        """Decode every event of the batch; dead-letter the ones that do not decode."""
-        for name, bodies in batch.bodies.items():
-            codec = self._by_name[name].codec
-            sources = batch.sources[name]
-            keep_bodies: list[bytes] = []
-            keep_sources: list[Message] = []
-            for body, source in zip(bodies, sources, strict=True):
-                try:
-                    codec.decode(b"\xc3\x01" + codec.fingerprint + body)
-                except SchemaError as exc:
-                    self.deadletters.send(source, getattr(exc, "reason", "invalid"), str(exc))
-                    batch.rows -= 1
-                    continue
-                keep_bodies.append(body)
-                keep_sources.append(source)
-            batch.bodies[name] = keep_bodies
-            batch.sources[name] = keep_sources
-        batch.validated = True
 
     def _back_off(self, batch: _Batch, exc: Exception) -> None:
         """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
@@ -348,7 +366,10 @@ class ClickHouseSinkService(AgentService):
     async def _store_batch(self, batch: _Batch, generation: int) -> None:
         """Insert the batch, then commit its offsets unless a rebalance came in between."""
         if batch.rows:
-            await asyncio.get_running_loop().run_in_executor(None, self._insert_batch, batch)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._insert_batch, batch)
+            finally:
+                self._dead_letter_rejected(batch, generation)
             self.counters["batches"] += 1
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
         started = time.monotonic()
@@ -362,18 +383,56 @@ class ClickHouseSinkService(AgentService):
             self.consumer.commit_sync(offsets)
 
     def _insert_batch(self, batch: _Batch) -> None:
+        """On an executor thread: insert each kind, isolating rows ClickHouse refuses."""
         for name in sorted(batch.bodies, key=_INSERT_ORDER.index):
             bodies = batch.bodies[name]
             if name in batch.inserted:
                 continue
             kind = self._by_name[name]
             started = time.monotonic()
-            self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
+            try:
+                self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
+                stored = len(bodies)
+            except WarehouseRejectedError as exc:
+                log.warning("sink: ClickHouse refused rows of %s (%s); isolating them", name, exc)
+                stored = self._isolate(batch, name, kind)
             batch.inserted.add(name)
-            self.counters[f"inserted_{name}"] += len(bodies)
+            self.counters[f"inserted_{name}"] += stored
             elapsed = time.monotonic() - started
             self.counters[f"insert_ms_{name}"] += round(elapsed * 1000)
             self.insert_seconds.labels(name).observe(elapsed)
+
+    def _isolate(self, batch: _Batch, name: str, kind: _Kind) -> int:
+        """Store the rows of one kind ClickHouse accepts, set the others aside; how many
+        stored. Stopped by an outage, it leaves only the rows still to store in the batch."""
+        bodies, sources = batch.bodies[name], batch.sources[name]
+        isolation = RowIsolation(
+            bodies,
+            lambda part: self.warehouse.insert_avro(kind.table, kind.codec.schema, part),
+            strict_check(kind.codec),
+        )
+        self.counters["isolated_batches"] += 1
+        try:
+            isolation.run()
+        finally:
+            self.counters["isolation_inserts"] += isolation.inserts
+            for i, reason, detail in isolation.rejected:
+                batch.rejected.append((sources[i], reason, detail))
+            left = isolation.remaining()
+            batch.bodies[name] = [bodies[i] for i in left]
+            batch.sources[name] = [sources[i] for i in left]
+            batch.rows -= len(bodies) - len(left)
+        return len(isolation.stored)
+
+    def _dead_letter_rejected(self, batch: _Batch, generation: int) -> None:
+        """On the loop: dead-letter the rows set aside while storing (unless the partitions
+        were revoked meanwhile: the next owner reads them again, and decides)."""
+        rejected, batch.rejected = batch.rejected, []
+        if generation != self._generation:
+            return
+        for source, reason, detail in rejected:
+            self.deadletters.send(source, reason, detail)
+        self.counters["rejected_rows"] += len(rejected)
 
     def metrics(self) -> dict[str, Any]:
         return {
