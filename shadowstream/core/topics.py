@@ -52,6 +52,20 @@ class TopicNames:
         """Join markers: which requests are closed and which sides they had."""
         return f"{self.prefix}.router.changelog"
 
+    @property
+    def judge(self) -> str:
+        """Pairs for the LLM judge: the comparison, the input and both answers (JSON)."""
+        return f"{self.prefix}.judge"
+
+    @property
+    def judge_cache(self) -> str:
+        """The judge's verdicts by (judge, rubric, input, answers): replays do not pay twice."""
+        return f"{self.prefix}.judge.cache"
+
+    @property
+    def judge_group(self) -> str:
+        return f"{self.prefix}.judge"
+
     def challenger(self, name: str) -> str:
         return f"{self.prefix}.challenger.{name}"
 

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
 TARGETS_HEADER = "shadow.challengers"
+# batch requests whose answers from these challengers come along (provider batch APIs):
+# recorded as asked, never forwarded to a worker
+ANSWERED_HEADER = "shadow.answered"
 TOOL_TRACE_HEADER = "shadow.tool_trace"
 
 
@@ -156,8 +159,12 @@ class RouterService(AgentService):
             "commits": 0,
             "restored_markers": 0,
             "replayed_tool_traces": 0,
+            "judge_jobs": 0,
         }
-        self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
+        self._current: (
+            tuple[bytes, bytes | None, int, Sequence[str] | None, bool, frozenset[str]] | None
+        ) = None
+        self._judge_jobs: list[dict[str, Any]] = []  # pairs for the LLM judge, this step
         # fan-out and comparison messages of the current step, per (topic, partition):
         # queued with one produce_batch call each at the end of the step
         self._out: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -168,6 +175,8 @@ class RouterService(AgentService):
         self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
         self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
+        if self.builder.judges:
+            self.builder.on_judge = self._judge_jobs.append
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
             [self.topics.requests, self.topics.batch_requests, self.topics.responses],
@@ -320,7 +329,15 @@ class RouterService(AgentService):
         else:
             header = _header(msg, TARGETS_HEADER)
             targets = header.decode().split(",") if header else None
-            self._current = (value, msg.key(), partition, targets, source == SOURCE_BATCH)
+            answered = _header(msg, ANSWERED_HEADER)
+            self._current = (
+                value,
+                msg.key(),
+                partition,
+                targets,
+                source == SOURCE_BATCH,
+                frozenset(answered.decode().split(",")) if answered else frozenset(),
+            )
             outputs = engine.add_request(event, self._route, source, offset)
             self._current = None
         if outputs:
@@ -329,10 +346,10 @@ class RouterService(AgentService):
     def _route(self, request: dict[str, Any]) -> list[str]:
         """Called by the join once per new request: choose challengers, forward the bytes."""
         assert self._current is not None
-        value, key, partition, targets, batch = self._current
-        asked = self.fanout.route(request, targets)
+        value, key, partition, targets, batch, answered = self._current
+        asked = self.fanout.route(request, targets, answered)
         for name in asked:
-            if name in self._replay:
+            if name in self._replay or name in answered:
                 continue  # sent by _dispatch_replay when the champion's answer is in
             live_topic, batch_topic = self._fanout_topics[name]
             self._queue(
@@ -372,6 +389,12 @@ class RouterService(AgentService):
         for comparison in comparisons:
             self._queue(topic, partition, COMPARISON.encode(comparison), comparison["request_id"])
         self.counters["comparisons"] += len(comparisons)
+        if self._judge_jobs:
+            jobs, self._judge_jobs = self._judge_jobs, []
+            for job in jobs:
+                rid = job["comparison"]["request_id"]
+                self._queue(self.topics.judge, partition, orjson.dumps(job), rid)
+            self.counters["judge_jobs"] += len(jobs)
 
     def _queue(self, topic: str, partition: int, value: bytes, key: bytes | str) -> None:
         batch = self._out.get((topic, partition))

@@ -173,5 +173,7 @@ def test_comparison_round_trip_with_nulls() -> None:
         "champion_error": None,
         "challenger_error": None,
         "attributes": {},
+        "judge_verdict": None,
+        "judge_rationale": None,
     }
     assert COMPARISON.decode(COMPARISON.encode(comparison)) == comparison
