@@ -6,9 +6,13 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shadowstream.analytics.stats import Interval, wilson
+
+if TYPE_CHECKING:
+    from shadowstream.analytics.llm import CostComparison, JudgeSummary
+    from shadowstream.analytics.sidebyside import SideBySide
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,10 @@ class Report:
     bucket_seconds: int = 60
     latency: list[LatencyCurve] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # LLM sections (analytics/llm.py, analytics/sidebyside.py)
+    judge: list[JudgeSummary] = field(default_factory=list)
+    costs: list[CostComparison] = field(default_factory=list)
+    sides: list[SideBySide] = field(default_factory=list)  # the examples, both answers
 
     @property
     def empty(self) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from shadowstream.analytics.llm import Prices, fetch_costs, fetch_judge
 from shadowstream.analytics.model import (
     ChallengerReport,
     Counts,
@@ -38,6 +39,7 @@ from shadowstream.analytics.queries import (
     load_sql,
     require_schema,
 )
+from shadowstream.analytics.sidebyside import fetch_sides
 from shadowstream.analytics.stats import (
     bonferroni,
     newcombe_diff,
@@ -77,6 +79,8 @@ class ReportOptions:
     examples_per_challenger: int = 5
     charts: bool = False  # time series and latency distributions (HTML, JSON)
     max_buckets: int = 60
+    sides: bool = False  # both answers of each example, diffed (HTML)
+    live_prices: Prices = field(default_factory=dict)  # for batch runs without live data
 
 
 class _Timer:
@@ -128,6 +132,10 @@ def build_report(
     totals = {(c.experiment_id, c.challenger): c for c in shown}
     report.slices = timer.run("slices", lambda: fetch_slices(scope, options, names, totals))
     report.examples = timer.run("examples", lambda: fetch_examples(scope, options, names))
+    report.judge = timer.run("judge", lambda: fetch_judge(scope, names, options.confidence))
+    report.costs = timer.run("costs", lambda: fetch_costs(scope, counts, options.live_prices))
+    if options.sides and report.examples:
+        report.sides = timer.run("sides", lambda: fetch_sides(scope.warehouse, report.examples))
     # challengers first, the control (the reference) after them
     report.slices.sort(
         key=lambda s: (s.experiment_id, s.challenger == options.control, s.challenger)

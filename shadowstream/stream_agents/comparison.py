@@ -298,7 +298,11 @@ class ComparisonBuilder:
 
         source = request or {}
         if verdict is not None and verdict.by == JUDGE and name in self.judges:
-            judge_job = (str(source.get("payload", "")), champion_text or "", challenger_text or "")
+            judge_job = (
+                _prompt_text(str(source.get("payload", ""))),
+                _prompt_text(champion_text or ""),
+                _prompt_text(challenger_text or ""),
+            )
         response = champion or challenger or {}
         cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
         lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
@@ -361,6 +365,15 @@ class ComparisonBuilder:
         }
         assert self.on_judge is not None
         self.on_judge(job)
+
+
+def _prompt_text(text: str) -> str:
+    """What the judge reads: a JSON string as its text, anything else as JSON."""
+    if text.startswith('"'):
+        value = parse_output(text)
+        if isinstance(value, str):
+            return value
+    return text
 
 
 def _judge_of(comparator: Comparator) -> JudgeSpec | None:
