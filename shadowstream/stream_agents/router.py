@@ -176,7 +176,7 @@ class RouterService(AgentService):
         self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
         if self.builder.judges:
-            self.builder.on_judge = self._judge_jobs.append
+            self.builder.on_judge = lambda job: self._judge_jobs.append(job)
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
             [self.topics.requests, self.topics.batch_requests, self.topics.responses],

@@ -39,7 +39,7 @@ async def challenger(payload: dict[str, Any]) -> str:
         return base + " It lies on the river, detail included."
     if kind == "worse":
         return "I do not know."
-    if kind == "reworded":
+    if kind in ("reworded", "biased", "garbage"):
         return f"City {payload['i']} is the capital of country {payload['i']}."
     return base
 

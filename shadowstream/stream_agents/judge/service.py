@@ -139,6 +139,8 @@ class JudgeService(AgentService):
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
+        kept = len(self.consumer.assignment - revoked)
+        self._share = kept / max(self.partitions, 1)
         try:
             snapshot = [
                 tp for tp in self.tracker.committable() if (tp.topic, tp.partition) in revoked
