@@ -407,10 +407,12 @@ def show_config(ctx: click.Context) -> None:
 
 
 def _register_commands() -> None:
-    from shadowstream.cli.commands import analytics, batch
+    from shadowstream.cli.commands import analytics, batch, judge, show
 
     analytics.register(cli)
     batch.register(cli)
+    judge.register(cli)
+    show.register(cli)
 
 
 _register_commands()

@@ -329,6 +329,11 @@ def report_renderable(report: Report) -> RenderableType:
         parts.append(slices_table(report))
     if report.examples:
         parts.append(examples_table(report))
+    if report.judge or report.costs:
+        from shadowstream.cli.llm_output import costs_table, judge_table
+
+        parts += [judge_table(report)] if report.judge else []
+        parts += [costs_table(report)] if report.costs else []
     return Group(*parts)
 
 

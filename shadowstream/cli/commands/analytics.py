@@ -171,6 +171,12 @@ def report(
         min_slice_compared=min_slice,
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
+        sides=fmt == "html",  # the examples' answers side by side
+        live_prices={  # batch runs priced against these when no live traffic is in range
+            c.name: (c.cost_per_1k_tokens_in, c.cost_per_1k_tokens_out)
+            for c in settings.challengers
+            if c.cost_per_1k_tokens_in is not None or c.cost_per_1k_tokens_out is not None
+        },
     )
     warehouse = open_settings_warehouse(settings)
     status, progress = _progress()
