@@ -20,6 +20,7 @@ QUERIES = [
     "latency_grid",
     "latency_bounds",
     "summary",
+    "judge_verdicts",
 ]
 
 

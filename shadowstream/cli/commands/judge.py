@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from shadowstream.cli.main import _run_roles, create_topics_option
 from shadowstream.core.errors import ConfigError
 
 
@@ -17,7 +16,12 @@ def register(cli: click.Group) -> None:
 
 
 @click.command("judge")
-@create_topics_option
+@click.option(
+    "--create-topics/--no-create-topics",
+    default=True,
+    show_default=True,
+    help="Create missing topics first (all with the configured partition count).",
+)
 @click.pass_context
 def worker_judge(ctx: click.Context, create_topics: bool) -> None:
     """Ask the LLM judge about the pairs the router left to it (comparator `judge`).
@@ -26,6 +30,7 @@ def worker_judge(ctx: click.Context, create_topics: bool) -> None:
     the comparisons; `shadow report` shows them. `shadow run` includes this
     agent when a challenger's comparator has a judge.
     """
+    from shadowstream.cli.main import _run_roles
     from shadowstream.pipeline.app import Roles
     from shadowstream.stream_agents.judge import configured_judges
 

@@ -17,7 +17,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from shadowstream.cli.main import load, open_settings_warehouse
 from shadowstream.core.errors import ExperimentError
 
 DELETED, INSERTED = "bold white on red3", "bold black on green3"
@@ -62,6 +61,7 @@ def show(
     """Show a request's input and every answer side by side, differences highlighted."""
     from shadowstream.analytics.model import to_jsonable
     from shadowstream.analytics.sidebyside import fetch_request
+    from shadowstream.cli.main import load, open_settings_warehouse
     from shadowstream.cli.output import console
 
     settings = load(ctx, clickhouse_url=clickhouse_url)
