@@ -160,7 +160,7 @@ class JudgeSpec(_Strict):
 
     model: str
     base_url: str | None = None  # default: OpenAI's; any OpenAI-compatible server
-    api_key_env: str | None = "OPENAI_API_KEY"  # None: a server without authentication
+    api_key_env: str | None = "OPENAI_API_KEY"  # "" or None: a server without authentication
     headers_from_env: dict[str, str] = Field(default_factory=dict)
     rubric: str = (
         "Judge which answer serves the input better: correctness first, then completeness, "

@@ -16,7 +16,10 @@ import pytest
 
 from shadowstream.analytics.queries import Scope, TimeRange
 from shadowstream.analytics.report import ReportOptions, build_report
+from shadowstream.core.config import kafka_client_config
+from shadowstream.core.topics import TopicNames
 from shadowstream.producers import ShadowEmitter
+from shadowstream.stream_agents.judge.cache import VerdictCache, restore
 from shadowstream.warehouse.client import Warehouse
 from tests.support import llm_models
 from tests.support.harness import count, start_pipeline, wait_for
@@ -140,6 +143,12 @@ def test_judge_verdicts_orders_cache_and_budget(
                     k.split("-")[1]: v[0] for k, v in first.items()
                 }
                 assert len(judge_calls(server, "judge-llm")) == len(prompts) + 6 * 4
+
+                # the cache is on Kafka too: a judge agent starting now reads it back
+                cache = VerdictCache(1_000)
+                topic = TopicNames(settings.topic_prefix).judge_cache
+                restored = restore(cache, kafka_client_config(settings), topic)
+                assert restored >= 24 and len(cache) >= 24  # the first round's considered ones
 
                 # the budget: a pair or two judged, the rest skipped (not judged, not paid)
                 capped_rows = verdicts(wh, "q", "capped")

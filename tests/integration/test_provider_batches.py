@@ -26,8 +26,13 @@ from shadowstream.analytics.queries import Scope, TimeRange
 from shadowstream.analytics.report import ReportOptions, build_report
 from shadowstream.cli.main import cli
 from shadowstream.core.config import Settings
+from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.planning import plan_resume, plan_run
-from shadowstream.experiments.provider_store import ProviderBatchStore
+from shadowstream.experiments.provider_store import CREATING, ChunkRecord, ProviderBatchStore
+from shadowstream.experiments.providers import custom_id
+from shadowstream.experiments.providers.base import BatchState
+from shadowstream.experiments.providers.mapping import RequestMapper
+from shadowstream.experiments.providers.openai_batch import OpenAIBatchProvider
 from shadowstream.experiments.runner import BatchRunner, RunOptions
 from shadowstream.experiments.sources import EvalFile
 from shadowstream.experiments.store import CANCELLED, COMPLETED, INTERRUPTED, ExperimentStore
@@ -222,6 +227,24 @@ def check_results(wh: Warehouse) -> None:
     assert claude["q0"][3] == pytest.approx((2 * 1.5 + 3 * 7.5) / 1000)
 
 
+def create_orphan(settings: Settings, chunks: ProviderBatchStore, evals: Path) -> str:
+    """What a run killed between "creating" and storing the id leaves behind."""
+    gpt = settings.challenger("gpt")
+    provider, mapper = OpenAIBatchProvider(gpt), RequestMapper(gpt)
+    items = next(EvalFile(evals).pages(8))[:8]
+    lines = []
+    for item in items:
+        rid = request_id("orphan-1", item.source_id)
+        lines.append(provider.line(custom_id(rid), mapper.body(item, rid, "orphan-1")))
+    chunks.save(
+        ChunkRecord(
+            "orphan-1", "gpt", 0, "openai", 0, 8, 8, BatchState("", CREATING, False, total=8)
+        )
+    )
+    metadata = {"shadow_experiment": "orphan-1", "shadow_challenger": "gpt", "shadow_chunk": "0"}
+    return provider.submit(lines, metadata).batch_id
+
+
 @pytest.mark.timeout(600)
 def test_a_killed_run_resumes_its_batches_and_cancel_cancels_them(
     make_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -291,6 +314,26 @@ def test_a_killed_run_resumes_its_batches_and_cancel_cancels_them(
                 )
                 states = {b["status"] for b in json.loads(refreshed.output)[0]["provider_batches"]}
                 assert states == {"cancelled", "ended"}
+
+                # killed inside the create call: the batch exists at OpenAI, the stored chunk
+                # has no id yet; the restarted run finds it by its metadata
+                server.openai.per_poll = 1_000
+                orphan = create_orphan(settings, chunks, evals)
+                before = server.openai.created
+                plan = plan_run(
+                    settings,
+                    store,
+                    challengers=["gpt"],
+                    source=EvalFile(evals),
+                    rate=1_000,
+                    experiment_id="orphan-1",
+                )
+                result = await BatchRunner(settings, store, plan).run()
+                assert result.status == COMPLETED, result.record.message
+                assert server.openai.created == before + 2  # items 8-15 and 16-19 only
+                assert chunks.chunks("orphan-1")[0].batch_id == orphan
+                answers = statuses(wh, "orphan-1", "gpt")
+                assert {k for k, v in answers.items() if v[0] != "ok"} == {"q5", "q13"}
             finally:
                 if proc.poll() is None:
                     proc.kill()

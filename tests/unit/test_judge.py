@@ -168,3 +168,12 @@ def test_only_pairs_the_cheap_steps_leave_open_go_to_the_judge() -> None:
     # a challenger without a judge never produces jobs
     builder(request, champion, _event('"It is 4."'), "plain", "both_answered")
     assert len(jobs) == 1
+
+
+def test_the_example_config_loads_with_its_judges() -> None:
+    from pathlib import Path
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "examples" / "llm.toml")
+    builder = ComparisonBuilder.from_settings(settings)
+    assert sorted(builder.judges) == ["claude-haiku", "gpt-mini"]
+    assert not settings.challenger("claude-haiku").live
