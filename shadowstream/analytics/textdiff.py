@@ -19,9 +19,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-MAX_TOKENS = 20_000  # per side; longer texts are diffed on their start
+MAX_CHARS = 200_000  # per side; longer texts are diffed on their start
+MAX_BLOCK_TOKENS = 6_000  # a changed block of more words is shown as one replacement
 MAX_PATHS = 500
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+# a word or a run of punctuation, with the whitespace after it (whitespace alone at the start)
+_TOKEN = re.compile(r"\w+\s*|[^\w\s]+\s*|\s+", re.UNICODE)
+# a sentence (up to . ! ? ; : before whitespace) with the whitespace after it
+_SENTENCE = re.compile(r".+?(?:[.!?;:](?=\s|$)|$)\s*", re.S)
 _MISSING = object()
 
 Op = Literal["equal", "delete", "insert", "replace"]
@@ -108,15 +112,55 @@ def json_paths(a: Any, b: Any) -> list[PathChange]:
     return out
 
 
-def word_runs(a: str, b: str) -> tuple[list[TextRun], bool]:
+def _segments(text: str) -> list[str]:
+    """Lines, or sentences for text with few lines (each keeps its trailing whitespace)."""
+    lines = text.splitlines(keepends=True)
+    if len(lines) >= 4:
+        return lines
+    return [s for s in _SENTENCE.findall(text) if s]
+
+
+def _words(a: str, b: str) -> list[TextRun]:
     left, right = _TOKEN.findall(a), _TOKEN.findall(b)
-    truncated = len(left) > MAX_TOKENS or len(right) > MAX_TOKENS
-    left, right = left[:MAX_TOKENS], right[:MAX_TOKENS]
+    if len(left) + len(right) > MAX_BLOCK_TOKENS:  # bounded time: shown as one replacement
+        return [TextRun("replace", a, b)]
     matcher = difflib.SequenceMatcher(None, left, right, autojunk=False)
-    runs = []
+    return [
+        TextRun(op, "".join(left[i1:i2]), "".join(right[j1:j2]))
+        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
+
+
+def word_runs(a: str, b: str) -> tuple[list[TextRun], bool]:
+    """Segments (lines or sentences) first, then words inside the segments that changed:
+    fast on long answers, where a word-level diff of the whole text would be quadratic."""
+    truncated = len(a) > MAX_CHARS or len(b) > MAX_CHARS
+    left, right = _segments(a[:MAX_CHARS]), _segments(b[:MAX_CHARS])
+    runs: list[TextRun] = []
+    matcher = difflib.SequenceMatcher(None, left, right, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        runs.append(TextRun(op, "".join(left[i1:i2]), "".join(right[j1:j2])))
-    return runs, truncated
+        champion, challenger = "".join(left[i1:i2]), "".join(right[j1:j2])
+        if op == "replace":
+            runs.extend(_words(champion, challenger))
+        else:
+            runs.append(TextRun(op, champion, challenger))
+    return _merged(runs), truncated
+
+
+def _merged(runs: list[TextRun]) -> list[TextRun]:
+    """Adjacent runs of the same kind as one (segment and word runs meet at boundaries)."""
+    out: list[TextRun] = []
+    for run in runs:
+        if not run.champion and not run.challenger:
+            continue
+        if out and out[-1].op == run.op:
+            last = out[-1]
+            out[-1] = TextRun(
+                run.op, last.champion + run.champion, last.challenger + run.challenger
+            )
+        else:
+            out.append(run)
+    return out
 
 
 def diff_outputs(champion: str | None, challenger: str | None) -> Diff:

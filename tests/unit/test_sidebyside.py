@@ -100,3 +100,18 @@ def test_show_renders_both_sides_with_markers_paths_and_the_judge() -> None:
     assert "judge: worse - Monday is right." in out
     assert "differences by path" in out and "$.a" in out
     assert "42 ms · tokens 10 → 3 · $0.001000" in out and "lang=de" in out and "When?" in out
+
+
+def test_long_answers_are_diffed_by_sentence_then_word() -> None:
+    sentences = [f"Sentence number {i} talks about topic {i % 7}." for i in range(300)]
+    changed = list(sentences)
+    changed[150] = "Sentence number 150 talks about something else entirely."
+    diff = diff_outputs(j(" ".join(sentences)), j(" ".join(changed)))
+    edits = [(r.champion, r.challenger) for r in diff.runs if r.op != "equal"]
+    assert edits == [("topic 3", "something else entirely")]
+    # the runs put together give back both texts
+    assert "".join(r.champion for r in diff.runs) == " ".join(sentences)
+    assert "".join(r.challenger for r in diff.runs) == " ".join(changed)
+    # a changed block too large for a word diff is shown as one replacement
+    a, b = " ".join(["alpha"] * 4_000), " ".join(["beta"] * 4_000)
+    assert [r.op for r in diff_outputs(j(a), j(b)).runs] == ["replace"]
