@@ -22,8 +22,9 @@ from typing import Any, Literal
 MAX_CHARS = 200_000  # per side; longer texts are diffed on their start
 MAX_BLOCK_TOKENS = 6_000  # a changed block of more words is shown as one replacement
 MAX_PATHS = 500
-# a word or a run of punctuation, with the whitespace after it (whitespace alone at the start)
-_TOKEN = re.compile(r"\w+\s*|[^\w\s]+\s*|\s+", re.UNICODE)
+# words, punctuation and whitespace as tokens of their own (a word diff runs only inside
+# the sentences that changed, so the many whitespace tokens cost little)
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 # a sentence (up to . ! ? ; : before whitespace) with the whitespace after it
 _SENTENCE = re.compile(r".+?(?:[.!?;:](?=\s|$)|$)\s*", re.S)
 _MISSING = object()
