@@ -171,7 +171,7 @@ def report(
         min_slice_compared=min_slice,
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
-        sides=fmt == "html",  # the examples' answers side by side
+        sides=fmt in ("html", "json"),  # the examples' answers side by side
         live_prices={  # batch runs priced against these when no live traffic is in range
             c.name: (c.cost_per_1k_tokens_in, c.cost_per_1k_tokens_out)
             for c in settings.challengers
