@@ -89,7 +89,8 @@ def test_judge_verdicts_orders_cache_and_budget(
         settings = make_settings(
             challengers=[
                 judge_challenger("llm", server),
-                # a budget of one token per hour: the first pair is judged, then no more
+                # a budget of one token per hour: the first pair is judged, then no more (the
+                # pairs taken while it is in flight count as reserved, unpriced: skipped too)
                 judge_challenger("capped", server, budget={"tokens_per_hour": 1}),
             ],
             join_window_seconds=10.0,
@@ -153,8 +154,8 @@ def test_judge_verdicts_orders_cache_and_budget(
                 # the budget: a pair or two judged, the rest skipped (not judged, not paid)
                 capped_rows = verdicts(wh, "q", "capped")
                 skipped = [r for v, r in capped_rows.values() if v == "skipped"]
-                assert len(skipped) >= 25 and all("budget" in r for r in skipped)
-                assert len(judge_calls(server, "judge-capped")) <= 8
+                assert len(skipped) == 29 and all("budget" in r for r in skipped)  # one judged
+                assert len(judge_calls(server, "judge-capped")) <= 4
 
                 # the report: judge verdicts with intervals beside divergence
                 report = build_report(Scope(wh, TimeRange()), ReportOptions(challengers=("llm",)))

@@ -95,11 +95,16 @@ class JudgeClient:
         self._client = client
         self.spend = RollingSpend(pending_ttl_s=spec.timeout_seconds * 2 * (spec.retries + 1) + 5)
 
-    def over_budget(self, share: float = 1.0) -> bool:
+    def admit(self, share: float = 1.0) -> bool:
+        """Within the budget: the pair is reserved at the expected spend until judge() settles
+        it (call it when the pair is taken, so a burst is counted before any call returns)."""
         budget = self.spec.budget
-        if budget is None:
+        if budget is not None and self.spend.over(
+            budget.tokens_per_hour, budget.cost_per_hour, share
+        ):
             return False
-        return self.spend.over(budget.tokens_per_hour, budget.cost_per_hour, share)
+        self.spend.reserve()
+        return True
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         price_in = self.spec.cost_per_1k_tokens_in or 0.0
@@ -107,9 +112,8 @@ class JudgeClient:
         return (tokens_in * price_in + tokens_out * price_out) / 1000
 
     async def judge(self, task_input: str, champion: str, challenger: str) -> JudgeOutcome:
-        """Both orders (champion first, then challenger first), combined."""
+        """Both orders (champion first, then challenger first), combined; after admit()."""
         usage = _Usage()
-        self.spend.reserve()
         try:
             first, swapped = await asyncio.gather(
                 self._order(task_input, champion, challenger, usage),

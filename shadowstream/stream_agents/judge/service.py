@@ -190,7 +190,7 @@ class JudgeService(AgentService):
             self._emit(msg, job, *cached)
             self.tracker.skip(topic, partition, offset)
             return
-        if client.over_budget(self._share):
+        if not client.admit(self._share):
             counters["skipped_budget"] += 1
             budget = client.spec.budget
             self._emit(msg, job, SKIPPED, f"not judged: over the judge's budget ({budget})")
