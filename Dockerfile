@@ -13,8 +13,9 @@ assert any('_cavro' in n for n in zipfile.ZipFile(w).namelist()), 'C codec not b
 FROM python:3.11-slim
 WORKDIR /app
 COPY --from=build /wheels /wheels
-# [server]: every command against Kafka and a ClickHouse server; no chDB, no embedded broker
-RUN pip install --no-cache-dir "$(ls /wheels/*.whl)[server]" && rm -rf /wheels
+# [server]: every command against Kafka and a ClickHouse server; no chDB, no embedded broker;
+# [llm]: provider batch APIs and the LLM judge (official openai/anthropic clients)
+RUN pip install --no-cache-dir "$(ls /wheels/*.whl)[server,llm]" && rm -rf /wheels
 COPY examples ./examples
 ENV SHADOW_CONFIG=/app/examples/shadow.toml
 ENTRYPOINT ["shadow", "--log-level", "info"]

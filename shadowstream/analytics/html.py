@@ -14,6 +14,8 @@ from html import escape
 from shadowstream.analytics import charts
 from shadowstream.analytics.charts import ALERT, CHALLENGER, CHAMPION, FLOOR, Bar, TimePoint
 from shadowstream.analytics.html_resources import extras_html
+from shadowstream.analytics.html_sides import OPEN_TARGET, llm_section, side_by_side
+from shadowstream.analytics.html_sides import STYLE as SIDES_STYLE
 from shadowstream.analytics.model import (
     ChallengerReport,
     Example,
@@ -287,7 +289,10 @@ def slice_chart(r: ChallengerReport, slices: list[SliceRow]) -> str:
     )
 
 
-def examples_table(examples: list[Example]) -> str:
+def examples_table(examples: list[Example], report: Report | None = None) -> str:
+    sides = {
+        (s.experiment_id, s.challenger, s.request_id): s for s in (report.sides if report else [])
+    }
     if not examples:
         return "<p class=muted>No divergent or failed comparisons in range.</p>"
     rows = []
@@ -305,6 +310,9 @@ def examples_table(examples: list[Example]) -> str:
             f"<td class=l>{escape(e.kind)}</td><td class=l>{escape(e.endpoint)}</td>"
             f"<td class=l>{escape(attrs)}</td><td class=l>{escape(detail or '')}</td></tr>"
         )
+        side = sides.get((e.experiment_id, e.challenger, e.request_id))
+        if side is not None:
+            rows.append(side_by_side(side, 6))
     return (
         "<table><thead><tr><th class=l>time (UTC)</th><th class=l>request id</th>"
         "<th class=l>kind</th><th class=l>endpoint</th><th class=l>attributes</th>"
@@ -350,7 +358,7 @@ def challenger_card(
         f"{failure_chart(r)}</figure>"
         f"<figure><h3>Top attribute slices by divergence</h3>{slice_chart(r, slices)}</figure>"
         f"</div><h3 style='margin-top:16px'>Most recent divergent or failed comparisons</h3>"
-        f"{examples_table(examples)}{extras_html(report, r)}</section>"
+        f"{examples_table(examples, report)}{extras_html(report, r)}</section>"
     )
 
 
@@ -418,7 +426,7 @@ def render_html(report: Report) -> str:
         for r in ordered
     )
     body = (
-        overview(report, alerts) + cards + NOTES
+        overview(report, alerts) + llm_section(report) + cards + NOTES
         if report.challengers
         else "<section class=card><p>No comparisons in that range yet.</p></section>"
     )
@@ -428,12 +436,12 @@ def render_html(report: Report) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Shadowstream report</title>
 <script>{ERROR_CAPTURE}</script>
-<style>{STYLE}</style></head>
+<style>{STYLE}{SIDES_STYLE}</style></head>
 <body>
 <pre id="console-errors" hidden></pre>
 <div id="tip"></div>
 <header><h1>Shadowstream report</h1><div class="meta">{meta}</div></header>
 <main>{body}</main>
-<script>{CHECK_AND_TOOLTIPS}</script>
+<script>{CHECK_AND_TOOLTIPS}{OPEN_TARGET}</script>
 </body></html>
 """

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shadowstream.analytics.resource_model import (
     MeasureRow,
@@ -16,6 +16,10 @@ from shadowstream.analytics.resource_model import (
     ResourceSlice,
 )
 from shadowstream.analytics.stats import Interval, wilson
+
+if TYPE_CHECKING:
+    from shadowstream.analytics.llm import CostComparison, JudgeSummary
+    from shadowstream.analytics.sidebyside import SideBySide
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,10 @@ class Report:
     resources: list[ResourceRow] = field(default_factory=list)
     resource_slices: list[ResourceSlice] = field(default_factory=list)
     projections: list[Projection] = field(default_factory=list)
+    # LLM sections (analytics/llm.py, analytics/sidebyside.py)
+    judge: list[JudgeSummary] = field(default_factory=list)
+    costs: list[CostComparison] = field(default_factory=list)
+    sides: list[SideBySide] = field(default_factory=list)  # the examples, both answers
 
     @property
     def empty(self) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowstream.analytics.llm import Prices, fetch_costs, fetch_judge
 from shadowstream.analytics.model import (
     ChallengerReport,
     Counts,
@@ -42,6 +43,7 @@ from shadowstream.analytics.queries import (
 )
 from shadowstream.analytics.report_extras import fill_extras
 from shadowstream.analytics.resources import ResourceOptions
+from shadowstream.analytics.sidebyside import fetch_sides
 from shadowstream.analytics.stats import (
     bonferroni,
     newcombe_diff,
@@ -86,6 +88,8 @@ class ReportOptions:
     charts: bool = False  # time series and latency distributions (HTML, JSON)
     max_buckets: int = 60
     resources: ResourceOptions = field(default_factory=ResourceOptions)  # limits, pricing
+    sides: bool = False  # both answers of each example, diffed (HTML)
+    live_prices: Prices = field(default_factory=dict)  # for batch runs without live data
 
     @property
     def control_names(self) -> tuple[str, ...]:
@@ -158,6 +162,10 @@ def build_report(
     report.slices = timer.run("slices", lambda: fetch_slices(scope, options, names, totals))
     report.examples = timer.run("examples", lambda: fetch_examples(scope, options, names))
     fill_extras(report, scope, names, shown, options.resources, timer.run)
+    report.judge = timer.run("judge", lambda: fetch_judge(scope, names, options.confidence))
+    report.costs = timer.run("costs", lambda: fetch_costs(scope, counts, options.live_prices))
+    if options.sides and report.examples:
+        report.sides = timer.run("sides", lambda: fetch_sides(scope.warehouse, report.examples))
     # challengers first, the control (the reference) after them
     report.slices.sort(key=lambda s: (s.experiment_id, s.challenger in controls, s.challenger))
     report.examples.sort(

@@ -503,11 +503,13 @@ def show_config(ctx: click.Context, /, **connection: Any) -> None:
 
 
 def _register_commands() -> None:
-    from shadowstream.cli.commands import analytics, batch, schemas, watch
+    from shadowstream.cli.commands import analytics, batch, judge, schemas, show, watch
 
     analytics.register(cli)
     batch.register(cli)
+    judge.register(cli)
     schemas.register(cli)
+    show.register(cli)
     watch.register(cli)
 
 

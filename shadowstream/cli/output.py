@@ -360,6 +360,11 @@ def report_renderable(report: Report) -> RenderableType:
     if report.examples:
         parts.append(examples_table(report))
     parts += extra_renderables(report)  # measures, resources, projected bill
+    if report.judge or report.costs:
+        from shadowstream.cli.llm_output import costs_table, judge_table
+
+        parts += [judge_table(report)] if report.judge else []
+        parts += [costs_table(report)] if report.costs else []
     return Group(*parts)
 
 

@@ -43,7 +43,7 @@ from shadowstream.core.kafka import KafkaClientConfig
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
-ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic", "ranked"]
+ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic", "ranked", "judge"]
 
 
 class _Strict(BaseModel):
@@ -129,6 +129,56 @@ class HttpAdapterSpec(_Strict):
         return value
 
 
+# -- LLM challengers: provider batch APIs and the LLM judge (docs/llm.md) ------------------
+class BatchApiSpec(_Strict):
+    """Batch experiments of this challenger go through a provider's batch API (50% price)."""
+
+    provider: Literal["openai", "anthropic"]
+    base_url: str | None = None  # default: the provider's; any server implementing the API
+    api_key_env: str | None = None  # default OPENAI_API_KEY / ANTHROPIC_API_KEY
+    model: str | None = None  # default: the challenger's model (or name)
+    endpoint: str = "/v1/chat/completions"  # OpenAI: the batch's endpoint
+    # body template ($payload, ${payload.text}, ...; default: a chat/messages body)
+    request_body: dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)  # merged into every body
+    output_path: str | None = None  # default: the answer's text
+    output_json: bool = False  # parse a text answer that is JSON
+    tokens_in_path: str | None = None
+    tokens_out_path: str | None = None
+    # batch prices per 1k tokens; unset: the live prices times price_factor
+    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
+    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
+    price_factor: float = Field(default=0.5, ge=0, le=1)
+    max_requests_per_batch: int | None = Field(default=None, ge=1, le=100_000)
+    max_bytes_per_batch: int | None = Field(default=None, ge=1_000, le=256_000_000)
+    poll_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)  # per HTTP call
+
+
+class JudgeSpec(_Strict):
+    """The ``judge`` comparator: an OpenAI-compatible chat model compares the two answers."""
+
+    model: str
+    base_url: str | None = None  # default: OpenAI's; any OpenAI-compatible server
+    api_key_env: str | None = "OPENAI_API_KEY"  # "" or None: a server without authentication
+    headers_from_env: dict[str, str] = Field(default_factory=dict)
+    rubric: str = (
+        "Judge which answer serves the input better: correctness first, then completeness, "
+        "then clarity. Answers that differ only in wording or formatting are a tie."
+    )
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=400, ge=16, le=32_000)
+    json_mode: bool = True  # ask for response_format json_object
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    retries: int = Field(default=1, ge=0, le=5)  # per order, on errors and malformed answers
+    concurrency: int = Field(default=4, ge=1, le=1_000)
+    budget: BudgetSpec | None = None  # the judge's own tokens/cost per hour
+    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
+    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
+    max_chars: int = Field(default=20_000, ge=100)  # of input and each answer in the prompt
+    cache_size: int = Field(default=100_000, ge=0)
+
+
 class ChallengerSpec(_Strict):
     """One challenger: what to call, how much traffic it gets, how it is judged."""
 
@@ -152,15 +202,24 @@ class ChallengerSpec(_Strict):
     # cost of an answer that does not report one (for budgets and reports)
     cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
     cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
+    # batch experiments through a provider batch API; alone: a batch-only challenger
+    batch_api: BatchApiSpec | None = None
 
     @model_validator(mode="after")
     def _one_adapter(self) -> ChallengerSpec:
-        if (self.callable is None) == (self.http is None):
+        if self.callable is not None and self.http is not None:
+            raise ValueError(f"challenger {self.name!r}: set 'callable' or 'http', not both")
+        if self.callable is None and self.http is None and self.batch_api is None:
             raise ValueError(
                 f"challenger {self.name!r}: set exactly one of 'callable' "
-                "(module:function) or 'http'"
+                "(module:function) or 'http' (or 'batch_api' for a batch-only challenger)"
             )
         return self
+
+    @property
+    def live(self) -> bool:
+        """Whether a worker can call it (False: batch-only, through its batch API)."""
+        return self.callable is not None or self.http is not None
 
     @property
     def model_id(self) -> str:

@@ -62,6 +62,20 @@ class TopicNames:
         """Compacted: the learned noise model per endpoint, so it survives restarts."""
         return f"{self.prefix}.noise"
 
+    @property
+    def judge(self) -> str:
+        """Pairs for the LLM judge: the comparison, the input and both answers (JSON)."""
+        return f"{self.prefix}.judge"
+
+    @property
+    def judge_cache(self) -> str:
+        """The judge's verdicts by (judge, rubric, input, answers): replays do not pay twice."""
+        return f"{self.prefix}.judge.cache"
+
+    @property
+    def judge_group(self) -> str:
+        return f"{self.prefix}.judge"
+
     def challenger(self, name: str) -> str:
         return f"{self.prefix}.challenger.{name}"
 

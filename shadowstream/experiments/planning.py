@@ -116,6 +116,31 @@ def _resume(
     )
 
 
+LIVE_RATE, PROVIDER_RATE = 50.0, 1_000.0  # default --rate: live calls, provider answers
+
+
+def provider_challengers(
+    settings: Settings, challengers: Sequence[str], use_batch_api: bool = True
+) -> list[str]:
+    """The run's challengers answered by their provider batch API (batch-only ones always)."""
+    known = {s.name: s for s in settings.challengers}
+    out = []
+    for name in challengers:
+        spec = known.get(name)
+        if spec is None or spec.batch_api is None:
+            continue
+        if use_batch_api or not spec.live:
+            out.append(name)
+    return out
+
+
+def default_rate(settings: Settings, challengers: Sequence[str], use_batch_api: bool) -> float:
+    """Submissions per second when --rate is not given: answers that come from provider
+    batches cost the pipeline only a join, live calls cost the challenger."""
+    answered = provider_challengers(settings, challengers, use_batch_api)
+    return PROVIDER_RATE if len(answered) == len(challengers) else LIVE_RATE
+
+
 def _check_challengers(challengers: Sequence[str]) -> tuple[str, ...]:
     names: list[str] = []
     for name in challengers:

@@ -13,6 +13,12 @@
    store ``completed`` (with a note on those without a comparison); if
    nothing happens for ``idle_timeout_s`` before that, ``incomplete``.
 
+Challengers with a ``batch_api`` get their answers from provider batches
+first (:mod:`shadowstream.experiments.provider_stage`: create, poll until
+ended); their answers then travel with the requests (step 3), and the join
+compares them like any other. ``--no-wait`` returns once the provider
+batches exist; ``--resume`` collects them.
+
 Stopping (``stop`` event, e.g. Ctrl-C, or cancelling the task) flushes what
 was produced, records it, and stores ``interrupted``; a cancel command for
 the run stores ``cancelled``. Resuming submits every item without a
@@ -27,8 +33,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -40,7 +47,10 @@ from shadowstream.experiments.events import Headers, reference_event, request_ev
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem
 from shadowstream.experiments.pacing import InFlightWindow, RateLimiter
-from shadowstream.experiments.planning import RunPlan
+from shadowstream.experiments.planning import RunPlan, provider_challengers
+from shadowstream.experiments.provider_stage import ProviderProgress, ProviderStage
+from shadowstream.experiments.provider_store import ProviderBatchStore
+from shadowstream.experiments.providers import BatchProvider
 from shadowstream.experiments.store import (
     CANCELLED,
     COMPLETED,
@@ -53,12 +63,14 @@ from shadowstream.experiments.store import (
 from shadowstream.experiments.watcher import Results, ResultWatcher
 from shadowstream.schemas import REQUEST, RESPONSE, default_registry
 from shadowstream.schemas.topic import follow_schema_topic
+from shadowstream.schemas.wire import ANSWERED_HEADER
 
 log = logging.getLogger(__name__)
 
 CONTROL_PROPAGATION_S = 5.0
 DEFAULT_FLOOR = 8  # in flight when the challenger's concurrency is not known here
 SUBMITTING, WAITING, STORING, DONE = "submitting", "waiting", "storing", "done"
+PROVIDER = "provider batches"
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class RunOptions:
     idle_timeout_s: float | None = None  # default: join window + 30 s
     all_unrouted_abort: int = 50  # this many not routed and nothing answered: stop
     retry_not_routed: bool = False  # re-submit what the router left out last time
+    use_batch_api: bool = True  # challengers with a batch_api answer through it
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ class RunProgress:
     results: Results
     in_flight_limit: int
     rate: float
+    providers: tuple[ProviderProgress, ...] = ()  # the provider batches, per challenger
 
     @property
     def to_submit(self) -> int:
@@ -141,6 +155,7 @@ class BatchRunner:
         *,
         on_progress: ProgressCallback | None = None,
         stop: asyncio.Event | None = None,
+        providers: Mapping[str, BatchProvider] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -152,6 +167,11 @@ class BatchRunner:
         self.topics = TopicNames(settings.topic_prefix)
         self.record = plan.record
         self.challengers = list(plan.record.challengers)
+        self.provider_names = provider_challengers(
+            settings, self.challengers, self.options.use_batch_api
+        )
+        self.stage: ProviderStage | None = None
+        self._providers = providers
         window_s = settings.join_window_seconds
         self.idle_timeout_s = self.options.idle_timeout_s or window_s + 30.0
         # every request is answered, or closed by the join, within about the join window
@@ -181,6 +201,8 @@ class BatchRunner:
         rate = self.record.rate
         known = {s.name: s for s in self.settings.challengers}
         for name in self.challengers:
+            if name in self.provider_names:
+                continue  # answered by its batch API: no live calls to spare
             spec = known.get(name)
             if spec is not None and spec.max_rps is not None:
                 rate = min(rate, spec.max_rps / 2)
@@ -226,6 +248,10 @@ class BatchRunner:
                     **{"message.timeout.ms": 60_000, "on_delivery": self.deliveries.on_delivery}
                 )
             )
+            if self.provider_names:
+                ended = await self._provider_phase(baseline)
+                if ended is not None:
+                    return ended
             finished = await self._submit(baseline)
             await self._flush()
             if not finished:
@@ -264,6 +290,45 @@ class BatchRunner:
             done[rid] = done.get(rid, frozenset()) | names
         return done
 
+    async def _provider_phase(self, baseline: dict[str, frozenset[str]]) -> RunResult | None:
+        """Create the provider batches still missing and wait until all ended; a result
+        when the run stops here (stopped, cancelled, or --no-wait)."""
+        self.phase = PROVIDER
+        store = ProviderBatchStore(self.store.warehouse)
+        if not await asyncio.to_thread(store.has_table):
+            raise ExperimentError(
+                "ClickHouse has no table for provider batches yet: run `shadow db migrate` "
+                "(or restart the pipeline, whose sink migrates)"
+            )
+        experiment = self.record.experiment_id
+        self.stage = stage = ProviderStage(
+            self.settings, store, experiment, self.provider_names, self._providers
+        )
+        created = await asyncio.to_thread(stage.prepare, self.plan.source, baseline)
+        log.info("run %s: %d provider batches created", experiment, created)
+        if not self.options.wait:
+            return await self._finish(
+                INTERRUPTED,
+                f"provider batches submitted ({created} new); collect their results with "
+                f"--resume {experiment}",
+            )
+        while not await asyncio.to_thread(stage.poll):
+            await self._periodic()
+            if self._results().cancelled:
+                await asyncio.to_thread(stage.cancel)
+                return await self._finish(CANCELLED, "the provider batches were cancelled too")
+            if self.stop.is_set():
+                return await self._finish(
+                    INTERRUPTED,
+                    f"stopped while the provider batches run (they go on): --resume {experiment} "
+                    "collects them",
+                )
+            await asyncio.sleep(0.2)
+        assert self._watcher is not None
+        self._watcher.touch()  # the wait is not the pipeline's idleness
+        self.phase = SUBMITTING
+        return None
+
     async def _submit(self, baseline: dict[str, frozenset[str]]) -> bool:
         """Send every item not compared yet; False when stopped or cancelled first."""
         pages: Iterator[list[BatchItem]] = self.plan.source.pages(self.options.page_size)
@@ -275,15 +340,20 @@ class BatchRunner:
                 await self._settle_total(seen)
                 return True
             for item in page:
-                seen += 1
+                ordinal, seen = seen, seen + 1
                 rid = request_id(experiment, item.source_id)
                 done = baseline.get(rid, frozenset())
                 targets = [c for c in self.challengers if c not in done]
                 if not targets:
                     continue
+                answers: dict[str, dict[str, Any]] = {}
+                if self.stage is not None and any(t in self.stage.targets for t in targets):
+                    answers = await asyncio.to_thread(
+                        self.stage.answers, ordinal, rid, item, targets
+                    )
                 if not await self._wait_for_room():
                     return False
-                self._produce(rid, item, targets)
+                self._produce(rid, item, targets, answers)
 
     async def _settle_total(self, seen: int) -> None:
         """The run is the items read: captured traffic of the last seconds may still have
@@ -299,7 +369,9 @@ class BatchRunner:
                 self.store.save, self.record.with_status(self.record.status, total=seen)
             )
 
-    def _produce(self, rid: str, item: BatchItem, targets: list[str]) -> None:
+    def _produce(
+        self, rid: str, item: BatchItem, targets: list[str], answers: dict[str, dict[str, Any]]
+    ) -> None:
         assert self._producer is not None and self._watcher is not None
         now_us = time.time_ns() // 1000
         if item.reference is not None:
@@ -310,12 +382,17 @@ class BatchRunner:
                     reference_event(self.record.experiment_id, rid, item.reference, now_us)
                 ),
             )
+        headers = targets_header(targets)
+        if answers:  # answered by a provider batch: the router records them, calls nobody
+            headers.append((ANSWERED_HEADER, ",".join(answers).encode()))
         self._send(
             self.topics.batch_requests,
             rid,
             REQUEST.encode(request_event(self.record.experiment_id, item, now_us)),
-            targets_header(targets),
+            headers,
         )
+        for answer in answers.values():
+            self._send(self.topics.responses, rid, RESPONSE.encode(answer))
         self._watcher.submitted(rid)
         self.submitted += 1
 
@@ -409,6 +486,7 @@ class BatchRunner:
             results=results,
             in_flight_limit=self.window.limit(results.answer_rate),
             rate=self.limiter.rate,
+            providers=self.stage.progress() if self.stage is not None else (),
         )
 
     async def _periodic(self) -> None:

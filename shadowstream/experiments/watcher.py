@@ -162,6 +162,11 @@ class ResultWatcher:
             if self._mask(self._bits.get(request_id, 0), RESOLVING) != self._all:
                 self._pending[request_id] = time.monotonic()
 
+    def touch(self) -> None:
+        """Something happened that is not a result (e.g. provider batches ended)."""
+        with self._lock:
+            self._last_event = time.monotonic()
+
     def record_compared(self, compared: Mapping[str, Iterable[str]]) -> None:
         """Comparisons known from ClickHouse (before the run, or missed on Kafka)."""
         for rid, names in compared.items():

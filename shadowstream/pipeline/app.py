@@ -38,6 +38,8 @@ from shadowstream.stream_agents.challengers.base import ChallengerAdapter
 from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
 from shadowstream.stream_agents.comparison import build_comparison_builder
 from shadowstream.stream_agents.fanout import FanOut
+from shadowstream.stream_agents.judge import configured_judges
+from shadowstream.stream_agents.judge.service import JudgeService
 from shadowstream.stream_agents.router import RouterService
 from shadowstream.warehouse.client import Warehouse, chdb_path, connect
 from shadowstream.warehouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
@@ -52,10 +54,13 @@ class Roles:
     router: bool = False
     challengers: list[str] = field(default_factory=list)
     sink: bool = False
+    judge: bool = False  # the LLM judge agent (when a challenger's comparator has a judge)
 
     @classmethod
     def everything(cls, settings: Settings) -> Roles:
-        return cls(router=True, challengers=[c.name for c in settings.challengers], sink=True)
+        live = [c.name for c in settings.challengers if c.live]  # batch-only: no worker
+        judge = bool(configured_judges(settings))
+        return cls(router=True, challengers=live, sink=True, judge=judge)
 
     def label(self) -> str:
         parts = []
@@ -64,6 +69,8 @@ class Roles:
         parts += [f"challenger-{n}" for n in self.challengers]
         if self.sink:
             parts.append("sink")
+        if self.judge:
+            parts.append("judge")
         return "+".join(parts) if len(parts) < 3 else "all"
 
 
@@ -94,6 +101,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
     specs.append(TopicSpec(topics.schemas, 1, rf, {"cleanup.policy": "compact"}))
     specs.append(TopicSpec(topics.noise, 1, rf, {"cleanup.policy": "compact"}))
+    if configured_judges(settings):
+        specs.append(TopicSpec(topics.judge, n, rf))
+        specs.append(TopicSpec(topics.judge_cache, n, rf, {"cleanup.policy": "compact"}))
     return specs
 
 
@@ -200,6 +210,17 @@ class Pipeline:
                     max_message_bytes=settings.max_message_bytes,
                     retention_days=settings.retention_days,
                     event_time=event_time,
+                )
+            )
+        if roles.judge:
+            self.services.append(
+                JudgeService(
+                    kafka=kafka,
+                    topics=self.topics,
+                    judges=configured_judges(settings),
+                    partitions=settings.partitions,
+                    commit_interval_s=settings.commit_interval_seconds,
+                    stats_interval_s=settings.stats_interval_seconds,
                 )
             )
         if not self.services:

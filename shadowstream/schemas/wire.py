@@ -16,6 +16,9 @@ import orjson
 
 # the challengers a batch request goes to, comma-separated (set by experiments)
 TARGETS_HEADER = "shadow.challengers"
+# challengers whose answers come along with a batch request (provider batch APIs): the
+# router records them as asked and never forwards the request to their workers
+ANSWERED_HEADER = "shadow.answered"
 
 MARKERS_KEY = b"@markers"  # a changelog record holding many markers
 MARKERS_PER_RECORD = 2_000

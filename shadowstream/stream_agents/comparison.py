@@ -19,7 +19,10 @@ Per challenger, the builder applies:
    summary and paths (``tool_calls[1].name``); in ``diverge`` mode they also
    count as divergence;
 4. output format: the declared JSON Schema is checked on both outputs,
-   separately from divergence; the first error is appended to the summary.
+   separately from divergence; the first error is appended to the summary;
+5. the LLM judge: a pair its comparator left to the ``judge`` (the last
+   cascade step) is handed to ``on_judge`` as a job for the judge agent,
+   besides being emitted as usual (see shadowstream.stream_agents.judge).
 """
 
 from __future__ import annotations
@@ -41,11 +44,14 @@ from shadowstream.stream_agents.comparators import (
     build_comparator,
 )
 from shadowstream.stream_agents.comparators.base import clip
+from shadowstream.stream_agents.comparators.cascade import CascadeComparator
+from shadowstream.stream_agents.comparators.judge import JUDGE, JudgeComparator
 from shadowstream.stream_agents.control_coverage import ControlCoverage, ExperimentLookup
+from shadowstream.stream_agents.judge.prompt import cache_key
 from shadowstream.stream_agents.noise import NoiseLearner, Scope
 
 if TYPE_CHECKING:
-    from shadowstream.core.config import Settings
+    from shadowstream.core.config import JudgeSpec, Settings
 
 Event = dict[str, Any]
 # output -> True (valid) / False (invalid); may also have explain(output) -> str | None
@@ -153,6 +159,9 @@ class ComparisonBuilder:
             write_endpoints,
         )
         self.stats = BuilderStats()
+        # challenger -> its judge; jobs go to on_judge (the router sends them on)
+        self.judges = {n: j for n, c in self.comparators.items() if (j := _judge_of(c)) is not None}
+        self.on_judge: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def experiment_challengers(self) -> ExperimentLookup:
@@ -310,6 +319,7 @@ class ComparisonBuilder:
         same_bytes = champion_ok and challenger_ok and champion_text == challenger_text
 
         verdict: Verdict | None = None
+        judge_job: tuple[str, str, str] | None = None
         champion_out: Any = None
         challenger_out: Any = None
         parsed = False
@@ -384,10 +394,16 @@ class ComparisonBuilder:
 
         source = request or {}
         trace_id, span_id = trace_ids(source.get("traceparent"))
+        if verdict is not None and verdict.by == JUDGE and name in self.judges:
+            judge_job = (
+                _prompt_text(str(source.get("payload", ""))),
+                _prompt_text(champion_text or ""),
+                _prompt_text(challenger_text or ""),
+            )
         response = champion or challenger or {}
         cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
         lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
-        return {
+        result = {
             "request_id": source.get("request_id") or response.get("request_id", ""),
             "challenger": name,
             "experiment_id": source.get("experiment_id") or response.get("experiment_id", "live"),
@@ -434,6 +450,40 @@ class ComparisonBuilder:
             else None,
             "noise_provisional": True if provisional else None,
         }
+        if judge_job is not None and self.on_judge is not None:
+            self._send_to_judge(result, name, *judge_job)
+        return result
+
+    def _send_to_judge(
+        self, comparison: Event, name: str, task_input: str, champion: str, challenger: str
+    ) -> None:
+        spec = self.judges[name]
+        limit = spec.max_chars  # the prompt shows no more: keep the job message small
+        job = {
+            "comparison": comparison,
+            "input": task_input[:limit],
+            "champion": champion[:limit],
+            "challenger": challenger[:limit],
+            "key": cache_key(spec, task_input, champion, challenger),
+        }
+        assert self.on_judge is not None
+        self.on_judge(job)
+
+
+def _prompt_text(text: str) -> str:
+    """What the judge reads: a JSON string as its text, anything else as JSON."""
+    if text.startswith('"'):
+        value = parse_output(text)
+        if isinstance(value, str):
+            return value
+    return text
+
+
+def _judge_of(comparator: Comparator) -> JudgeSpec | None:
+    """The judge a comparator defers to (itself, or a cascade's last step)."""
+    if isinstance(comparator, CascadeComparator):
+        comparator = comparator.steps[-1].comparator
+    return comparator.spec if isinstance(comparator, JudgeComparator) else None
 
 
 def build_comparison_builder(settings: Settings) -> ComparisonBuilder:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from shadowstream.stream_agents.fanout import endpoint_matches
+from shadowstream.core.endpoints import endpoint_matches
 from shadowstream.stream_agents.noise import Scope
 
 ExperimentLookup = Callable[[str], tuple[str, ...] | None]

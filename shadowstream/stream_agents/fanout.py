@@ -20,16 +20,16 @@ share of partitions it owns, see :meth:`FanOut.set_share`).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.endpoints import endpoint_matches
 
 _TWO_64 = float(1 << 64)
 
@@ -46,10 +46,6 @@ def is_sampled(request_id: str, rate: float) -> bool:
     if rate <= 0.0:
         return False
     return sample_point(request_id) < rate
-
-
-def endpoint_matches(endpoint: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(endpoint, p) for p in patterns)
 
 
 class TokenBucket:
@@ -261,11 +257,19 @@ class FanOut:
         """The rolling spend of a challenger with a budget (for metrics and tests)."""
         return self._spend.get(challenger)
 
-    def route(self, request: dict[str, Any], targets: Sequence[str] | None = None) -> list[str]:
+    def route(
+        self,
+        request: dict[str, Any],
+        targets: Sequence[str] | None = None,
+        answered: frozenset[str] = frozenset(),
+    ) -> list[str]:
         """Challengers this request goes to.
 
         ``targets`` names the challengers of a batch request (sent along with
-        it); without it, the experiment registry is asked.
+        it); without it, the experiment registry is asked. ``answered`` names
+        those whose answer comes with the request (a provider batch API already
+        ran it): no budget or rate limit applies to them, the money is spent.
+        Batch-only challengers (no live adapter) get no live traffic.
         """
         experiment = request.get("experiment_id") or "live"
         rid: str = request["request_id"]
@@ -285,6 +289,13 @@ class FanOut:
                 continue
             if not self._endpoint_allowed(spec, endpoint):
                 counters.not_sampled_endpoint += 1
+                continue
+            if not batch and not spec.live:
+                counters.not_sampled_rate += 1  # batch-only: its batch API, never live calls
+                continue
+            if spec.name in answered:
+                counters.sampled += 1
+                asked.append(spec.name)
                 continue
             if not batch and spec.sample_rate < 1.0:
                 if point is None:

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -50,6 +51,7 @@ from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import REQUEST, RESPONSE
 from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.wire import (
+    ANSWERED_HEADER,
     MARKERS_KEY,
     MARKERS_PER_RECORD,
     TARGETS_HEADER,
@@ -150,8 +152,12 @@ class RouterService(AgentService):
             "restored_markers": 0,
             "replayed_tool_traces": 0,
             "restored_noise_scopes": 0,
+            "judge_jobs": 0,
         }
-        self._current: tuple[bytes, bytes | None, int, Sequence[str] | None, bool] | None = None
+        self._current: (
+            tuple[bytes, bytes | None, int, Sequence[str] | None, bool, frozenset[str]] | None
+        ) = None
+        self._judge_jobs: list[dict[str, Any]] = []  # pairs for the LLM judge, this step
         self._last_failure_log = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -167,6 +173,8 @@ class RouterService(AgentService):
             self.counters["restored_noise_scopes"] = restore_noise(
                 self.kafka, self.topics.noise, self.builder.noise
             )
+        if self.builder.judges:
+            self.builder.on_judge = lambda job: self._judge_jobs.append(job)
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
             [self.topics.requests, self.topics.batch_requests, self.topics.responses],
@@ -307,8 +315,15 @@ class RouterService(AgentService):
             else:
                 header = _header(msg, TARGETS_HEADER)
                 targets = header.decode().split(",") if header else None
-                value = msg.value() or b""
-                self._current = (value, msg.key(), partition, targets, source == SOURCE_BATCH)
+                answered = _header(msg, ANSWERED_HEADER)
+                self._current = (
+                    msg.value() or b"",
+                    msg.key(),
+                    partition,
+                    targets,
+                    source == SOURCE_BATCH,
+                    frozenset(answered.decode().split(",")) if answered else frozenset(),
+                )
                 outputs = engine.add_request(event, self._route, source, offset)
             if outputs:
                 self._emit(outputs, partition)
@@ -351,10 +366,10 @@ class RouterService(AgentService):
     def _route(self, request: dict[str, Any]) -> list[str]:
         """Called by the join once per new request: choose challengers, forward the bytes."""
         assert self._current is not None
-        value, key, partition, targets, batch = self._current
-        asked = self.fanout.route(request, targets)
+        value, key, partition, targets, batch, answered = self._current
+        asked = self.fanout.route(request, targets, answered)
         for name in asked:
-            if name in self._replay:
+            if name in self._replay or name in answered:
                 continue  # sent by _dispatch_replay when the champion's answer is in
             live_topic, batch_topic = self._fanout_topics[name]
             self._queue(
@@ -402,6 +417,12 @@ class RouterService(AgentService):
 
     def _emit(self, outputs: list[Emitted], partition: int) -> None:
         self.counters["comparisons"] += self.outbox.comparisons(outputs, partition)
+        if self._judge_jobs:  # pairs the builder deferred to the LLM judge agent
+            jobs, self._judge_jobs = self._judge_jobs, []
+            for job in jobs:
+                rid = job["comparison"]["request_id"]
+                self._queue(self.topics.judge, partition, orjson.dumps(job), rid)
+            self.counters["judge_jobs"] += len(jobs)
 
     def _queue(self, topic: str, partition: int, value: bytes, key: bytes | str) -> None:
         self.outbox.queue(topic, partition, value, key)

@@ -29,6 +29,7 @@ QUERIES = [
     "batch_comparisons",
     "endpoints",
     "provisional",
+    "judge_verdicts",
 ]
 
 

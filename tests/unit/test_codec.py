@@ -177,6 +177,8 @@ def test_comparison_round_trip_with_nulls() -> None:
         "trace_id": None,
         "span_id": None,
         "measures": None,
+        "judge_verdict": None,
+        "judge_rationale": None,
     }
     decoded = COMPARISON.decode(COMPARISON.encode(comparison))
     assert {k: decoded[k] for k in comparison} == comparison

@@ -238,6 +238,12 @@ def report(
         charts=fmt in ("html", "json"),
         trace_url=settings.trace_url_template,
         resources=resource_options(settings, limits, top_slices, min_slice),
+        sides=fmt in ("html", "json"),  # the examples' answers side by side
+        live_prices={  # batch runs priced against these when no live traffic is in range
+            c.name: (c.cost_per_1k_tokens_in, c.cost_per_1k_tokens_out)
+            for c in settings.challengers
+            if c.cost_per_1k_tokens_in is not None or c.cost_per_1k_tokens_out is not None
+        },
     )
     warehouse = open_settings_warehouse(settings)
     check_names(warehouse, settings, experiment, challengers)

@@ -40,6 +40,12 @@ from rich.table import Table
 from rich.text import Text
 
 from shadowstream.cli import exit_codes
+from shadowstream.cli.commands.batch_providers import (
+    cancel_provider_batches,
+    chunk_json,
+    chunks_table,
+    provider_chunks,
+)
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.main import load, parse_duration, parse_time
 from shadowstream.core.errors import ExperimentError
@@ -102,7 +108,14 @@ def batch(ctx: click.Context) -> None:
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Requests per second at most  [default: 50; on --resume: the run's]",
+    help="Requests per second at most  [default: 50; 1000 when every challenger answers "
+    "through its batch API; on --resume: the run's]",
+)
+@click.option(
+    "--no-batch-api",
+    is_flag=True,
+    help="Call challengers that have a batch_api live, like the others (batch-only "
+    "challengers still use their batch API).",
 )
 @click.option(
     "--max-in-flight",
@@ -117,7 +130,12 @@ def batch(ctx: click.Context) -> None:
     show_default=True,
     help="Eval file: model name of the reference outputs.",
 )
-@click.option("--no-wait", is_flag=True, help="Return once everything is submitted.")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Return once everything is submitted (provider batches: once they are created; "
+    "--resume collects their results).",
+)
 @click.option(
     "--retry-not-routed",
     is_flag=True,
@@ -139,7 +157,7 @@ def run(ctx: click.Context, /, **options: Any) -> None:
     `--experiment ID`) submits every item that has no comparison yet, and
     nothing is compared twice.
     """
-    from shadowstream.experiments.planning import plan_resume, plan_run
+    from shadowstream.experiments.planning import default_rate, plan_resume, plan_run
     from shadowstream.experiments.store import ExperimentStore
 
     settings = load(ctx, broker_url=options["broker_url"], clickhouse_url=options["clickhouse_url"])
@@ -152,12 +170,13 @@ def run(ctx: click.Context, /, **options: Any) -> None:
             raise click.UsageError("give --challenger and --source (or --resume ID)")
         make_source = _source_factory(options)  # option and file mistakes before anything else
         store = ExperimentStore(_open_for_run(settings))
+        use_batch_api = not options["no_batch_api"]
         plan = plan_run(
             settings,
             store,
             challengers=options["challengers"],
             source=make_source(store.warehouse),
-            rate=options["rate"] or 50.0,
+            rate=options["rate"] or default_rate(settings, options["challengers"], use_batch_api),
             experiment_id=options["experiment"],
         )
     if plan.record.total == 0:
@@ -277,6 +296,7 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
             max_in_flight=options["max_in_flight"],
             wait=not options["no_wait"],
             retry_not_routed=options["retry_not_routed"],
+            use_batch_api=not options["no_batch_api"],
         ),
         on_progress=view.update,
         stop=stop,
@@ -339,6 +359,20 @@ class _ProgressView:
             self.tasks["submit"], completed=p.submitted, total=p.to_submit, detail=submit_detail
         )
         self.progress.update(self.tasks["results"], completed=r.final, detail=result_detail)
+        for provider in p.providers:
+            key = f"provider:{provider.challenger}"
+            done = provider.succeeded + provider.errored + provider.expired + provider.cancelled
+            detail = (
+                f"{provider.provider}: {provider.ended}/{provider.batches} batches ended "
+                f"({provider.statuses}); {provider.errored:,} errored, {provider.expired:,} expired"
+            )
+            if key not in self.tasks:
+                self.tasks[key] = self.progress.add_task(
+                    provider.challenger[:10], total=provider.requests, detail=detail
+                )
+            self.progress.update(
+                self.tasks[key], completed=done, total=provider.requests, detail=detail
+            )
 
 
 def _print_plan(plan: Any) -> None:
@@ -393,6 +427,12 @@ def _print_result(result: Any) -> None:
 @click.argument("experiment_id", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask the providers for the state of the run's batch API jobs now (default: as the "
+    "run last polled them).",
+)
 @connection_options
 @click.pass_context
 def status(
@@ -400,10 +440,15 @@ def status(
     experiment_id: str | None,
     limit: int,
     fmt: str,
+    refresh: bool,
     broker_url: str | None,
     clickhouse_url: str | None,
 ) -> None:
-    """Submitted / answered / compared / failed counts of one run, or of the latest runs."""
+    """Submitted / answered / compared / failed counts of one run, or of the latest runs.
+
+    With a run id, also each provider batch (OpenAI Batch API, Anthropic Message
+    Batches) of the run: its state and request counts.
+    """
     from shadowstream.cli.output import console
     from shadowstream.experiments.status import fetch_status
     from shadowstream.experiments.store import ExperimentStore
@@ -423,8 +468,12 @@ def status(
     else:
         records = store.latest(limit)
     runs = fetch_status(store.warehouse, records)
+    chunks = provider_chunks(settings, store, experiment_id, refresh) if experiment_id else []
     if fmt == "json":
-        click.echo(json.dumps([_status_json(run) for run in runs], indent=2))
+        out = [_status_json(run) for run in runs]
+        if experiment_id and out:
+            out[0]["provider_batches"] = [chunk_json(c) for c in chunks]
+        click.echo(json.dumps(out, indent=2))
         return
     if not runs:
         console.print("no batch runs yet")
@@ -440,6 +489,8 @@ def status(
         )
         if record.message:
             console.print(f"note: {record.message}", highlight=False)
+        if chunks:
+            console.print(chunks_table(chunks))
         if runs[0].status in ("interrupted", "incomplete", "cancelled"):
             console.print(f"continue with: shadow batch run --resume {record.experiment_id}")
 
@@ -532,7 +583,8 @@ def _styled_status(value: str) -> Text:
 def cancel(
     ctx: click.Context, experiment_id: str, broker_url: str | None, clickhouse_url: str | None
 ) -> None:
-    """Cancel a run: the router stops fanning it out, workers skip its requests."""
+    """Cancel a run: the router stops fanning it out, workers skip its requests,
+    and its provider batches that have not ended are cancelled at the provider."""
     from shadowstream.cli.output import console
     from shadowstream.experiments.control import cancel_run
     from shadowstream.experiments.store import ExperimentStore
@@ -546,3 +598,4 @@ def cancel(
         f"(resume later with: shadow batch run --resume {record.experiment_id})",
         highlight=False,
     )
+    cancel_provider_batches(settings, store, experiment_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.errors import ChallengerError
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,
     ChallengerAdapter,
@@ -25,7 +26,11 @@ def build_adapter(spec: ChallengerSpec) -> ChallengerAdapter:
         from shadowstream.stream_agents.challengers.callable_adapter import CallableAdapter
 
         return CallableAdapter(spec.name, spec.callable, spec.concurrency)
-    assert spec.http is not None
+    if spec.http is None:
+        raise ChallengerError(
+            f"challenger {spec.name!r} is batch-only (batch_api, no callable or http): "
+            "its batch runs go through its batch API, it has no worker"
+        )
     from shadowstream.stream_agents.challengers.http_adapter import HttpAdapter
 
     return HttpAdapter(spec.name, spec.http, spec.concurrency, spec.timeout_seconds)

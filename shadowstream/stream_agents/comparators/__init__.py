@@ -9,6 +9,7 @@ label      same label, or champion's label in challenger's top-k      ~2 µs
 text       rapidfuzz similarity >= threshold (optionally at a path)   ~5-100 µs
 ranked     ranked lists: RBO / overlap@k / NDCG@k >= threshold        ~10-50 µs
 semantic   sentence-embedding cosine >= threshold (extra: semantic)   ~ms
+judge      an LLM, both orders, by the judge agent (extra: llm)        ~s, $
 cascade    cheap steps first, expensive ones only when undecided
 =========  ==========================================================  ==========
 
@@ -61,7 +62,15 @@ def _semantic(**options: Any) -> Comparator:
     return comparator
 
 
+def _judge(**options: Any) -> Comparator:
+    from shadowstream.stream_agents.comparators.judge import JudgeComparator
+
+    comparator: Comparator = JudgeComparator(**options)
+    return comparator
+
+
 _FACTORIES: dict[str, Callable[..., Comparator]] = {
+    "judge": _judge,
     "exact": ExactComparator,
     "json": JsonComparator,
     "text": TextComparator,
@@ -111,5 +120,7 @@ def _build_cascade(options: dict[str, Any]) -> CascadeComparator:
         decide = raw.get("decide", "any")
         if decide not in ("any", "agree", "diverge"):
             raise ConfigError(f"cascade step {i}: decide must be 'any', 'agree' or 'diverge'")
+        if raw["kind"] == "judge" and i != len(raw_steps) - 1:
+            raise ConfigError("cascade: the 'judge' step decides later and must be the last one")
         steps.append(CascadeStep(build_comparator(raw["kind"], raw.get("options")), decide))
     return CascadeComparator(steps, when_undecided)

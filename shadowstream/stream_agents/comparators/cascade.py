@@ -7,7 +7,9 @@ Each step is a comparator and which of its verdicts it may settle:
   agreement, a mismatch goes on to the next step);
 * ``decide = "diverge"``: only "diverged" ends it.
 
-A step that returns ``diverged = None`` always passes on. If no step decides,
+A step that returns ``diverged = None`` always passes on. A step that *defers*
+(the ``judge``: decided later, by an LLM, off the join's path) must be the
+last one; the undecided verdict keeps the previous step's score and summary. If no step decides,
 ``when_undecided`` says what to report: ``"undecided"`` (diverged stays
 null, the default), ``"diverged"`` or ``"agree"``.
 
@@ -72,6 +74,14 @@ class CascadeComparator:
             else:
                 verdict = comparator.compare(champion, challenger)
             by = verdict.by or comparator.name
+            if (
+                verdict.diverged is None
+                and last is not None
+                and getattr(comparator, "defers", False)
+            ):
+                # a step that defers (the LLM judge) keeps what the cheaper steps found
+                summary = f"{last.summary}; {verdict.summary}"
+                verdict = Verdict(None, last.score, summary, last.paths, last.ignored, by)
             if step.settles(verdict):
                 return _named(verdict, by)
             trail.append(by)
