@@ -37,12 +37,18 @@ def setup_logging(level: str) -> None:
     )
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from shadowstream.core.secrets import install_log_redaction
+
+    install_log_redaction()  # no log line (tracebacks included) shows a secret
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    from shadowstream.cli.output import err_console
+    from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    from shadowstream.cli.output import err_console
+    from shadowstream.core.secrets import redact_text
+
+    err_console.print(f"[bold red]error:[/] {escape(redact_text(message))}", highlight=False)
     sys.exit(code)
 
 
@@ -59,7 +65,7 @@ class ShadowGroup(click.Group):
         except ShadowstreamError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            fail(str(exc), 1)
+            fail(str(exc), int(getattr(exc, "exit_code", 1)))
         except KeyboardInterrupt:
             fail("interrupted", 130)
 
@@ -192,10 +198,14 @@ async def _serve(pipeline: Any, settings: Any) -> int:
 
 
 def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: bool) -> None:
+    from shadowstream.core.config import kafka_client_config
+    from shadowstream.core.kafka import wait_for_broker
     from shadowstream.pipeline.app import Pipeline, create_topics
 
     settings = load(ctx)
     roles = roles_factory(settings)
+    # reachable, and these credentials accepted: else one line now, not a retry log later
+    wait_for_broker(kafka_client_config(settings), timeout=30.0)
     if create:
         create_topics(settings)
     pipeline = Pipeline(settings, roles)
@@ -289,13 +299,17 @@ def traffic(ctx: click.Context, rate: float, seconds: float, service: str) -> No
     from shadowstream.cli.output import console
     from shadowstream.producers import ShadowEmitter
 
+    from shadowstream.core.config import kafka_client_config
+
     settings = load(ctx)
     emitter = ShadowEmitter(
         settings.broker_url,
         service=service,
         champion_model="champion-v1",
         topic_prefix=settings.topic_prefix,
-        kafka_config={k: v for k, v in settings.kafka_options.items()},
+        # SASL / TLS: the options and the secrets, like every other client
+        kafka_config=dict(kafka_client_config(settings).options),
+        redaction=settings.redaction or None,
     )
 
     async def go() -> int:
@@ -394,16 +408,16 @@ def show_config(ctx: click.Context) -> None:
     """Print the effective configuration (secrets redacted)."""
     import json
 
-    from shadowstream.core.config import redact_url
+    from shadowstream.core.secrets import MASK, redact_mapping
 
     settings = load(ctx)
     data = settings.model_dump(mode="json")
-    data["clickhouse_url"] = redact_url(settings.clickhouse_url)
-    data["broker_url"] = redact_url(settings.broker_url)
-    data["kafka_secrets"] = {k: "***" for k in data.get("kafka_secrets", {})}
-    if data.get("clickhouse_password"):
-        data["clickhouse_password"] = "***"
-    click.echo(json.dumps(data, indent=2))
+    data["kafka_secrets"] = {k: MASK for k in data.get("kafka_secrets", {})}
+    for challenger in data.get("challengers", []):
+        http = challenger.get("http") or {}
+        # static header values are shown masked whatever their name: any can be a credential
+        http["headers"] = {k: MASK for k in http.get("headers", {})}
+    click.echo(json.dumps(redact_mapping(data), indent=2))
 
 
 def _register_commands() -> None:

@@ -25,6 +25,7 @@ from shadowstream.core.errors import ConfigError, ShadowstreamError
 from shadowstream.core.kafka import TopicSpec, ensure_topics
 from shadowstream.core.topics import TopicNames
 from shadowstream.pipeline.embedded import free_port
+from shadowstream.pipeline.kafka_auth import faust_credentials
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
@@ -120,6 +121,8 @@ class Pipeline:
             app_id,
             datadir=self._faust_dir.name,
             broker=f"kafka://{kafka.bootstrap_servers}",
+            # SASL / TLS of the deployment for Faust's own aiokafka connection too
+            broker_credentials=faust_credentials(kafka.options),
             store="memory://",
             autodiscover=False,
             web_enabled=True,
