@@ -40,8 +40,13 @@ _SECRET_KEY = re.compile(
     r"|authorization|^sasl\.|^ssl\.key|cookie)",
     re.IGNORECASE,
 )
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/?#@\s'\"]*):(?P<pw>[^@/\s'\"]*)@")
-_AUTH_SCHEME = re.compile(r"\b(?P<scheme>Basic|Bearer|Token|Digest|Negotiate)\s+(?P<cred>[A-Za-z0-9._~+/=\-]{6,})", re.IGNORECASE)
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/?#@\s'\"]*):(?P<pw>[^@/\s'\"]*)@"
+)
+_AUTH_SCHEME = re.compile(
+    r"\b(?P<scheme>Basic|Bearer|Token|Digest|Negotiate)\s+(?P<cred>[A-Za-z0-9._~+/=\-]{6,})",
+    re.IGNORECASE,
+)
 _KEY_VALUE = re.compile(
     r"(?P<key>[\"']?[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey"
     r"|credential|private[_-]?key|authorization|sasl\.[a-z.]+|ssl\.key[a-z.]*)[\"']?)"
@@ -169,9 +174,7 @@ def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         name = str(key)
         if is_secret_key(name) and value not in (None, "", {}, []):
-            out[name] = (
-                {k: MASK for k in value} if isinstance(value, Mapping) and value else MASK
-            )
+            out[name] = {k: MASK for k in value} if isinstance(value, Mapping) and value else MASK
         else:
             out[name] = redact_value(value)
     return out

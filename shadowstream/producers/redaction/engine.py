@@ -1,0 +1,260 @@
+"""The redaction stage: applies a :class:`RedactionPolicy` to request and response events.
+
+One walk per field: at each node the path rules are checked first (a matched
+value is dropped, masked or hashed as a whole); otherwise strings go through
+the enabled detectors and hooks, and containers are walked. Nothing the
+caller passed is modified: containers are copied only where something
+changed. Counts of what was redacted, per rule, go into the ``counts`` dict
+each call is given.
+
+Stages: ``sdk`` (in the service) applies every rule except the
+``storage_only`` ones, plus the hooks; ``storage`` (router and sink) applies
+only the ``storage_only`` ones; ``all`` applies everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+from shadowstream.producers.redaction.detectors import ORDER, Detector
+from shadowstream.producers.redaction.paths import RuleMatcher, key_segment
+from shadowstream.producers.redaction.policy import DetectorRule, PathRule, RedactionPolicy
+
+Counts = dict[str, int]
+STAGES = ("sdk", "storage", "all")
+
+
+class _Drop:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Final = _Drop()
+HASHED = re.compile(r"hmac:[a-p]{24}")
+_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
+_SEGMENTS: dict[str, str] = {}
+
+
+def _segment(key: str) -> str:
+    segment = _SEGMENTS.get(key)
+    if segment is None:
+        segment = key_segment(key)
+        if len(_SEGMENTS) > 65_536:
+            _SEGMENTS.clear()
+        _SEGMENTS[key] = segment
+    return segment
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Redactor:
+    """Applies one stage of a policy; ``active`` is False when that stage has nothing to do."""
+
+    def __init__(
+        self,
+        policy: RedactionPolicy,
+        stage: str = "sdk",
+        to_jsonable: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}")
+
+        def wanted(storage_only: bool) -> bool:
+            return stage == "all" or storage_only == (stage == "storage")
+
+        self.policy = policy
+        self.rules: list[PathRule] = [r for r in policy.rules if wanted(r.storage_only)]
+        detector_rules = [d for d in policy.detector_rules if wanted(d.storage_only)]
+        self.hooks = list(policy.hooks) if stage != "storage" else []
+        self.scan_keys = policy.scan_keys
+        self._key = policy.key() if policy.needs_key else None
+        self._to_jsonable = to_jsonable or (lambda v: json.loads(_canonical(v)))
+        # per field: the rules that apply there, and a matcher over their globs
+        self._field_rules: dict[str, tuple[list[PathRule], RuleMatcher]] = {}
+        for name in ("payload", "output", "attributes", "tool_trace", "error"):
+            rules = [r for r in self.rules if name in r.fields]
+            self._field_rules[name] = (rules, RuleMatcher([r.path for r in rules]))
+        self._detectors: list[tuple[Detector, DetectorRule]] = []
+        for rule in detector_rules:
+            for detector in rule.detectors:
+                if all(d.name != detector.name for d, _ in self._detectors):
+                    self._detectors.append((detector, rule))
+        self._detectors.sort(key=lambda pair: ORDER.index(pair[0].name))
+        self._scan = (
+            re.compile(
+                "|".join(f"(?P<d{i}>{d.pattern})" for i, (d, _) in enumerate(self._detectors))
+            )
+            if self._detectors
+            else None
+        )
+        self.active = bool(self.rules or self._detectors or self.hooks)
+
+    # -- events --------------------------------------------------------------------------------
+    def request(self, record: dict[str, Any], counts: Counts, json_text: bool = False) -> None:
+        """Redact a RequestEvent dict in place (payload, attributes, endpoint)."""
+        record["payload"] = self.field(record.get("payload"), "payload", counts, json_text=True)
+        attributes = record.get("attributes")
+        if attributes:
+            redacted = self.field(attributes, "attributes", counts)
+            if redacted is not attributes:
+                record["attributes"] = {
+                    str(k): v if isinstance(v, str) else _canonical(v)
+                    for k, v in (redacted or {}).items()
+                }
+        endpoint = record.get("endpoint")
+        if isinstance(endpoint, str) and self._scan is not None:
+            record["endpoint"] = self._text(endpoint, counts)
+
+    def response(self, record: dict[str, Any], counts: Counts) -> None:
+        """Redact a ResponseEvent dict in place (output, tool trace, error text)."""
+        record["output"] = self.field(record.get("output"), "output", counts, json_text=True)
+        record["tool_trace"] = self.field(
+            record.get("tool_trace"), "tool_trace", counts, json_text=True
+        )
+        error = record.get("error")
+        if error is not None:
+            record["error"] = self.field(str(error), "error", counts)
+
+    # -- one field -------------------------------------------------------------------------------
+    def field(self, value: Any, name: str, counts: Counts, json_text: bool = False) -> Any:
+        """The redacted value of one field; a string is parsed as JSON first if ``json_text``."""
+        if value is None:
+            return None
+        rules, matcher = self._field_rules[name]
+        if json_text and isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value  # plain text: detectors and "$" rules only
+            else:
+                result = self._walk(parsed, "$", rules, matcher, counts)
+                if result is parsed:
+                    return value
+                return None if result is DROP else json.dumps(result, ensure_ascii=False)
+        result = self._walk(value, "$", rules, matcher, counts)
+        return None if result is DROP else result
+
+    def _walk(
+        self, value: Any, path: str, rules: list[PathRule], matcher: RuleMatcher, counts: Counts
+    ) -> Any:
+        if matcher:
+            index = matcher(path)
+            if index >= 0:
+                return self._apply(rules[index], value, counts)
+        kind = type(value)
+        if kind is str:
+            return self._text(value, counts)
+        if kind is dict:
+            return self._dict(value, path, rules, matcher, counts)
+        if kind is list or kind is tuple:
+            return self._list(value, path, rules, matcher, counts)
+        if kind is int:
+            if self._scan is None:
+                return value
+            text = str(value)
+            redacted = self._text(text, counts)
+            return value if redacted is text else redacted
+        if value is None or kind is float or kind is bool:
+            return value
+        return self._walk(self._to_jsonable(value), path, rules, matcher, counts)
+
+    def _dict(
+        self,
+        value: dict[Any, Any],
+        path: str,
+        rules: list[PathRule],
+        matcher: RuleMatcher,
+        counts: Counts,
+    ) -> Any:
+        out: dict[Any, Any] | None = None
+        scan_keys = self.scan_keys and (self._scan is not None or self.hooks)
+        for index, (key, item) in enumerate(value.items()):
+            name = key if type(key) is str else str(key)
+            new_key = self._text(name, counts) if scan_keys else key
+            new_item = self._walk(item, path + _segment(name), rules, matcher, counts)
+            if out is None:
+                if new_key is key and new_item is item:
+                    continue
+                out = dict(itertools.islice(value.items(), index))
+            if new_item is not DROP:
+                out[new_key] = new_item
+        return value if out is None else out
+
+    def _list(
+        self, value: Any, path: str, rules: list[PathRule], matcher: RuleMatcher, counts: Counts
+    ) -> Any:
+        out: list[Any] | None = None
+        for index, item in enumerate(value):
+            new_item = self._walk(item, f"{path}[{index}]", rules, matcher, counts)
+            if out is None:
+                if new_item is item:
+                    continue
+                out = list(value[:index])
+            if new_item is not DROP:
+                out.append(new_item)
+        if out is None:
+            return value if type(value) is list else list(value)
+        return out
+
+    # -- actions ------------------------------------------------------------------------------------
+    def _apply(self, rule: PathRule, value: Any, counts: Counts) -> Any:
+        if rule.action == "drop":
+            counts[rule.name] = counts.get(rule.name, 0) + 1
+            return DROP
+        if rule.action == "mask":
+            if rule.keep_length:
+                text = _canonical(value)
+                if text and text.strip("*") == "":
+                    return value  # masked already
+                masked: Any = "*" * len(text)
+            else:
+                if value == rule.token:
+                    return value
+                masked = rule.token
+        else:
+            if isinstance(value, str) and HASHED.fullmatch(value):
+                return value  # hashed already (by the service, or an earlier stage)
+            masked = "hmac:" + self._digest(_canonical(value))
+        counts[rule.name] = counts.get(rule.name, 0) + 1
+        return masked
+
+    def _digest(self, text: str) -> str:
+        assert self._key is not None
+        digest = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
+        return digest[:24].translate(_LETTERS)
+
+    def _text(self, text: str, counts: Counts) -> str:
+        out = text
+        scan = self._scan
+        if scan is not None and len(text) >= 5:
+            out = scan.sub(lambda m: self._replace(m, counts), text)
+        for hook in self.hooks:
+            new = hook(out)
+            if new != out:
+                name = f"hook:{getattr(hook, '__qualname__', type(hook).__name__)}"
+                counts[name] = counts.get(name, 0) + 1
+                out = new
+        return text if out == text else out
+
+    def _replace(self, match: re.Match[str], counts: Counts) -> str:
+        found = match.group(0)
+        detector, rule = self._detectors[int(str(match.lastgroup)[1:])]
+        if not detector.check(found):
+            return found
+        name = f"detector:{detector.name}"
+        counts[name] = counts.get(name, 0) + 1
+        if rule.action == "hash":
+            return f"[{detector.tag}:{self._digest(found)}]"
+        return f"[{detector.tag}]"
