@@ -297,9 +297,8 @@ def traffic(ctx: click.Context, rate: float, seconds: float, service: str) -> No
     """A synthetic production service emitting requests and champion responses."""
     from shadowstream.cli.demo.traffic import generate
     from shadowstream.cli.output import console
-    from shadowstream.producers import ShadowEmitter
-
     from shadowstream.core.config import kafka_client_config
+    from shadowstream.producers import ShadowEmitter
 
     settings = load(ctx)
     emitter = ShadowEmitter(

@@ -40,9 +40,9 @@ from shadowstream.core.errors import ConfigError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.secrets import (
     is_secret_key,
+    redact_text,
     register_mapping_secrets,
     register_secret,
-    redact_text,
     register_url_secrets,
 )
 from shadowstream.core.secrets import redact_url as redact_url
@@ -346,8 +346,8 @@ def register_settings_secrets(settings: Settings) -> None:
     password = settings.clickhouse_password
     if password is not None:
         register_secret(password.get_secret_value())
-    for value in settings.kafka_secrets.values():
-        register_secret(value.get_secret_value())
+    for secret in settings.kafka_secrets.values():
+        register_secret(secret.get_secret_value())
     register_mapping_secrets(settings.kafka_options)
     register_url_secrets(settings.clickhouse_url)
     register_url_secrets(settings.broker_url)

@@ -120,7 +120,7 @@ class _Diagnosis:
                 "(check sasl.username, sasl.password and sasl.mechanism)"
             )
         text = " ".join(lines)
-        if "SSL handshake failed" in text or "ssl" in text.lower() and "handshake" in text:
+        if "SSL handshake failed" in text or ("ssl" in text.lower() and "handshake" in text):
             found = re.search(r"SSL handshake failed: ([^(]*)", text)
             why = found.group(1).strip() if found else "see the broker's certificate"
             return BrokerAuthError(f"TLS handshake with {where} failed: {why}")
