@@ -158,13 +158,24 @@ def redact_text(text: str) -> str:
 
 
 def redact_value(value: Any) -> Any:
-    """Strings redacted as text; lists and mappings walked; anything else unchanged."""
+    """Strings redacted as text; lists and mappings walked (secret-named keys masked)."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
         return redact_mapping(value)
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
+    return value
+
+
+def redact_strings(value: Any) -> Any:
+    """Every string in a structure redacted as text; keys left alone (``/metrics``)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_strings(v) for v in value]
     return value
 
 

@@ -23,9 +23,11 @@ from faust.web import Request, Response, View
 from shadowstream.core.config import Settings, kafka_client_config, redact_url
 from shadowstream.core.errors import ConfigError, ShadowstreamError
 from shadowstream.core.kafka import TopicSpec, ensure_topics
+from shadowstream.core.secrets import install_log_redaction, redact_strings
 from shadowstream.core.topics import TopicNames
 from shadowstream.pipeline.embedded import free_port
 from shadowstream.pipeline.kafka_auth import faust_credentials
+from shadowstream.producers.redaction import build_redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import REQUEST  # noqa: F401 - fail early if the schemas are broken
@@ -140,6 +142,10 @@ class Pipeline:
         self._owner_path: Path | None = None
         self._warehouse: Warehouse | None = None
         adapters = adapters or {}
+        # the service's redaction policy ([redaction]): storage_only rules in the router
+        # and the sink, the others on challenger answers (ConfigError when invalid)
+        storage_redactor = build_redactor(settings.redaction, "storage")
+        answer_redactor = build_redactor(settings.redaction, "sdk")
 
         if roles.router:
             fanout = FanOut(
@@ -159,6 +165,7 @@ class Pipeline:
                     commit_interval_s=settings.commit_interval_seconds,
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
+                    redactor=storage_redactor,
                 )
             )
         for name in roles.challengers:
@@ -173,6 +180,7 @@ class Pipeline:
                     commit_interval_s=settings.commit_interval_seconds,
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
+                    redactor=answer_redactor,
                 )
             )
         if roles.sink:
@@ -188,6 +196,7 @@ class Pipeline:
                     raw_events=settings.sink_raw_events,
                     max_message_bytes=settings.max_message_bytes,
                     retention_days=settings.retention_days,
+                    redactor=storage_redactor,
                 )
             )
         if not self.services:
@@ -251,6 +260,7 @@ class Pipeline:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        install_log_redaction()
         log.info(
             "starting %s (broker %s, clickhouse %s, web http://%s:%s)",
             self.roles.label(),
@@ -294,7 +304,8 @@ class Pipeline:
     def metrics(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {s.agent_name: s.metrics() for s in self.services}
         metrics["process"] = memory_snapshot()
-        return metrics
+        redacted: dict[str, Any] = redact_strings(metrics)
+        return redacted  # an error text carrying a credential stays masked
 
     def service(self, kind: type[S]) -> list[S]:
         return [s for s in self.services if isinstance(s, kind)]

@@ -34,6 +34,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
+from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
@@ -114,9 +115,14 @@ class RouterService(AgentService):
         batch_size: int = 5_000,
         poll_timeout_s: float = 0.05,
         expire_interval_s: float = 0.2,
+        redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # "storage_only" redaction rules: challengers got the raw bytes (fan-out forwards
+        # them); everything compared and emitted from here on is redacted
+        self.redactor = redactor
+        self.redacted: dict[str, int] = {}
         self.kafka = kafka
         self.topics = topics
         self.partitions = partitions
@@ -313,6 +319,11 @@ class RouterService(AgentService):
         if not rid:
             self.deadletters.send(msg, "missing_request_id", "request_id is empty")
             return
+        if self.redactor is not None:
+            if source == SOURCE_RESPONSES:
+                self.redactor.response(event, self.redacted)
+            else:
+                self.redactor.request(event, self.redacted)
         if source == SOURCE_RESPONSES:
             outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
             if event["role"] == "challenger":
@@ -446,4 +457,5 @@ class RouterService(AgentService):
             "comparison": self.builder.metrics(),
             "deadletters": dict(self.deadletters.counter.by_reason),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
+            "redacted": dict(self.redacted),
         }

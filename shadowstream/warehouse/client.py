@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shadowstream.core.errors import WarehouseError, WarehouseUnavailableError
+from shadowstream.core.secrets import redact_text, redact_url
 from shadowstream.warehouse.avro_container import container
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def chdb_path(url: str) -> Path | None:
 def _map_error(exc: Exception, url: str) -> WarehouseError:
     from clickhouse_connect.driver.exceptions import OperationalError
 
-    text = str(exc)
+    text = redact_text(str(exc))
+    url = redact_url(url)
     if isinstance(exc, OperationalError) or "Connection refused" in text:
         return WarehouseUnavailableError(f"ClickHouse at {url} is unavailable: {text[:300]}")
     if "Cannot lock file" in text or "already running" in text:

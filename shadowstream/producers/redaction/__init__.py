@@ -17,7 +17,7 @@ confluent-kafka + fastavro)::
 """
 
 from shadowstream.producers.redaction.detectors import ALIASES, DETECTORS, Detector
-from shadowstream.producers.redaction.engine import Redactor
+from shadowstream.producers.redaction.engine import Redactor, build_redactor
 from shadowstream.producers.redaction.policy import (
     ACTIONS,
     FIELDS,
@@ -36,4 +36,5 @@ __all__ = [
     "PathRule",
     "RedactionPolicy",
     "Redactor",
+    "build_redactor",
 ]

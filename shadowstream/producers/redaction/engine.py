@@ -258,3 +258,14 @@ class Redactor:
         if rule.action == "hash":
             return f"[{detector.tag}:{self._digest(found)}]"
         return f"[{detector.tag}]"
+
+
+def build_redactor(policy: RedactionPolicy | dict[str, Any] | None, stage: str) -> Redactor | None:
+    """The redactor of one stage of a policy (or its ``[redaction]`` table); None if idle."""
+    if not policy:
+        return None
+    resolved = (
+        policy if isinstance(policy, RedactionPolicy) else RedactionPolicy.from_mapping(policy)
+    )
+    redactor = Redactor(resolved, stage)
+    return redactor if redactor.active else None
