@@ -377,9 +377,20 @@ def db_migrate(ctx: click.Context) -> None:
     """Create or upgrade the tables (idempotent; same SQL for chDB and a server)."""
     from shadowstream.cli.output import console
     from shadowstream.sinks.clickhouse.migrations import migrate, sync_retention
+    from shadowstream.warehouse.owner import RemoteWarehouse
 
     settings = load(ctx)
     warehouse = open_settings_warehouse(settings)
+    if isinstance(warehouse, RemoteWarehouse):
+        # the running pipeline owns the chDB directory: it migrates, on request by name
+        result = warehouse.call("migrate", {"retention_days": settings.retention_days})
+        for table, days in result["retention"]:
+            console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
+        for name in result["applied"]:
+            console.print(f"applied {name}")
+        if not result["applied"]:
+            console.print(f"schema is up to date (retention {settings.retention_days} days)")
+        return
     # existing tables first, so the TTL changes can be shown (migrate() aligns them too)
     for table, days in sync_retention(warehouse, settings.retention_days):
         console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
@@ -390,7 +401,8 @@ def db_migrate(ctx: click.Context) -> None:
         console.print(f"schema is up to date (retention {settings.retention_days} days)")
 
 
-def open_settings_warehouse(settings: Any) -> Any:
+def open_settings_warehouse(settings: Any, *, readonly: bool = False) -> Any:
+    """ClickHouse for a command; ``readonly`` for the ones that only read (report, gate, ...)."""
     from shadowstream.warehouse.client import open_warehouse
 
     password = settings.clickhouse_password
@@ -398,6 +410,7 @@ def open_settings_warehouse(settings: Any) -> Any:
         settings.clickhouse_url,
         settings.clickhouse_database,
         password.get_secret_value() if password else None,
+        readonly=readonly,
     )
 
 

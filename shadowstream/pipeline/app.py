@@ -25,6 +25,7 @@ from shadowstream.core.errors import ConfigError, ShadowstreamError
 from shadowstream.core.kafka import TopicSpec, ensure_topics
 from shadowstream.core.secrets import install_log_redaction, redact_strings
 from shadowstream.core.topics import TopicNames
+from shadowstream.experiments import store as _experiment_store  # noqa: F401 - registers its writes
 from shadowstream.pipeline.embedded import free_port
 from shadowstream.pipeline.kafka_auth import faust_credentials
 from shadowstream.producers.redaction import build_redactor

@@ -152,10 +152,18 @@ class ClickHouseWarehouse:
         except Exception as exc:
             raise _map_error(exc, self.url) from None
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> QueryResult:
+        """``settings``: ClickHouse settings of this query only (``readonly``, say)."""
         try:
             with self._lock:
-                result = self._client.query(sql, parameters=dict(parameters or {}))
+                result = self._client.query(
+                    sql, parameters=dict(parameters or {}), settings=dict(settings or {})
+                )
                 return QueryResult(tuple(result.column_names), list(result.result_rows))
         except Exception as exc:
             raise _map_error(exc, self.url) from None
@@ -198,13 +206,26 @@ def connect(
     return ClickHouseWarehouse(url, database, password, lock_wait_s)
 
 
-def open_warehouse(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:
-    """Open ClickHouse for a command: via the running owner process if there is one."""
+def open_warehouse(
+    url: str, database: str = "shadow", password: str | None = None, *, readonly: bool = False
+) -> Warehouse:
+    """Open ClickHouse for a command: via the running owner process if there is one.
+
+    ``readonly``: every query runs with ClickHouse's ``readonly`` setting and
+    writes are refused (``shadow report``, ``gate``, ``batch status``).
+    """
     path = chdb_path(url)
+    warehouse: Warehouse | None = None
     if path is not None and path not in _CHDB_CLIENTS:
         from shadowstream.warehouse.owner import RemoteWarehouse, live_owner
 
         owner = live_owner(path)
         if owner is not None:
-            return RemoteWarehouse(url, database, owner)
-    return connect(url, database, password)
+            warehouse = RemoteWarehouse(url, database, owner)
+    if warehouse is None:
+        warehouse = connect(url, database, password)
+    if readonly:
+        from shadowstream.warehouse.readonly import ReadOnlyWarehouse
+
+        return ReadOnlyWarehouse(warehouse)
+    return warehouse

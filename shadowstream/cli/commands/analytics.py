@@ -172,7 +172,7 @@ def report(
         examples_per_challenger=examples,
         charts=fmt in ("html", "json"),
     )
-    warehouse = open_settings_warehouse(settings)
+    warehouse = open_settings_warehouse(settings, readonly=True)
     status, progress = _progress()
     with status:
         result = build_report(Scope(warehouse, window, experiment, exact), options, progress)
@@ -238,7 +238,7 @@ def gate(
 
     settings = load(ctx, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
-    warehouse = open_settings_warehouse(settings)
+    warehouse = open_settings_warehouse(settings, readonly=True)
     status, _ = _progress()
     with status:
         results = run_gate(

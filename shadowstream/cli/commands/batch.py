@@ -412,7 +412,7 @@ def status(
     from shadowstream.experiments.store import ExperimentStore
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
-    store = ExperimentStore(open_settings_warehouse(settings))
+    store = ExperimentStore(open_settings_warehouse(settings, readonly=True))
     if not store.has_schema():
         if not store.has_runs_table():
             console.print("no batch runs yet")
