@@ -429,7 +429,13 @@ def show_config(ctx: click.Context) -> None:
         http = challenger.get("http") or {}
         # static header values are shown masked whatever their name: any can be a credential
         http["headers"] = {k: MASK for k in http.get("headers", {})}
-    click.echo(json.dumps(redact_mapping(data), indent=2))
+    shown = redact_mapping(data)
+    pairs = zip(shown.get("challengers", []), data.get("challengers", []), strict=True)
+    for challenger, original in pairs:
+        if challenger.get("http"):
+            # env var names (the values stay in the environment): shown as they are
+            challenger["http"]["headers_from_env"] = original["http"]["headers_from_env"]
+    click.echo(json.dumps(shown, indent=2))
 
 
 def _register_commands() -> None:
