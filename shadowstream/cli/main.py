@@ -48,7 +48,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
     from shadowstream.cli.output import err_console
     from shadowstream.core.secrets import redact_text
 
-    err_console.print(f"[bold red]error:[/] {escape(redact_text(message))}", highlight=False)
+    err_console.print(
+        f"[bold red]error:[/] {escape(redact_text(message))}", highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 

@@ -94,6 +94,7 @@ class _Diagnosis:
     def __init__(self) -> None:
         self.auth: list[str] = []
         self.lines: list[str] = []
+        self.seen: list[str] = []
         self._lock = threading.Lock()
 
     def error_cb(self, err: KafkaError) -> None:
@@ -107,10 +108,17 @@ class _Diagnosis:
         with self._lock:
             self.lines.append(msg % args if args else msg)
 
+    def refused(self) -> bool:
+        """Did the broker close a connection right after it was made (since last asked)?"""
+        with self._lock:
+            lines, self.lines = self.lines, []
+            self.seen.extend(lines)
+        return any("reset by peer" in line or "closed by peer" in line for line in lines)
+
     def reason(self, client: KafkaClientConfig, exc: Exception) -> BrokerError:
         where = f"Kafka at {client.bootstrap_servers}"
         with self._lock:
-            auth, lines = list(self.auth), list(self.lines)
+            auth, lines = list(self.auth), [*self.seen, *self.lines]
         if auth:
             detail = re.sub(r"^.*?SASL authentication error: ", "", auth[-1])
             detail = re.sub(r"\s*\(after \d+ms in state \w+\)", "", detail)
@@ -147,13 +155,17 @@ def _list_topics(client: KafkaClientConfig, timeout: float) -> tuple[AdminClient
     """Metadata, retried until ``timeout``; an authentication failure ends it at once."""
     admin, diagnosis = _diagnosed_admin(client)
     deadline = time.monotonic() + timeout
+    refused = 0
     while True:
         step = max(min(2.0, deadline - time.monotonic()), 0.1)
         try:
             return admin, admin.list_topics(timeout=step)
         except KafkaException as exc:
             admin.poll(0.2)  # serve error_cb / logger: why did it fail?
-            if diagnosis.auth or time.monotonic() >= deadline:
+            # a plaintext client whose connections the broker keeps closing at once:
+            # it wants authentication or TLS, and waiting will not change that
+            refused = refused + 1 if diagnosis.refused() else 0
+            if diagnosis.auth or refused >= 3 or time.monotonic() >= deadline:
                 raise diagnosis.reason(client, exc) from None
 
 

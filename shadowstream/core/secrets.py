@@ -191,16 +191,24 @@ def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# masked when shown under a secret-looking key, but not secret enough to be hunted down in
+# every text (a user name, a mechanism, a file's location)
+_NAMES_NOT_VALUES = re.compile(
+    r"(?:username|user|mechanisms?|protocol|service\.name|location|algorithm)$"
+)
+
+
 def register_mapping_secrets(data: Mapping[str, Any]) -> None:
     """Register every string value held under a secret-named key (recursively)."""
     for key, value in data.items():
+        name = str(key)
         if isinstance(value, Mapping):
-            if is_secret_key(str(key)):
+            if is_secret_key(name):
                 for inner in value.values():
                     if isinstance(inner, str):
                         register_secret(inner)
             register_mapping_secrets(value)
-        elif isinstance(value, str) and is_secret_key(str(key)):
+        elif isinstance(value, str) and is_secret_key(name) and not _NAMES_NOT_VALUES.search(name):
             register_secret(value)
 
 

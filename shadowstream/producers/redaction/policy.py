@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from shadowstream.core.errors import ConfigError
+from shadowstream.core.secrets import register_secret
 from shadowstream.producers.redaction.detectors import ALIASES, Detector, resolve
 from shadowstream.producers.redaction.paths import glob_regex
 
@@ -151,7 +152,10 @@ class RedactionPolicy:
         if self.hash_key is not None:
             return self.hash_key if len(self.hash_key) >= MIN_KEY_BYTES else None
         value = os.environ.get(self.hash_key_env, "")
-        return value.encode() if len(value.encode()) >= MIN_KEY_BYTES else None
+        if len(value.encode()) < MIN_KEY_BYTES:
+            return None
+        register_secret(value)  # the key is a secret like any other: never printed
+        return value.encode()
 
     # -- from configuration ----------------------------------------------------------------
     @classmethod
