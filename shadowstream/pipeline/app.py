@@ -182,6 +182,7 @@ class Pipeline:
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
                     redactor=answer_redactor,
+                    storage_redactor=storage_redactor,
                 )
             )
         if roles.sink:

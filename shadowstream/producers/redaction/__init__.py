@@ -17,7 +17,7 @@ confluent-kafka + fastavro)::
 """
 
 from shadowstream.producers.redaction.detectors import ALIASES, DETECTORS, Detector
-from shadowstream.producers.redaction.engine import Redactor, build_redactor
+from shadowstream.producers.redaction.engine import Redactor, Tally, build_redactor, scrub_values
 from shadowstream.producers.redaction.policy import (
     ACTIONS,
     FIELDS,
@@ -36,5 +36,7 @@ __all__ = [
     "PathRule",
     "RedactionPolicy",
     "Redactor",
+    "Tally",
     "build_redactor",
+    "scrub_values",
 ]

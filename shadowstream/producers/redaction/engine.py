@@ -28,6 +28,15 @@ from shadowstream.producers.redaction.policy import DetectorRule, PathRule, Reda
 
 Counts = dict[str, int]
 STAGES = ("sdk", "storage", "all")
+MIN_SCRUB_LENGTH = 4  # shorter values are too likely to be ordinary words to scrub by value
+
+
+class Tally(dict[str, int]):
+    """Counts per rule that also keep the original values the path rules redacted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
 
 
 class _Drop:
@@ -210,6 +219,9 @@ class Redactor:
 
     # -- actions ------------------------------------------------------------------------------------
     def _apply(self, rule: PathRule, value: Any, counts: Counts) -> Any:
+        seen = getattr(counts, "seen", None)
+        if seen is not None:
+            seen.update(v for v in _leaves(value) if len(v) >= MIN_SCRUB_LENGTH)
         if rule.action == "drop":
             counts[rule.name] = counts.get(rule.name, 0) + 1
             return DROP
@@ -258,6 +270,37 @@ class Redactor:
         if rule.action == "hash":
             return f"[{detector.tag}:{self._digest(found)}]"
         return f"[{detector.tag}]"
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
+
+
+def scrub_values(value: Any, values: set[str], token: str = "[REDACTED]") -> Any:
+    """``value`` with every occurrence of the given strings replaced, at any depth.
+
+    For free text that repeats a value a path rule redacted elsewhere (a
+    challenger quoting a storage_only field in its error message).
+    """
+    if not values:
+        return value
+    if isinstance(value, str):
+        out = value
+        for secret in sorted(values, key=len, reverse=True):
+            if secret in out:
+                out = out.replace(secret, token)
+        return out
+    if isinstance(value, dict):
+        return {
+            scrub_values(k, values, token): scrub_values(v, values, token) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub_values(v, values, token) for v in value]
+    return value
 
 
 def build_redactor(policy: RedactionPolicy | dict[str, Any] | None, stage: str) -> Redactor | None:
