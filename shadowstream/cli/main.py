@@ -35,11 +35,23 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # libraries' retry chatter stays out of a command's one-line error (at the default level)
+    root = logging.getLogger().level
+    for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root))
+    if root >= logging.WARNING:
+        # a handler filter: clickhouse_connect sets urllib3's level itself when imported
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_retries)
     from shadowstream.core.secrets import install_log_redaction
 
     install_log_redaction()  # no log line (tracebacks included) shows a secret
+
+
+def _quiet_retries(record: logging.LogRecord) -> bool:
+    """Drop the HTTP clients' retry warnings: the command's own error says what failed."""
+    chatty = record.name.startswith(("urllib3", "clickhouse_connect"))
+    return not chatty or record.levelno >= logging.ERROR
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
