@@ -21,6 +21,7 @@ PLANTED = {
     "email": "jane.roe+shadow@example.org",
     "phone": "+44 20 7946 0958",
     "phone_us": "(415) 555-2671",
+    "phone_de": "030 1234567",
     "card": "4111-1111-1111-1111",
     "iban": "GB82 WEST 1234 5698 7654 32",
     "ipv4": "203.0.113.77",

@@ -95,6 +95,8 @@ class Detector:
     pattern: str  # a regular expression without capturing groups
     check: Check = always
     label: str = ""  # the replacement's tag, e.g. EMAIL
+    # a cheap test first: text without this can hold no match ("digit", "@", ":", or "")
+    needs: str = ""
 
     @property
     def tag(self) -> str:
@@ -120,31 +122,38 @@ DETECTORS: dict[str, Detector] = {
             "email",
             r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
             r"\.[A-Za-z]{2,}(?![A-Za-z0-9\-])",
+            needs="@",
         ),
         Detector(
             "iban",
             _B + r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?" + _E,
             iban_valid,
+            needs="digit",
         ),
-        Detector("card", _B + r"\d(?:[ \-]?\d){12,18}" + _E, luhn_valid),
+        Detector("card", _B + r"\d(?:[ \-]?\d){12,18}" + _E, luhn_valid, needs="digit"),
         Detector(
             "ipv6",
             r"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:|"
             r"\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9A-Za-z]+)?(?![0-9A-Za-z:])",
             ipv6_valid,
             label="IP",
+            needs=":",
         ),
         Detector(
             "ipv4",
             r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])",
             ipv4_valid,
             label="IP",
+            needs="digit",
         ),
         Detector(
             "phone",
-            r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,5}\)[\s.\-]?)?\d{1,5}"
-            r"(?:[\s.\-]\d{1,5}){0,5}(?![\w])",
+            # at least 8 digits ahead (a cheap lookahead: most numbers fail here)
+            r"(?<![\w+])(?=(?:[\s.\-()+]{0,2}\d){8})"
+            r"(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,5}\)[\s.\-]?)?\d{1,5}"
+            r"(?:[\s.\-]\d{1,8}){0,5}(?![\w])",
             phone_valid,
+            needs="digit",
         ),
     )
 }

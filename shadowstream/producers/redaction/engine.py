@@ -14,6 +14,7 @@ only the ``storage_only`` ones; ``all`` applies everything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import itertools
@@ -48,6 +49,7 @@ class _Drop:
 
 DROP: Final = _Drop()
 HASHED = re.compile(r"hmac:[a-p]{24}")
+_DIGIT = re.compile(r"\d")
 _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 _SEGMENTS: dict[str, str] = {}
 
@@ -101,13 +103,11 @@ class Redactor:
                 if all(d.name != detector.name for d, _ in self._detectors):
                     self._detectors.append((detector, rule))
         self._detectors.sort(key=lambda pair: ORDER.index(pair[0].name))
-        self._scan = (
-            re.compile(
-                "|".join(f"(?P<d{i}>{d.pattern})" for i, (d, _) in enumerate(self._detectors))
-            )
-            if self._detectors
-            else None
-        )
+        # one pass per detector, in ORDER (faster than one alternation: each pattern keeps
+        # its own literal prefix optimisations), each behind a cheap test of the text
+        self._scans = [(re.compile(d.pattern), d, rule, d.needs) for d, rule in self._detectors]
+        self._scan = bool(self._scans)
+        self._keys: dict[str, str] = {}  # object keys repeat: scanned once each
         self.active = bool(self.rules or self._detectors or self.hooks)
 
     # -- events --------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class Redactor:
                     for k, v in (redacted or {}).items()
                 }
         endpoint = record.get("endpoint")
-        if isinstance(endpoint, str) and self._scan is not None:
+        if isinstance(endpoint, str) and self._scan:
             record["endpoint"] = self._text(endpoint, counts)
 
     def response(self, record: dict[str, Any], counts: Counts) -> None:
@@ -170,7 +170,7 @@ class Redactor:
         if kind is list or kind is tuple:
             return self._list(value, path, rules, matcher, counts)
         if kind is int:
-            if self._scan is None:
+            if not self._scan:
                 return value
             text = str(value)
             redacted = self._text(text, counts)
@@ -188,10 +188,10 @@ class Redactor:
         counts: Counts,
     ) -> Any:
         out: dict[Any, Any] | None = None
-        scan_keys = self.scan_keys and (self._scan is not None or self.hooks)
+        scan_keys = self.scan_keys and (self._scan or bool(self.hooks))
         for index, (key, item) in enumerate(value.items()):
             name = key if type(key) is str else str(key)
-            new_key = self._text(name, counts) if scan_keys else key
+            new_key = self._object_key(name, counts) if scan_keys else key
             new_item = self._walk(item, path + _segment(name), rules, matcher, counts)
             if out is None:
                 if new_key is key and new_item is item:
@@ -247,11 +247,29 @@ class Redactor:
         digest = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
         return digest[:24].translate(_LETTERS)
 
+    def _object_key(self, key: str, counts: Counts) -> str:
+        cached = self._keys.get(key)
+        if cached is not None:
+            if cached is not key:
+                self._text(key, counts)  # counted each time it is redacted
+            return cached
+        redacted = self._text(key, counts)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[key] = redacted
+        return redacted
+
     def _text(self, text: str, counts: Counts) -> str:
         out = text
-        scan = self._scan
-        if scan is not None and len(text) >= 5:
-            out = scan.sub(lambda m: self._replace(m, counts), text)
+        if self._scan and len(text) >= 5:
+            digits = _DIGIT.search(text) is not None
+            for pattern, detector, rule, needs in self._scans:
+                if needs == "digit":
+                    if not digits:
+                        continue
+                elif needs and needs not in out:
+                    continue
+                out = pattern.sub(functools.partial(self._replace, detector, rule, counts), out)
         for hook in self.hooks:
             new = hook(out)
             if new != out:
@@ -260,9 +278,10 @@ class Redactor:
                 out = new
         return text if out == text else out
 
-    def _replace(self, match: re.Match[str], counts: Counts) -> str:
+    def _replace(
+        self, detector: Detector, rule: DetectorRule, counts: Counts, match: re.Match[str]
+    ) -> str:
         found = match.group(0)
-        detector, rule = self._detectors[int(str(match.lastgroup)[1:])]
         if not detector.check(found):
             return found
         name = f"detector:{detector.name}"
