@@ -206,6 +206,23 @@ def redaction_rows(broker: Any, n: int) -> None:
     for e in rows.values():
         e.close(5)
     print(f"redacted per rule: {list(rows.values())[1].stats().redacted}")
+    # the machine's noise floor for work of that length: pure Python arithmetic whose p50 is
+    # the redacted request's; its p99 is what preemption alone does to an ~80 us step here
+    loops = 200
+    while quantile(busy(loops, 200), 0.5) < quantile(requests, 0.5):
+        loops = int(loops * 1.5)
+    print(line("CPU-only step of the same p50 (noise floor)", busy(loops, n)))
+
+
+def busy(loops: int, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i * i
+        samples.append((time.perf_counter() - t) * 1e6)
+    return samples
 
 
 def main() -> None:
