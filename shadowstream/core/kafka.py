@@ -230,3 +230,8 @@ def wait_for_broker(client: KafkaClientConfig, timeout: float = 30.0) -> None:
     that says so.
     """
     _list_topics(client, timeout)
+
+
+def list_topic_names(client: KafkaClientConfig, timeout: float = 30.0) -> set[str]:
+    """The broker's topics; a one-line BrokerError (BrokerAuthError: credentials) if not."""
+    return set(_list_topics(client, timeout)[1].topics)
