@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import types
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -462,7 +463,19 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _redacted_excepthook(
+    kind: type[BaseException], exc: BaseException, tb: types.TracebackType | None
+) -> None:
+    """A bug's traceback, with every secret masked like any other output."""
+    import traceback
+
+    from shadowstream.core.secrets import redact_text
+
+    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, exc, tb))))
+
+
 def main() -> None:
+    sys.excepthook = _redacted_excepthook
     cli(prog_name="shadow")
 
 
