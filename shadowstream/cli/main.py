@@ -15,13 +15,13 @@ import os
 import re
 import signal
 import sys
-import types
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from shadowstream.cli.safe_output import quiet_retries, redacted_excepthook
 from shadowstream.core.errors import ConfigError, ShadowstreamError
 
 T = TypeVar("T")
@@ -43,16 +43,10 @@ def setup_logging(level: str) -> None:
     if root >= logging.WARNING:
         # a handler filter: clickhouse_connect sets urllib3's level itself when imported
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_quiet_retries)
+            handler.addFilter(quiet_retries)
     from shadowstream.core.secrets import install_log_redaction
 
     install_log_redaction()  # no log line (tracebacks included) shows a secret
-
-
-def _quiet_retries(record: logging.LogRecord) -> bool:
-    """Drop the HTTP clients' retry warnings: the command's own error says what failed."""
-    chatty = record.name.startswith(("urllib3", "clickhouse_connect"))
-    return not chatty or record.levelno >= logging.ERROR
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -463,19 +457,8 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def _redacted_excepthook(
-    kind: type[BaseException], exc: BaseException, tb: types.TracebackType | None
-) -> None:
-    """A bug's traceback, with every secret masked like any other output."""
-    import traceback
-
-    from shadowstream.core.secrets import redact_text
-
-    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, exc, tb))))
-
-
 def main() -> None:
-    sys.excepthook = _redacted_excepthook
+    sys.excepthook = redacted_excepthook
     cli(prog_name="shadow")
 
 

@@ -17,7 +17,13 @@ confluent-kafka + fastavro)::
 """
 
 from shadowstream.producers.redaction.detectors import ALIASES, DETECTORS, Detector
-from shadowstream.producers.redaction.engine import Redactor, Tally, build_redactor, scrub_values
+from shadowstream.producers.redaction.engine import (
+    Redactor,
+    Tally,
+    build_redactor,
+    scrub_answer,
+    scrub_values,
+)
 from shadowstream.producers.redaction.policy import (
     ACTIONS,
     FIELDS,
@@ -38,5 +44,6 @@ __all__ = [
     "Redactor",
     "Tally",
     "build_redactor",
+    "scrub_answer",
     "scrub_values",
 ]

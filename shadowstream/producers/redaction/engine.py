@@ -322,6 +322,31 @@ def scrub_values(value: Any, values: set[str], token: str = "[REDACTED]") -> Any
     return value
 
 
+def scrub_answer(storage: Redactor, request: dict[str, Any], record: dict[str, Any]) -> bool:
+    """In a challenger's ResponseEvent (JSON text fields), replace every value the
+    storage_only rules take from its request. True if anything was replaced."""
+    tally = Tally()
+    storage.request(dict(request), tally)
+    if not tally.seen:
+        return False
+    changed = False
+    for field in ("output", "tool_trace", "error"):
+        text = record.get(field)
+        if text is None:
+            continue
+        parsed = text
+        if field != "error":
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+        scrubbed = scrub_values(parsed, tally.seen)
+        if scrubbed != parsed:
+            changed = True
+            record[field] = scrubbed if parsed is text else json.dumps(scrubbed, ensure_ascii=False)
+    return changed
+
+
 def build_redactor(policy: RedactionPolicy | dict[str, Any] | None, stage: str) -> Redactor | None:
     """The redactor of one stage of a policy (or its ``[redaction]`` table); None if idle."""
     if not policy:

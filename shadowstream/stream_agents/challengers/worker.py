@@ -32,7 +32,7 @@ from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
-from shadowstream.producers.redaction import Redactor, Tally, scrub_values
+from shadowstream.producers.redaction import Redactor, scrub_answer
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
@@ -449,35 +449,17 @@ class ChallengerWorkerService(AgentService):
         }
         if self.redactor is not None:
             self.redactor.response(record, self.redacted)
-        if self.storage_redactor is not None:
-            self._scrub_storage_values(request, record)
+        if self.storage_redactor is not None and scrub_answer(
+            self.storage_redactor, request, record
+        ):
+            name = "storage_only_values_in_answers"
+            self.redacted[name] = self.redacted.get(name, 0) + 1
         self.producer.produce(
             self.topics.responses,
             RESPONSE.encode(record),
             request["request_id"],
             partition=partition,
         )
-
-    def _scrub_storage_values(self, request: dict[str, Any], record: dict[str, Any]) -> None:
-        """Replace, in the answer, every value the storage_only rules take from the request."""
-        assert self.storage_redactor is not None
-        tally = Tally()
-        self.storage_redactor.request(dict(request), tally)
-        if not tally.seen:
-            return
-        changed = False
-        for field in ("output", "tool_trace", "error"):
-            text = record[field]
-            if text is None:
-                continue
-            parsed = text if field == "error" else _json_or_text(text)
-            scrubbed = scrub_values(parsed, tally.seen)
-            if scrubbed != parsed:
-                changed = True
-                record[field] = scrubbed if parsed is text else _to_json(scrubbed)
-        if changed:
-            name = "storage_only_values_in_answers"
-            self.redacted[name] = self.redacted.get(name, 0) + 1
 
     def metrics(self) -> dict[str, Any]:
         answered = self.counters["ok"] + self.counters["error"] + self.counters["timeout"]
