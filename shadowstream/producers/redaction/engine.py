@@ -111,7 +111,7 @@ class Redactor:
         self.active = bool(self.rules or self._detectors or self.hooks)
 
     # -- events --------------------------------------------------------------------------------
-    def request(self, record: dict[str, Any], counts: Counts, json_text: bool = False) -> None:
+    def request(self, record: dict[str, Any], counts: Counts) -> None:
         """Redact a RequestEvent dict in place (payload, attributes, endpoint)."""
         record["payload"] = self.field(record.get("payload"), "payload", counts, json_text=True)
         attributes = record.get("attributes")
