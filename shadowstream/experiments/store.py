@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from shadowstream.core.errors import ExperimentError
+from shadowstream.core.secrets import redact_text
 from shadowstream.warehouse.client import Warehouse
 from shadowstream.warehouse.commands import write_statement
 
@@ -201,7 +202,7 @@ class ExperimentStore:
                 "status": stamped.status,
                 "rate": stamped.rate,
                 "owner": stamped.owner,
-                "message": stamped.message,
+                "message": redact_text(stamped.message),  # stored: no credentials in it
                 "created": stamped.created_ms,
                 "updated": stamped.updated_ms,
             },

@@ -90,7 +90,7 @@ class _QuietLog:
             if len(self._last) > 1000:
                 self._last.clear()
             self._last[kind] = now
-            self._logger.log(level, text)
+            self._logger.log(level, redact_text(text))
 
 
 def _default_payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -467,7 +467,7 @@ class ShadowEmitter:
         now = time.monotonic()
         if now - self._last_error_log > 30.0:  # at most one line per 30 s
             self._last_error_log = now
-            log.warning(message)
+            log.warning(redact_text(message))
 
     def _poll_loop(self) -> None:
         while not self._closed:
