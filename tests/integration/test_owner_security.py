@@ -141,3 +141,18 @@ def test_remote_and_read_only_warehouses_refuse_foreign_writes(owned: Any, chdb_
     with pytest.raises(WarehouseError, match="only reads"):
         reader.command(f"DROP TABLE {owned.database}.owned")
     assert owned.query("SELECT getSetting('readonly')").scalar() == 0  # the owner still writes
+
+
+def test_migrations_run_in_the_owner_by_name(owned: Any) -> None:
+    """`shadow db migrate` while the pipeline owns the directory: a named procedure."""
+    import shadowstream.sinks.clickhouse.migrations  # noqa: F401 - registers "migrate"
+
+    status, body = call(
+        owned, {"kind": "command", "name": "migrate", "parameters": {"retention_days": 30}}
+    )
+    assert status == 200, body
+    assert "0001_comparisons" in body["result"]["applied"]
+    status, body = call(
+        owned, {"kind": "command", "name": "migrate", "parameters": {"retention_days": 30}}
+    )
+    assert (status, body["result"]["applied"]) == (200, [])
