@@ -37,11 +37,13 @@ def connection_options(fn: F) -> F:
     )(fn)
 
 
-def open_settings_warehouse(settings: Any, *, create: bool = False) -> Any:
+def open_settings_warehouse(settings: Any, *, create: bool = False, readonly: bool = False) -> Any:
     """ClickHouse for a command (via the running owner process for chDB if there is one).
 
     ``create``: the command owns the store and may create a chDB directory that
     does not exist yet; other commands get a one-line error instead.
+    ``readonly``: for the commands that only read (report, gate, watch's queries,
+    batch status, show): ClickHouse's ``readonly`` setting, writes refused.
     """
     from shadowstream.warehouse.client import chdb_path, open_warehouse
 
@@ -57,4 +59,5 @@ def open_settings_warehouse(settings: Any, *, create: bool = False) -> Any:
         settings.clickhouse_url,
         settings.clickhouse_database,
         password.get_secret_value() if password else None,
+        readonly=readonly,
     )

@@ -27,6 +27,7 @@ import click
 from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.entry import EXIT_MISSING_EXTRA, missing_extra_message
+from shadowstream.cli.safe_output import quiet_retries, redacted_excepthook
 from shadowstream.core.errors import (
     ConfigError,
     NotFoundError,
@@ -46,13 +47,17 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    if logging.getLogger().level >= logging.WARNING:
-        # their retry warnings precede our one-line error about the same failure
-        # (clickhouse_connect resets "urllib3" on import, so its child logger here)
-        for chatty in ("urllib3.connectionpool", "clickhouse_connect"):
-            logging.getLogger(chatty).setLevel(logging.ERROR)
+    # libraries' retry chatter stays out of a command's one-line error (at the default level)
+    root = logging.getLogger().level
+    for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root))
+    if root >= logging.WARNING:
+        # a handler filter: clickhouse_connect sets urllib3's level itself when imported
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_retries)
+    from shadowstream.core.secrets import install_log_redaction
+
+    install_log_redaction()  # no log line (tracebacks included) shows a secret
 
 
 def fail(message: str, code: int = exit_codes.ERROR) -> NoReturn:
@@ -60,16 +65,22 @@ def fail(message: str, code: int = exit_codes.ERROR) -> NoReturn:
         from rich.markup import escape
 
         from shadowstream.cli.output import err_console
+        from shadowstream.core.secrets import redact_text
     except ModuleNotFoundError:  # rich is missing: the message still goes out
         print(f"error: {message}", file=sys.stderr)
     else:
         # escaped: "pip install 'shadowstream[chdb]'" is not rich markup
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(redact_text(message))}", highlight=False, soft_wrap=True
+        )
     sys.exit(code)
 
 
 def error_code(exc: ShadowstreamError) -> int:
     """The exit code of an error a user can cause (never a verdict's)."""
+    own = getattr(exc, "exit_code", None)  # e.g. BrokerAuthError: Kafka refused us (3)
+    if isinstance(own, int):
+        return own
     if isinstance(exc, ConfigError | NotFoundError):
         return exit_codes.USAGE
     if isinstance(exc, WarehouseUnavailableError):
@@ -287,10 +298,14 @@ async def _serve(pipeline: Any, settings: Any) -> int:
 def _run_roles(
     ctx: click.Context, /, roles_factory: Callable[[Any], Any], create: bool, **connection: Any
 ) -> None:
+    from shadowstream.core.config import kafka_client_config
+    from shadowstream.core.kafka import wait_for_broker
     from shadowstream.pipeline.app import Pipeline, create_topics
 
     settings = load(ctx, **connection)
     roles = roles_factory(settings)
+    # reachable, and these credentials accepted: else one line now, not a retry log later
+    wait_for_broker(kafka_client_config(settings), timeout=30.0)
     if create:
         create_topics(settings)
     pipeline = Pipeline(settings, roles)
@@ -391,6 +406,7 @@ def traffic(
     """A synthetic production service emitting requests and champion responses."""
     from shadowstream.cli.demo.traffic import generate
     from shadowstream.cli.output import console
+    from shadowstream.core.config import kafka_client_config
     from shadowstream.producers import ShadowEmitter
 
     settings = load(ctx, **connection)
@@ -399,7 +415,9 @@ def traffic(
         service=service,
         champion_model="champion-v1",
         topic_prefix=settings.topic_prefix,
-        kafka_config={k: v for k, v in settings.kafka_options.items()},
+        # SASL / TLS: the options and the secrets, like every other client
+        kafka_config=dict(kafka_client_config(settings).options),
+        redaction=settings.redaction or None,
     )
 
     async def go() -> int:
@@ -470,9 +488,20 @@ def db_migrate(ctx: click.Context, /, **connection: Any) -> None:
     """Create or upgrade the tables (idempotent; same SQL for chDB and a server)."""
     from shadowstream.cli.output import console
     from shadowstream.sinks.clickhouse.migrations import migrate, sync_retention
+    from shadowstream.warehouse.owner import RemoteWarehouse
 
     settings = load(ctx, **connection)
     warehouse = open_settings_warehouse(settings, create=True)  # it sets the store up
+    if isinstance(warehouse, RemoteWarehouse):
+        # the running pipeline owns the chDB directory: it migrates, on request by name
+        result = warehouse.call("migrate", {"retention_days": settings.retention_days})
+        for table, days in result["retention"]:
+            console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
+        for name in result["applied"]:
+            console.print(f"applied {name}")
+        if not result["applied"]:
+            console.print(f"schema is up to date (retention {settings.retention_days} days)")
+        return
     # existing tables first, so the TTL changes can be shown (migrate() aligns them too)
     for table, days in sync_retention(warehouse, settings.retention_days):
         console.print(f"retention of {table}: {days} -> {settings.retention_days} days")
@@ -490,16 +519,22 @@ def show_config(ctx: click.Context, /, **connection: Any) -> None:
     """Print the effective configuration (secrets redacted)."""
     import json
 
-    from shadowstream.core.config import redact_url
+    from shadowstream.core.secrets import MASK, redact_mapping
 
     settings = load(ctx, **connection)
     data = settings.model_dump(mode="json")
-    data["clickhouse_url"] = redact_url(settings.clickhouse_url)
-    data["broker_url"] = redact_url(settings.broker_url)
-    data["kafka_secrets"] = {k: "***" for k in data.get("kafka_secrets", {})}
-    if data.get("clickhouse_password"):
-        data["clickhouse_password"] = "***"
-    click.echo(json.dumps(data, indent=2))
+    data["kafka_secrets"] = {k: MASK for k in data.get("kafka_secrets", {})}
+    for challenger in data.get("challengers", []):
+        http = challenger.get("http") or {}
+        # static header values are shown masked whatever their name: any can be a credential
+        http["headers"] = {k: MASK for k in http.get("headers", {})}
+    shown = redact_mapping(data)
+    pairs = zip(shown.get("challengers", []), data.get("challengers", []), strict=True)
+    for challenger, original in pairs:
+        if challenger.get("http"):
+            # env var names (the values stay in the environment): shown as they are
+            challenger["http"]["headers_from_env"] = original["http"]["headers_from_env"]
+    click.echo(json.dumps(shown, indent=2))
 
 
 def _register_commands() -> None:
@@ -517,6 +552,7 @@ _register_commands()
 
 
 def main() -> None:
+    sys.excepthook = redacted_excepthook
     cli(prog_name="shadow")
 
 

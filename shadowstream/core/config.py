@@ -19,7 +19,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -39,6 +38,14 @@ from pydantic_settings import (
 
 from shadowstream.core.errors import ConfigError
 from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.secrets import (
+    is_secret_key,
+    redact_text,
+    register_mapping_secrets,
+    register_secret,
+    register_url_secrets,
+)
+from shadowstream.core.secrets import redact_url as redact_url
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
@@ -405,6 +412,11 @@ class Settings(BaseSettings):
 
     # -- resources in reports (limits, pricing) ------------------------------------
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    # -- PII redaction (issue 14) ----------------------------------------------
+    # The [redaction] table: rules by JSON path, detectors, hash key env var. The same
+    # table configures the SDK (shadowstream.producers.redaction.RedactionPolicy), which
+    # validates it; agents apply its "storage_only" rules and the challenger-side ones.
+    redaction: dict[str, Any] = Field(default_factory=dict)
 
     # -- process -----------------------------------------------------------
     web_host: str = "127.0.0.1"
@@ -498,11 +510,32 @@ def load_settings(
 
         settings_cls = _FileSettings
     try:
-        return settings_cls(**overrides)
+        settings = settings_cls(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        raise ConfigError(redact_text(_format_validation_error(exc))) from None
     except (OSError, ValueError) as exc:  # unreadable or unparsable TOML file
         raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+    register_settings_secrets(settings)
+    return settings
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Make every secret these settings hold unprintable (see shadowstream.core.secrets)."""
+    password = settings.clickhouse_password
+    if password is not None:
+        register_secret(password.get_secret_value())
+    for secret in settings.kafka_secrets.values():
+        register_secret(secret.get_secret_value())
+    register_mapping_secrets(settings.kafka_options)
+    register_url_secrets(settings.clickhouse_url)
+    register_url_secrets(settings.broker_url)
+    for spec in settings.challengers:
+        if spec.http is None:
+            continue
+        register_url_secrets(spec.http.url)
+        for header, value in spec.http.headers.items():
+            if is_secret_key(header) or header.lower() in ("x-api-key", "api-key"):
+                register_secret(value)
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -524,22 +557,14 @@ def bootstrap_servers(broker_url: str) -> str:
     if not hosts:
         raise ValueError(f"no broker address in {broker_url!r}")
     for host in hosts:
+        if "@" in host:
+            raise ValueError(
+                "broker addresses take no credentials: set sasl.username in kafka_options "
+                "and sasl.password in kafka_secrets"
+            )
         if not re.fullmatch(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", host):
             raise ValueError(f"broker address must look like host:port, got {host!r}")
     return ",".join(hosts)
-
-
-def redact_url(url: str) -> str:
-    """Drop any password from a URL before it is printed or logged."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def kafka_client_config(settings: Settings) -> KafkaClientConfig:

@@ -62,6 +62,12 @@ class BrokerError(ShadowstreamError):
     """The Kafka broker is unreachable or refused an operation."""
 
 
+class BrokerAuthError(BrokerError):
+    """Kafka refused this client: wrong or missing SASL credentials, or a TLS mismatch."""
+
+    exit_code = 3
+
+
 class WarehouseError(ShadowstreamError):
     """ClickHouse (server or embedded chDB) failed or is unavailable."""
 

@@ -8,6 +8,9 @@ lands on the same partition whoever produces it.
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +18,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from shadowstream.core.errors import BrokerError
+from shadowstream.core.errors import BrokerAuthError, BrokerError
+from shadowstream.core.secrets import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,91 @@ class KafkaClientConfig:
     def admin(self) -> AdminClient:
         return AdminClient(self.base())
 
+    @property
+    def security_protocol(self) -> str:
+        return str(dict(self.options).get("security.protocol", "PLAINTEXT")).upper()
+
+
+class _Diagnosis:
+    """Collects what librdkafka reports while an admin request fails, to say why in one line."""
+
+    def __init__(self) -> None:
+        self.auth: list[str] = []
+        self.lines: list[str] = []
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+
+    def error_cb(self, err: KafkaError) -> None:
+        with self._lock:
+            if err.code() == KafkaError._AUTHENTICATION:
+                self.auth.append(err.str())
+            else:
+                self.lines.append(err.str())
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        with self._lock:
+            self.lines.append(msg % args if args else msg)
+
+    def refused(self) -> bool:
+        """Did the broker close a connection right after it was made (since last asked)?"""
+        with self._lock:
+            lines, self.lines = self.lines, []
+            self.seen.extend(lines)
+        return any("reset by peer" in line or "closed by peer" in line for line in lines)
+
+    def reason(self, client: KafkaClientConfig, exc: Exception) -> BrokerError:
+        where = f"Kafka at {client.bootstrap_servers}"
+        with self._lock:
+            auth, lines = list(self.auth), [*self.seen, *self.lines]
+        if auth:
+            detail = re.sub(r"^.*?SASL authentication error: ", "", auth[-1])
+            detail = re.sub(r"\s*\(after \d+ms in state \w+\)", "", detail)
+            user = dict(client.options).get("sasl.username", "")
+            return BrokerAuthError(
+                f"{where} rejected the credentials of user {user!r}: {detail} "
+                "(check sasl.username, sasl.password and sasl.mechanism)"
+            )
+        text = " ".join(lines)
+        if "SSL handshake failed" in text or ("ssl" in text.lower() and "handshake" in text):
+            found = re.search(r"SSL handshake failed: ([^(]*)", text)
+            why = found.group(1).strip() if found else "see the broker's certificate"
+            return BrokerAuthError(f"TLS handshake with {where} failed: {why}")
+        if ("connection reset by peer" in text or "connection closed by peer" in text) and (
+            client.security_protocol == "PLAINTEXT"
+        ):
+            return BrokerAuthError(
+                f"{where} closed the connection: the broker probably requires authentication "
+                "or TLS (set security.protocol and sasl.* in kafka_options, the password in "
+                "kafka_secrets)"
+            )
+        return BrokerError(f"cannot reach {where}: {redact_text(str(exc))}")
+
+
+def _diagnosed_admin(client: KafkaClientConfig) -> tuple[AdminClient, _Diagnosis]:
+    diagnosis = _Diagnosis()
+    conf = client.base()
+    conf["error_cb"] = diagnosis.error_cb
+    conf["logger"] = diagnosis
+    return AdminClient(conf), diagnosis
+
+
+def _list_topics(client: KafkaClientConfig, timeout: float) -> tuple[AdminClient, Any]:
+    """Metadata, retried until ``timeout``; an authentication failure ends it at once."""
+    admin, diagnosis = _diagnosed_admin(client)
+    deadline = time.monotonic() + timeout
+    refused = 0
+    while True:
+        step = max(min(2.0, deadline - time.monotonic()), 0.1)
+        try:
+            return admin, admin.list_topics(timeout=step)
+        except KafkaException as exc:
+            admin.poll(0.2)  # serve error_cb / logger: why did it fail?
+            # a plaintext client whose connections the broker keeps closing at once:
+            # it wants authentication or TLS, and waiting will not change that
+            refused = refused + 1 if diagnosis.refused() else 0
+            if diagnosis.auth or refused >= 3 or time.monotonic() >= deadline:
+                raise diagnosis.reason(client, exc) from None
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -97,11 +186,8 @@ def ensure_topics(
     relies on every keyed topic having the same number of partitions.
     """
     specs = list(specs)
-    admin = client.admin()
-    try:
-        existing = admin.list_topics(timeout=timeout).topics
-    except KafkaException as exc:
-        raise BrokerError(f"cannot reach Kafka at {client.bootstrap_servers}: {exc}") from None
+    admin, metadata = _list_topics(client, timeout)
+    existing = metadata.topics
     to_create = []
     for spec in specs:
         meta = existing.get(spec.name)
@@ -131,16 +217,21 @@ def ensure_topics(
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            raise BrokerError(f"cannot create topic {name}: {exc}") from None
+            raise BrokerError(f"cannot create topic {name}: {redact_text(str(exc))}") from None
     if created:
         log.info("created topics: %s", ", ".join(sorted(created)))
     return created
 
 
 def wait_for_broker(client: KafkaClientConfig, timeout: float = 30.0) -> None:
-    """Block until the broker answers a metadata request."""
-    admin = client.admin()
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerError(f"Kafka at {client.bootstrap_servers} did not answer: {exc}") from None
+    """Block until the broker answers a metadata request (one-line BrokerError if not).
+
+    Wrong or missing credentials end the wait at once with a BrokerAuthError
+    that says so.
+    """
+    _list_topics(client, timeout)
+
+
+def list_topic_names(client: KafkaClientConfig, timeout: float = 30.0) -> set[str]:
+    """The broker's topics; a one-line BrokerError (BrokerAuthError: credentials) if not."""
+    return set(_list_topics(client, timeout)[1].topics)

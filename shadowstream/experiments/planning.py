@@ -11,10 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
-
 from shadowstream.core.config import NAME_PATTERN, Settings, kafka_client_config
-from shadowstream.core.errors import BrokerError, ExperimentError
+from shadowstream.core.errors import ExperimentError
+from shadowstream.core.kafka import list_topic_names
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.ids import check_experiment_id, new_experiment_id
 from shadowstream.experiments.sources import Source, source_from_spec
@@ -168,10 +167,7 @@ def check_pipeline_topics(settings: Settings, challengers: Sequence[str]) -> Non
     """The pipeline must know every challenger: its batch topic exists (the pipeline made it)."""
     kafka = kafka_client_config(settings)
     topics = TopicNames(settings.topic_prefix)
-    try:
-        existing = kafka.admin().list_topics(timeout=10).topics
-    except KafkaException as exc:
-        raise BrokerError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from None
+    existing = list_topic_names(kafka, timeout=10)
     for topic in (topics.batch_requests, topics.responses, topics.control):
         if topic not in existing:
             raise ExperimentError(

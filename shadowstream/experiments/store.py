@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 
 from shadowstream.core.errors import ExperimentError
+from shadowstream.core.secrets import redact_text
 from shadowstream.warehouse.client import Warehouse
+from shadowstream.warehouse.commands import write_statement
 
 RUNNING, INTERRUPTED, SUBMITTED = "running", "interrupted", "submitted"
 COMPLETED, INCOMPLETE, CANCELLED = "completed", "incomplete", "cancelled"
@@ -105,6 +107,35 @@ def _record(row: Sequence[Any]) -> ExperimentRecord:
     )
 
 
+# the writes of a batch run: registered, so the chDB owner endpoint runs them by name
+SAVE_RUN = write_statement(
+    "experiments.save",
+    """INSERT INTO {db}.experiments
+            (experiment_id, challengers, source_kind, source, source_spec, total, status, rate,
+             owner, message, created_at, updated_at)
+            VALUES ({id:String}, {challengers:Array(String)}, {kind:String},
+                    {source:String}, {spec:String}, {total:UInt64}, {status:String},
+                    {rate:Float64}, {owner:String}, {message:String},
+                    fromUnixTimestamp64Milli({created:Int64}, 'UTC'),
+                    fromUnixTimestamp64Milli({updated:Int64}, 'UTC'))""",
+)
+RECORD_SUBMISSIONS = write_statement(
+    "experiments.record_submissions",
+    """INSERT INTO {db}.experiment_submissions
+            (experiment_id, request_id, submitted_at)
+            SELECT {id:String}, arrayJoin({ids:Array(String)}),
+                   fromUnixTimestamp64Milli({at:Int64}, 'UTC')""",
+)
+RECORD_NOT_ROUTED = write_statement(
+    "experiments.record_not_routed",
+    """INSERT INTO {db}.experiment_submissions
+            (experiment_id, request_id, submitted_at, not_routed)
+            SELECT {id:String}, pair.1, fromUnixTimestamp64Milli({at:Int64}, 'UTC'), pair.2
+            FROM (SELECT arrayJoin(arrayZip({ids:Array(String)},
+                                            {names:Array(Array(String))})) AS pair)""",
+)
+
+
 class ExperimentStore:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
@@ -160,14 +191,7 @@ class ExperimentStore:
             created_ms=record.created_ms or now_ms(),
         )
         self.warehouse.command(
-            f"""INSERT INTO {self.db}.experiments
-            (experiment_id, challengers, source_kind, source, source_spec, total, status, rate,
-             owner, message, created_at, updated_at)
-            VALUES ({{id:String}}, {{challengers:Array(String)}}, {{kind:String}},
-                    {{source:String}}, {{spec:String}}, {{total:UInt64}}, {{status:String}},
-                    {{rate:Float64}}, {{owner:String}}, {{message:String}},
-                    fromUnixTimestamp64Milli({{created:Int64}}, 'UTC'),
-                    fromUnixTimestamp64Milli({{updated:Int64}}, 'UTC'))""",
+            SAVE_RUN.sql(self.db),
             {
                 "id": stamped.experiment_id,
                 "challengers": list(stamped.challengers),
@@ -178,7 +202,7 @@ class ExperimentStore:
                 "status": stamped.status,
                 "rate": stamped.rate,
                 "owner": stamped.owner,
-                "message": stamped.message,
+                "message": redact_text(stamped.message),  # stored: no credentials in it
                 "created": stamped.created_ms,
                 "updated": stamped.updated_ms,
             },
@@ -190,10 +214,7 @@ class ExperimentStore:
         if not request_ids:
             return
         self.warehouse.command(
-            f"""INSERT INTO {self.db}.experiment_submissions
-            (experiment_id, request_id, submitted_at)
-            SELECT {{id:String}}, arrayJoin({{ids:Array(String)}}),
-                   fromUnixTimestamp64Milli({{at:Int64}}, 'UTC')""",
+            RECORD_SUBMISSIONS.sql(self.db),
             {"id": experiment_id, "ids": list(request_ids), "at": now_ms()},
         )
 
@@ -202,11 +223,7 @@ class ExperimentStore:
         if not routes:
             return
         self.warehouse.command(
-            f"""INSERT INTO {self.db}.experiment_submissions
-            (experiment_id, request_id, submitted_at, not_routed)
-            SELECT {{id:String}}, pair.1, fromUnixTimestamp64Milli({{at:Int64}}, 'UTC'), pair.2
-            FROM (SELECT arrayJoin(arrayZip({{ids:Array(String)}},
-                                            {{names:Array(Array(String))}})) AS pair)""",
+            RECORD_NOT_ROUTED.sql(self.db),
             {
                 "id": experiment_id,
                 "ids": list(routes),

@@ -24,9 +24,13 @@ from faust.web import Request, Response, View
 from shadowstream.core.config import Settings, kafka_client_config, redact_url
 from shadowstream.core.errors import ConfigError, ShadowstreamError
 from shadowstream.core.kafka import TopicSpec, ensure_topics
+from shadowstream.core.secrets import install_log_redaction, redact_strings
 from shadowstream.core.topics import TopicNames
+from shadowstream.experiments import store as _experiment_store  # noqa: F401 - registers its writes
 from shadowstream.pipeline.embedded import free_port
+from shadowstream.pipeline.kafka_auth import faust_credentials
 from shadowstream.pipeline.metrics import exposition, metrics_registry
+from shadowstream.producers.redaction import build_redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import default_registry
@@ -137,6 +141,8 @@ class Pipeline:
             app_id,
             datadir=self._faust_dir.name,
             broker=f"kafka://{kafka.bootstrap_servers}",
+            # SASL / TLS of the deployment for Faust's own aiokafka connection too
+            broker_credentials=faust_credentials(kafka.options),
             store="memory://",
             autodiscover=False,
             web_enabled=True,
@@ -159,6 +165,10 @@ class Pipeline:
         event_time = EventTimeWindow.for_retention(
             settings.retention_days, settings.max_clock_skew_seconds
         )
+        # the service's redaction policy ([redaction]): storage_only rules in the router
+        # and the sink, the others on challenger answers (ConfigError when invalid)
+        storage_redactor = build_redactor(settings.redaction, "storage")
+        answer_redactor = build_redactor(settings.redaction, "sdk")
 
         if roles.router:
             fanout = FanOut(
@@ -179,6 +189,7 @@ class Pipeline:
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
                     event_time=event_time,
+                    redactor=storage_redactor,
                 )
             )
         for name in roles.challengers:
@@ -194,6 +205,8 @@ class Pipeline:
                     stats_interval_s=settings.stats_interval_seconds,
                     max_message_bytes=settings.max_message_bytes,
                     otel_spans=settings.otel_challenger_spans,
+                    redactor=answer_redactor,
+                    storage_redactor=storage_redactor,
                 )
             )
         if roles.sink:
@@ -210,6 +223,7 @@ class Pipeline:
                     max_message_bytes=settings.max_message_bytes,
                     retention_days=settings.retention_days,
                     event_time=event_time,
+                    redactor=storage_redactor,
                 )
             )
         if roles.judge:
@@ -293,6 +307,7 @@ class Pipeline:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        install_log_redaction()
         log.info(
             "starting %s (broker %s, clickhouse %s, web http://%s:%s)",
             self.roles.label(),
@@ -355,7 +370,8 @@ class Pipeline:
         if self._schema_topic is not None:
             metrics["schema_topic"] = dict(self._schema_topic.counters)
         metrics["process"] = memory_snapshot()
-        return metrics
+        redacted: dict[str, Any] = redact_strings(metrics)
+        return redacted  # an error text carrying a credential stays masked
 
     def service(self, kind: type[S]) -> list[S]:
         return [s for s in self.services if isinstance(s, kind)]

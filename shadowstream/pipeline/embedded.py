@@ -87,10 +87,18 @@ class EmbeddedBroker:
     interrupted program does not leave the broker running.
     """
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_file: Path | None = None, authentication: bool = False
+    ) -> None:
+        """``authentication``: clients must authenticate with SASL/SCRAM (Tansu's
+        ``--authentication``). Tansu 0.6.0 keeps users in memory and its ``tansu
+        user create`` speaks plaintext, which such a broker refuses: no user can
+        be created, so this broker turns every client away (wrong or missing
+        credentials are all it can show)."""
         self.host = "127.0.0.1"
         self.port = port or free_port(self.host)
         self.log_file = log_file
+        self.authentication = authentication
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_handle: object | None = None
 
@@ -121,6 +129,8 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
+        if self.authentication:
+            cmd.append("--authentication")
         stdout: int | object = subprocess.DEVNULL
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +167,8 @@ class EmbeddedBroker:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
                     pass
+                if self.authentication:
+                    return  # it refuses unauthenticated metadata requests: listening is ready
                 conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": log}
                 AdminClient(conf).list_topics(timeout=2)
                 return

@@ -13,24 +13,28 @@ import contextlib
 import functools
 import inspect
 import itertools
+import json
 import logging
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from shadowstream.core.errors import IncompatibleSchemaError
+from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.capture import ChampionCall
 from shadowstream.producers.jsonable import call_payload, call_shape, response_output, to_json
+from shadowstream.producers.redaction import RedactionPolicy, Redactor
 from shadowstream.producers.schema_announce import SchemaAnnouncer
 from shadowstream.producers.tracing import RequestIdFromTrace, current_traceparent, request_id_from
-from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas import REQUEST, RESPONSE, EventCodec
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +94,7 @@ class _QuietLog:
             if len(self._last) > 1000:
                 self._last.clear()
             self._last[kind] = now
-            self._logger.log(level, text)
+            self._logger.log(level, redact_text(text))
 
 
 _to_json = to_json  # pydantic models, dataclasses, attrs, enums: their JSON form
@@ -106,6 +110,10 @@ class EmitterStats:
     dropped_undeliverable: int = 0
     dropped_invalid: int = 0
     dropped_closed: int = 0
+    # the redaction stage failed (a hook raised, say): the event is dropped, never sent raw
+    dropped_redaction: int = 0
+    # values redacted so far, per rule ("hash:$.customer.id", "detector:email", "hook:scrub")
+    redacted: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
@@ -114,6 +122,7 @@ class EmitterStats:
             + self.dropped_undeliverable
             + self.dropped_invalid
             + self.dropped_closed
+            + self.dropped_redaction
         )
 
 
@@ -144,6 +153,12 @@ class ShadowEmitter:
             request id, ``"span"`` trace id + span id; None (default) generates one.
         publish_schemas: publish the event schemas this SDK writes to the
             schema topic at start-up (off the request path; docs/schemas.md).
+        redaction: PII redaction before anything is encoded: a
+            :class:`~shadowstream.producers.redaction.RedactionPolicy`, the
+            ``[redaction]`` table as a dict, or the path of a TOML config file
+            holding one (see docs/security.md). An invalid policy raises
+            ConfigError here, at start-up; a failure while redacting an event
+            drops that event (``dropped_redaction``), it is never sent raw.
     """
 
     def __init__(
@@ -160,6 +175,7 @@ class ShadowEmitter:
         trace_context: bool = True,
         request_id_from_trace: RequestIdFromTrace | None = None,
         publish_schemas: bool = True,
+        redaction: RedactionPolicy | Mapping[str, Any] | str | Path | None = None,
     ) -> None:
         self.service = service
         self.trace_context = trace_context
@@ -173,6 +189,10 @@ class ShadowEmitter:
         self._stats = EmitterStats()
         self._lock = threading.Lock()
         self._closed = False
+        redactor = Redactor(
+            RedactionPolicy.coerce(redaction), "sdk", to_jsonable=lambda v: json.loads(_to_json(v))
+        )
+        self._redactor: Redactor | None = redactor if redactor.active else None
         conf: dict[str, Any] = {
             "bootstrap.servers": _bootstrap(broker_url),
             "partitioner": "murmur2_random",  # same partition as Java/aiokafka/Faust
@@ -233,24 +253,18 @@ class ShadowEmitter:
             return False
         if traceparent is None and self.trace_context:
             traceparent = current_traceparent()
-        try:
-            value = REQUEST.encode(
-                {
-                    "request_id": request_id,
-                    "timestamp_us": timestamp_us or time.time_ns() // 1000,
-                    "service": self.service,
-                    "endpoint": endpoint,
-                    "champion_model": champion_model or self.champion_model,
-                    "payload": payload if isinstance(payload, str) else _to_json(payload),
-                    "attributes": _attributes(attributes),
-                    "experiment_id": experiment_id,
-                    "traceparent": traceparent,
-                }
-            )
-        except Exception:
-            self._count("dropped_invalid")
-            return False
-        return self._send(self._requests_topic, request_id, value)
+        record = {
+            "request_id": request_id,
+            "timestamp_us": timestamp_us or time.time_ns() // 1000,
+            "service": self.service,
+            "endpoint": endpoint,
+            "champion_model": champion_model or self.champion_model,
+            "payload": payload,
+            "attributes": _attributes(attributes),
+            "experiment_id": experiment_id,
+            "traceparent": traceparent,
+        }
+        return self._emit(REQUEST, self._requests_topic, record)
 
     def emit_response(
         self,
@@ -271,32 +285,27 @@ class ShadowEmitter:
         """Emit the champion's ResponseEvent. Returns False (and counts) if dropped."""
         if not self.enabled:
             return False
-        try:
-            value = RESPONSE.encode(
-                {
-                    "request_id": request_id,
-                    "timestamp_us": time.time_ns() // 1000,
-                    "role": "champion",
-                    "challenger": "",
-                    "model": model or self.champion_model,
-                    "output": None if output is None else _to_json(output),
-                    "latency_ms": float(latency_ms),
-                    "status": status,
-                    "error": None if error is None else str(error)[:2000],
-                    "usage": {
-                        "tokens_in": tokens_in,
-                        "tokens_out": tokens_out,
-                        "tool_calls": tool_calls,
-                        "cost": cost,
-                    },
-                    "tool_trace": None if tool_trace is None else _to_json(tool_trace),
-                    "experiment_id": experiment_id,
-                }
-            )
-        except Exception:
-            self._count("dropped_invalid")
-            return False
-        return self._send(self._responses_topic, request_id, value)
+        record = {
+            "request_id": request_id,
+            "timestamp_us": time.time_ns() // 1000,
+            "role": "champion",
+            "challenger": "",
+            "model": model or self.champion_model,
+            "output": output,
+            "latency_ms": latency_ms,
+            "status": status,
+            # credentials in an exception's text never leave the service
+            "error": None if error is None else redact_text(str(error))[:2000],
+            "usage": {
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "tool_calls": tool_calls,
+                "cost": cost,
+            },
+            "tool_trace": tool_trace,
+            "experiment_id": experiment_id,
+        }
+        return self._emit(RESPONSE, self._responses_topic, record)
 
     def capture(
         self,
@@ -394,6 +403,7 @@ class ShadowEmitter:
         """Counters so far; ``delivered`` is exact once :meth:`flush` returned 0."""
         with self._lock:
             stats = EmitterStats(**vars(self._stats))
+            stats.redacted = dict(self._stats.redacted)
         queued = 0 if self._closed else len(self._producer)
         stats.delivered = max(stats.emitted - stats.dropped_undeliverable - queued, 0)
         return stats
@@ -425,6 +435,44 @@ class ShadowEmitter:
         self.close()
 
     # -- internals --------------------------------------------------------------
+    def _emit(self, codec: EventCodec, topic: str, record: dict[str, Any]) -> bool:
+        """Redact (the one place the redaction stage runs), encode, hand to librdkafka."""
+        redactor = self._redactor
+        if redactor is not None and not self._redact(redactor, codec, record):
+            return False
+        try:
+            if codec is REQUEST:
+                payload = record["payload"]
+                record["payload"] = payload if isinstance(payload, str) else _to_json(payload)
+            else:
+                output, trace = record["output"], record["tool_trace"]
+                record["output"] = None if output is None else _to_json(output)
+                record["tool_trace"] = None if trace is None else _to_json(trace)
+                record["latency_ms"] = float(record["latency_ms"])
+            value = codec.encode(record)
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(topic, record["request_id"], value)
+
+    def _redact(self, redactor: Redactor, codec: EventCodec, record: dict[str, Any]) -> bool:
+        counts: dict[str, int] = {}
+        try:
+            if codec is REQUEST:
+                redactor.request(record, counts)
+            else:
+                redactor.response(record, counts)
+        except Exception:
+            self._count("dropped_redaction")
+            self._log_error("shadow event dropped: the redaction stage failed")
+            return False
+        if counts:
+            with self._lock:
+                redacted = self._stats.redacted
+                for name, n in counts.items():
+                    redacted[name] = redacted.get(name, 0) + n
+        return True
+
     def _send(self, topic: str, key: str, value: bytes) -> bool:
         if self._closed:
             self._count("dropped_closed")
@@ -461,7 +509,7 @@ class ShadowEmitter:
         now = time.monotonic()
         if now - self._last_error_log > 30.0:  # at most one line per 30 s
             self._last_error_log = now
-            log.warning(message)
+            log.warning(redact_text(message))
 
     def _poll_loop(self) -> None:
         while not self._closed:

@@ -45,6 +45,7 @@ from confluent_kafka import (
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
+from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
@@ -103,9 +104,14 @@ class RouterService(AgentService):
         poll_timeout_s: float = 0.05,
         expire_interval_s: float = 0.2,
         event_time: EventTimeWindow | None = None,
+        redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # "storage_only" redaction rules: challengers got the raw bytes (fan-out forwards
+        # them); everything compared and emitted from here on is redacted
+        self.redactor = redactor
+        self.redacted: dict[str, int] = {}
         self.kafka = kafka
         self.topics = topics
         self.partitions = partitions
@@ -308,6 +314,11 @@ class RouterService(AgentService):
             return
         self.outbox.handling = msg
         try:
+            if self.redactor is not None:  # [redaction] storage_only rules, before the join
+                if source == SOURCE_RESPONSES:
+                    self.redactor.response(event, self.redacted)
+                else:
+                    self.redactor.request(event, self.redacted)
             if source == SOURCE_RESPONSES:
                 outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
                 if event["role"] == "challenger":
@@ -506,4 +517,5 @@ class RouterService(AgentService):
             "comparison": self.builder.metrics(),
             "deadletters": dict(self.deadletters.counter.by_reason),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
+            "redacted": dict(self.redacted),
         }

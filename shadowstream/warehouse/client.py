@@ -32,6 +32,7 @@ from shadowstream.core.errors import (
     WarehouseRejectedError,
     WarehouseUnavailableError,
 )
+from shadowstream.core.secrets import redact_text, redact_url
 from shadowstream.warehouse.avro_container import container
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,8 @@ def row_error_code(text: str) -> int | None:
 def _map_error(exc: Exception, url: str) -> WarehouseError:
     from clickhouse_connect.driver.exceptions import OperationalError
 
-    from shadowstream.core.config import redact_url
-
-    text = str(exc)
+    text = redact_text(str(exc))
+    url = redact_url(url)
     if isinstance(exc, OperationalError) or "Connection refused" in text:
         reason = "connection refused" if "refused" in text else " ".join(text.split())[:200]
         return WarehouseUnavailableError(
@@ -207,10 +207,18 @@ class ClickHouseWarehouse:
         except Exception as exc:
             raise _map_error(exc, self.url) from None
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> QueryResult:
+        """``settings``: ClickHouse settings of this query only (``readonly``, say)."""
         try:
             with self._lock:
-                result = self._client.query(sql, parameters=dict(parameters or {}))
+                result = self._client.query(
+                    sql, parameters=dict(parameters or {}), settings=dict(settings or {})
+                )
                 return QueryResult(tuple(result.column_names), list(result.result_rows))
         except Exception as exc:
             raise _map_error(exc, self.url) from None
@@ -275,13 +283,26 @@ def connect(
     return ClickHouseWarehouse(url, database, password, lock_wait_s)
 
 
-def open_warehouse(url: str, database: str = "shadow", password: str | None = None) -> Warehouse:
-    """Open ClickHouse for a command: via the running owner process if there is one."""
+def open_warehouse(
+    url: str, database: str = "shadow", password: str | None = None, *, readonly: bool = False
+) -> Warehouse:
+    """Open ClickHouse for a command: via the running owner process if there is one.
+
+    ``readonly``: every query runs with ClickHouse's ``readonly`` setting and
+    writes are refused (``shadow report``, ``gate``, ``batch status``).
+    """
     path = chdb_path(url)
+    warehouse: Warehouse | None = None
     if path is not None and path not in _CHDB_CLIENTS:
         from shadowstream.warehouse.owner import RemoteWarehouse, live_owner
 
         owner = live_owner(path)
         if owner is not None:
-            return RemoteWarehouse(url, database, owner)
-    return connect(url, database, password)
+            warehouse = RemoteWarehouse(url, database, owner)
+    if warehouse is None:
+        warehouse = connect(url, database, password)
+    if readonly:
+        from shadowstream.warehouse.readonly import ReadOnlyWarehouse
+
+        return ReadOnlyWarehouse(warehouse)
+    return warehouse

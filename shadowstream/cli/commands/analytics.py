@@ -245,7 +245,7 @@ def report(
             if c.cost_per_1k_tokens_in is not None or c.cost_per_1k_tokens_out is not None
         },
     )
-    warehouse = open_settings_warehouse(settings)
+    warehouse = open_settings_warehouse(settings, readonly=True)
     check_names(warehouse, settings, experiment, challengers)
     status, progress = _progress()
     with status:
@@ -319,7 +319,7 @@ def gate(
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
-    warehouse = open_settings_warehouse(settings)
+    warehouse = open_settings_warehouse(settings, readonly=True)
     configured = tuple(c.name for c in settings.challengers)
     check_names(warehouse, settings, experiment, challengers)
     status, _ = _progress()

@@ -454,7 +454,8 @@ def status(
     from shadowstream.experiments.store import ExperimentStore
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
-    store = ExperimentStore(open_settings_warehouse(settings))
+    # only reads, unless --refresh records what the providers say now
+    store = ExperimentStore(open_settings_warehouse(settings, readonly=not refresh))
     if not store.has_schema():
         if not store.has_runs_table():
             console.print("no batch runs yet")

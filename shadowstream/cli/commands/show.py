@@ -67,7 +67,8 @@ def show(
     from shadowstream.cli.output import console
 
     settings = load(ctx, **connection)
-    views = fetch_request(open_settings_warehouse(settings), request_id, experiment, challengers)
+    warehouse = open_settings_warehouse(settings, readonly=True)
+    views = fetch_request(warehouse, request_id, experiment, challengers)
     if not views:
         where = f" in experiment {experiment!r}" if experiment else ""
         raise NotFoundError(

@@ -18,11 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from shadowstream.core.errors import WarehouseError
 from shadowstream.warehouse.client import Warehouse
+from shadowstream.warehouse.commands import owner_procedure
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +135,15 @@ def sync_retention(warehouse: Warehouse, retention_days: int) -> list[tuple[str,
         log.info("retention of %s.%s changed from %d to %d days", db, name, days, retention_days)
         changed.append((str(name), days))
     return changed
+
+
+@owner_procedure("migrate")
+def migrate_in_owner(warehouse: Warehouse, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``shadow db migrate`` while the pipeline owns the chDB directory: run in the owner."""
+    days = int(parameters.get("retention_days", 90))
+    changed = sync_retention(warehouse, days)
+    applied = migrate(warehouse, days)
+    return {
+        "applied": [f"{m.version:04d}_{m.name}" for m in applied],
+        "retention": [[table, previous] for table, previous in changed],
+    }

@@ -45,7 +45,9 @@ from shadowstream.core.errors import (
     WarehouseRejectedError,
 )
 from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
+from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
@@ -60,6 +62,7 @@ HEADER = 10
 INSERT_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # comparisons first: they are what users wait for
 _INSERT_ORDER = ["comparisons", "responses", "requests", "batch_requests", "stats"]
+_RAW_KINDS = frozenset({"requests", "batch_requests", "responses"})
 
 
 @dataclass
@@ -106,9 +109,14 @@ class ClickHouseSinkService(AgentService):
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
         event_time: EventTimeWindow | None = None,
+        redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # "storage_only" redaction rules: raw requests and responses are decoded,
+        # redacted and re-encoded before they are stored (comparisons come redacted)
+        self.redactor = redactor
+        self.redacted: dict[str, int] = {}
         self.kafka = kafka
         self.event_time = event_time  # None: raw events' timestamps are not checked
         self.topics = topics
@@ -283,7 +291,8 @@ class ClickHouseSinkService(AgentService):
             self.deadletters.send(msg, "oversized", f"{len(value)} bytes")
             return
         codec = kind.codec
-        if value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
+        redact = self.redactor is not None and kind.name in _RAW_KINDS
+        if not redact and value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
             # Fast path: today's schema. request_id is the first field of every
             # request/response/comparison; an empty Avro string is the byte 0x00.
             if kind.keyed and len(value) > HEADER and value[HEADER] == 0:
@@ -310,6 +319,12 @@ class ClickHouseSinkService(AgentService):
             return
         if kind.timestamped and self._bad_timestamp(msg, record.get("timestamp_us")):
             return
+        if redact:
+            assert self.redactor is not None
+            if kind.name == "responses":
+                self.redactor.response(record, self.redacted)
+            else:
+                self.redactor.request(record, self.redacted)
         self._batch.add(kind.name, codec.encode(record)[HEADER:], msg)
         self.counters["reencoded"] += 1
 
@@ -354,14 +369,14 @@ class ClickHouseSinkService(AgentService):
         """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
         self._failed = batch
         self.counters["insert_failures"] += 1
-        self.last_error = str(exc)
+        self.last_error = redact_text(str(exc))  # shown in /metrics
         delay = min(self._backoff, self.backoff_max_s) * random.uniform(0.8, 1.2)
         self._retry_at = time.monotonic() + delay
         self._backoff = min(self._backoff * 2, self.backoff_max_s)
         if not self._paused:
             self.consumer.pause(self.consumer.assigned_partitions())
             self._paused = True
-        log.warning("sink: insert failed, retrying in %.1fs: %s", delay, exc)
+        log.warning("sink: insert failed, retrying in %.1fs: %s", delay, self.last_error)
 
     async def _store_batch(self, batch: _Batch, generation: int) -> None:
         """Insert the batch, then commit its offsets unless a rebalance came in between."""
@@ -441,4 +456,5 @@ class ClickHouseSinkService(AgentService):
             "paused": self._paused,
             "last_error": self.last_error,
             "deadletters": dict(self.deadletters.counter.by_reason),
+            "redacted": dict(self.redacted),
         }

@@ -28,15 +28,18 @@ when the challenger's ``retries`` asks for it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
 from shadowstream.core.config import HttpAdapterSpec
 from shadowstream.core.errors import ChallengerError, ConfigError
+from shadowstream.core.secrets import redact_text, redact_url, register_secret, register_url_secrets
 from shadowstream.producers.tracing import current_traceparent
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,
@@ -46,6 +49,8 @@ from shadowstream.stream_agents.challengers.base import (
 from shadowstream.stream_agents.comparators.paths import MISSING, PathSelector
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w.\-\[\]]*)\}")
+_AUTH_HEADERS = ("authorization", "proxy-authorization")
+log = logging.getLogger(__name__)
 
 
 class HttpStatusError(ChallengerCallError):
@@ -53,7 +58,8 @@ class HttpStatusError(ChallengerCallError):
 
     def __init__(self, status_code: int, body: str) -> None:
         self.status_code = status_code
-        super().__init__(f"HTTP {status_code}: {body[:200]}")
+        # the body may quote the request's credentials back (a 401 echoing Authorization)
+        super().__init__(f"HTTP {status_code}: {redact_text(body[:200])}")
 
 
 def dig(value: Any, path: str | None) -> Any:
@@ -124,7 +130,27 @@ def _env_value(challenger: str, header: str, env_var: str) -> str:
         raise ChallengerError(
             f"challenger {challenger!r}: env var {env_var} (for header {header}) is not set"
         )
+    register_secret(value)  # a header value from the environment is never printed
     return value
+
+
+def warn_url_credentials(name: str, spec: HttpAdapterSpec) -> bool:
+    """Once, at start-up: credentials in the URL replace a configured Authorization header."""
+    try:
+        has_userinfo = urlsplit(spec.url).username is not None
+    except ValueError:
+        return False
+    configured = [h for h in (*spec.headers, *spec.headers_from_env) if h.lower() in _AUTH_HEADERS]
+    if has_userinfo and configured:
+        log.warning(
+            "challenger %r: the credentials in its URL (%s) replace the configured %s "
+            "header; remove one of them",
+            name,
+            redact_url(spec.url),
+            configured[0],
+        )
+        return True
+    return False
 
 
 def _as_int(value: Any) -> int | None:
@@ -150,7 +176,9 @@ class HttpAdapter:
     ) -> None:
         self.name = name
         self.spec = spec
+        register_url_secrets(spec.url)
         headers = resolve_headers(name, spec)
+        warn_url_credentials(name, spec)
         self._output = _selector(spec.output_path, "output_path")
         self._tokens_in = _selector(spec.tokens_in_path, "tokens_in_path")
         self._tokens_out = _selector(spec.tokens_out_path, "tokens_out_path")
@@ -201,7 +229,7 @@ class HttpAdapter:
             output = self._output(data)
             if output is MISSING:
                 raise ChallengerCallError(
-                    f"response has no {self.spec.output_path}: {str(data)[:200]}"
+                    f"response has no {self.spec.output_path}: {redact_text(str(data)[:200])}"
                 )
         trace = _pick(self._tool_trace, data)
         tool_calls = _pick(self._tool_calls, data)

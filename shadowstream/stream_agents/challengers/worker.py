@@ -30,7 +30,9 @@ from confluent_kafka import Message, TopicPartition
 from shadowstream.core.config import ChallengerSpec
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
+from shadowstream.producers.redaction import Redactor, scrub_answer
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
 from shadowstream.runtime.stats import StatsReporter
@@ -94,9 +96,18 @@ class ChallengerWorkerService(AgentService):
         poll_timeout_s: float = 0.05,
         max_message_bytes: int = 1_000_000,
         otel_spans: bool = False,
+        redactor: Redactor | None = None,
+        storage_redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # the service's redaction rules, applied to the challenger's answer too (its
+        # output, tool trace and error text), so both sides are redacted alike
+        self.redactor = redactor
+        # storage_only rules: the challenger saw those values; its answer must not
+        # carry them on (quoted in an error message, echoed in free text)
+        self.storage_redactor = storage_redactor
+        self.redacted: dict[str, int] = {}
         self.kafka = kafka
         self.topics = topics
         self.spec = spec
@@ -436,13 +447,22 @@ class ChallengerWorkerService(AgentService):
             "output": output,
             "latency_ms": latency_ms,
             "status": status,
-            "error": error,
+            # an endpoint that echoes credentials (a 401 body quoting the Authorization
+            # header) must not get them stored
+            "error": None if error is None else redact_text(error),
             "usage": answer_usage(answer, self.spec),
             "tool_trace": _to_json(answer.tool_trace)
             if answer is not None and answer.tool_trace is not None
             else None,
             "experiment_id": request["experiment_id"],
         }
+        if self.redactor is not None:
+            self.redactor.response(record, self.redacted)
+        if self.storage_redactor is not None and scrub_answer(
+            self.storage_redactor, request, record
+        ):
+            name = "storage_only_values_in_answers"
+            self.redacted[name] = self.redacted.get(name, 0) + 1
         self.producer.produce(
             self.topics.responses,
             RESPONSE.encode(record),
@@ -457,4 +477,5 @@ class ChallengerWorkerService(AgentService):
             "in_flight": self._in_flight,
             "mean_latency_ms": round(self.latency_ms_total / answered, 3) if answered else None,
             "deadletters": dict(self.deadletters.counter.by_reason),
+            "redacted": dict(self.redacted),
         }
