@@ -8,7 +8,7 @@ uniform random sample of N requests that is the same on every run, and pages
 are read by keyset (``WHERE (h, id) > last``), never by OFFSET.
 
 Requests without a stored champion response are replayed without a reference
-(their comparison ends as ``champion_missing``, see experiments/README.md).
+(their comparison ends as ``champion_missing``, see docs/batch-experiments.md).
 Every filter value is a bound parameter.
 """
 
