@@ -38,8 +38,20 @@ from shadowstream.analytics.queries import EPOCH, FAR_FUTURE, Scope, TimeRange, 
 from shadowstream.core.config import GateSpec, WatchSpec
 from shadowstream.core.errors import WarehouseError
 from shadowstream.warehouse.client import Warehouse
+from shadowstream.warehouse.commands import write_statement
 
 log = logging.getLogger(__name__)
+
+# registered, so the chDB owner endpoint runs it by name for a watch in another process
+RECORD_WATCH_EVENT = write_statement(
+    "watch.record_event",
+    "INSERT INTO {db}.watch_events (at, experiment_id, challenger, kind, verdict, "
+    "previous_verdict, regressions, samples, control, summary, criteria) "
+    "SELECT {at:DateTime64(3, 'UTC')}, {experiment:String}, {challenger:String}, "
+    "{kind:String}, {verdict:String}, {previous:String}, "
+    "{regressions:Array(String)}, {samples:UInt64}, {control:String}, "
+    "{summary:String}, {criteria:String}",
+)
 
 Key = tuple[str, str]  # (experiment_id, challenger)
 VERDICT_LABEL = {"promote": "PROMOTE", "fail": "FAIL", "not enough data": "NOT ENOUGH DATA"}
@@ -219,12 +231,7 @@ class Watch:
     def record(self, events: Sequence[WatchEvent]) -> None:
         for event in events:
             self.warehouse.command(
-                f"INSERT INTO {self._table()} (at, experiment_id, challenger, kind, verdict, "
-                "previous_verdict, regressions, samples, control, summary, criteria) "
-                "SELECT {at:DateTime64(3, 'UTC')}, {experiment:String}, {challenger:String}, "
-                "{kind:String}, {verdict:String}, {previous:String}, "
-                "{regressions:Array(String)}, {samples:UInt64}, {control:String}, "
-                "{summary:String}, {criteria:String}",
+                RECORD_WATCH_EVENT.sql(self.warehouse.database),
                 {
                     "at": event.at.astimezone(dt.UTC).replace(tzinfo=None),
                     "experiment": event.experiment_id,

@@ -62,6 +62,12 @@ class BrokerError(ShadowstreamError):
     """The Kafka broker is unreachable or refused an operation."""
 
 
+class PortInUseError(BrokerError):
+    """The port asked for (``shadow broker --port``) is taken: a usage error."""
+
+    exit_code = 3
+
+
 class BrokerAuthError(BrokerError):
     """Kafka refused this client: wrong or missing SASL credentials, or a TLS mismatch."""
 

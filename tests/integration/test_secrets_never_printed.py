@@ -229,11 +229,14 @@ def test_sink_last_error_in_metrics_is_masked(make_settings: Any) -> None:
                       "challenger": "", "counters": {"n": 1}}  # fmt: skip
             producer.produce(f"{settings.topic_prefix}.stats", STATS.encode(record), b"k")
             producer.flush(10)
-            url = f"http://127.0.0.1:{pipeline.web_port}/metrics"
+            base = f"http://127.0.0.1:{pipeline.web_port}"
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                text = await asyncio.to_thread(fetch, url)
+                text = await asyncio.to_thread(fetch, f"{base}/metrics.json")
                 if json.loads(text)["sink"]["last_error"]:
+                    # the Prometheus exposition of the same moment must not leak either
+                    exposition = await asyncio.to_thread(fetch, f"{base}/metrics")
+                    assert leaks(exposition) == []
                     return text
                 await asyncio.sleep(0.5)
             raise AssertionError("the sink never reported its insert failure")

@@ -169,7 +169,9 @@ def test_shadow_show_puts_both_answers_side_by_side(stored: Warehouse) -> None:
     error = show(stored, "r-err")
     assert "HTTP 500: upstream exploded" in error.output and "error" in error.output
     missing = show(stored, "nope")
-    assert missing.exit_code == 1 and "no request 'nope' stored" in missing.output
+    assert (
+        missing.exit_code == 3 and "no request 'nope' stored" in missing.output
+    )  # a name that matches nothing: usage (3)
 
 
 def _chromium(url: str, profile: Path, *extra: str) -> str:

@@ -330,7 +330,7 @@ def gate(
             control_names(settings, control),
             challengers or None,
             configured,
-            resource_options(settings),
+            resources=resource_options(settings),
         )
     code = overall_exit_code(results)
     if fmt == "json":

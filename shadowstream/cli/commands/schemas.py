@@ -1,7 +1,8 @@
 """``shadow schemas``: the event schemas on the schema topic (list, check, publish).
 
-Exit codes: 0 fine; 1 a schema breaks the evolution rules (or the broker
-failed); 2 a usage or configuration error (an unreadable schema file).
+Exit codes (shadowstream.cli.exit_codes): 0 fine; 1 a schema breaks the
+evolution rules; 3 a usage or configuration error (an unreadable schema file);
+5 the broker failed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options
 from shadowstream.cli.main import load
 
@@ -80,7 +82,7 @@ def check(ctx: click.Context, /, schema_file: Path, **connection: Any) -> None:
 
         schema_fingerprint(schema)
     except (OSError, ValueError) as exc:
-        fail(f"{schema_file}: {exc}", 2)
+        fail(f"{schema_file}: {exc}", exit_codes.USAGE)
     topic = _topic(ctx, connection)
     try:
         problems = topic.check(schema)
@@ -90,7 +92,8 @@ def check(ctx: click.Context, /, schema_file: Path, **connection: Any) -> None:
         for problem in problems:
             console.print(f"  {problem}", highlight=False)
         fail(
-            f"{schema_file} breaks the evolution rules ({len(problems)} problems; docs/schemas.md)"
+            f"{schema_file} breaks the evolution rules ({len(problems)} problems; docs/schemas.md)",
+            exit_codes.FAIL,
         )
     console.print(f"{schema_file}: compatible with every version on the topic")
 

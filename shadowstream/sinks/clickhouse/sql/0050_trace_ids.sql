@@ -10,20 +10,14 @@ ALTER TABLE {db}.comparisons ADD COLUMN IF NOT EXISTS span_id String DEFAULT '';
 ALTER TABLE {db}.comparisons_in ADD COLUMN IF NOT EXISTS trace_id Nullable(String);
 ALTER TABLE {db}.comparisons_in ADD COLUMN IF NOT EXISTS span_id Nullable(String);
 
+-- Every landing column by name (`*`, as 0030 set it up), so columns added to
+-- both tables by any migration flow without redefining the view again.
 ALTER TABLE {db}.comparisons_in_mv MODIFY QUERY
 SELECT
-    request_id, challenger, experiment_id, outcome,
+    * EXCEPT (request_ts_us, compared_at_us, attributes, trace_id, span_id),
     toUInt8(outcome = 'late') AS is_late,
-    service, endpoint, champion_model, challenger_model,
     fromUnixTimestamp64Micro(request_ts_us, 'UTC') AS request_time,
     fromUnixTimestamp64Micro(compared_at_us, 'UTC') AS compared_at,
-    champion_status, challenger_status,
-    champion_latency_ms, challenger_latency_ms, latency_delta_ms,
-    diverged, divergence_score, comparator, diff_summary, diff_paths, ignored_paths,
-    champion_format_valid, challenger_format_valid,
-    champion_tokens_in, champion_tokens_out, challenger_tokens_in, challenger_tokens_out,
-    champion_tool_calls, challenger_tool_calls, champion_cost, challenger_cost,
-    champion_error, challenger_error,
     CAST(attributes, 'Map(LowCardinality(String), String)') AS attributes,
     ifNull(trace_id, '') AS trace_id,
     ifNull(span_id, '') AS span_id
