@@ -44,6 +44,15 @@ class BrokerError(ShadowstreamError):
     """The Kafka broker is unreachable or refused an operation."""
 
 
+class BrokerUnavailableError(BrokerError):
+    """Kafka did not answer (down, restarting, overloaded): the same call may succeed later."""
+
+
+class GroupMembershipLostError(BrokerError):
+    """This consumer no longer owns its partitions (fenced, session expired, new generation,
+    or a broker that lost its data): its uncommitted work belongs to the next owner."""
+
+
 class WarehouseError(ShadowstreamError):
     """ClickHouse (server or embedded chDB) failed or is unavailable."""
 

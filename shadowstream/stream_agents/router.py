@@ -29,13 +29,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
 from shadowstream.runtime.agent import AgentService
-from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.runtime.clock import RunningClock
+from shadowstream.runtime.kafka_io import (
+    BatchConsumer,
+    DeadLetters,
+    OutputProducer,
+    deadletter_counts,
+)
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
 from shadowstream.stream_agents.comparison import ComparisonBuilder
@@ -114,10 +120,12 @@ class RouterService(AgentService):
         batch_size: int = 5_000,
         poll_timeout_s: float = 0.05,
         expire_interval_s: float = 0.2,
+        flush_timeout_s: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kafka = kafka
+        self.flush_timeout_s = flush_timeout_s
         self.topics = topics
         self.partitions = partitions
         self.fanout = fanout
@@ -130,6 +138,8 @@ class RouterService(AgentService):
         self.poll_timeout_s = poll_timeout_s
         self.expire_interval_s = expire_interval_s
         self.engines: dict[int, JoinEngine] = {}
+        # join windows run on it: time the router was not running is left out
+        self.clock = RunningClock(max_gap_s=max(1.0, window_s / 10))
         self._consumed: dict[tuple[int, int], int] = {}  # (source, partition) -> next offset
         self._source_of = {
             topics.requests: SOURCE_REQUESTS,
@@ -164,17 +174,22 @@ class RouterService(AgentService):
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
-        self.producer = OutputProducer(self.kafka.producer(), "router")
-        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
-        self.stats = StatsReporter(self.producer, self.topics.stats, "router")
-        self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
+        # subscribe first: the group join runs while the rest is set up
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.router_group),
             [self.topics.requests, self.topics.batch_requests, self.topics.responses],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
             name="router",
+            admin_conf=self.kafka.base(),
         )
+        self.mark("subscribed")
+        self.producer = OutputProducer(self.kafka.producer(), "router")
+        self.producer.on_wait = self.beat
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router")
+        self.stats = StatsReporter(self.producer, self.topics.stats, "router")
+        self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
 
     async def teardown(self) -> None:
         self._report_stats()
@@ -189,14 +204,16 @@ class RouterService(AgentService):
     # -- rebalance (called on the consumer thread, inside poll) --------------------------
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
         numbers = sorted({tp.partition for tp in partitions})
-        for p in numbers:
-            if p not in self.engines:
-                engine = self._new_engine(p)
-                restored = self._restore(p, engine)
-                self.counters["restored_markers"] += restored
-                self.engines[p] = engine
+        new = [p for p in numbers if p not in self.engines]
+        restored = self._restore(new) if new else {}
+        kept = 0
+        for p in new:
+            engine = self._new_engine(p)
+            kept += engine.restore_markers(restored.get(p, []))
+            self.engines[p] = engine
+        self.counters["restored_markers"] += kept
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
-        log.info("router: assigned partitions %s", numbers)
+        log.info("router: assigned partitions %s (%s markers restored)", numbers, kept)
         self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -205,12 +222,25 @@ class RouterService(AgentService):
             self._commit_sync()
         except Exception as exc:
             log.warning("router: commit on revoke failed (%s); the next owner replays", exc)
+        self._forget(numbers)
+        log.info("router: revoked partitions %s", numbers)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """No longer ours: another member may own them already, so nothing is committed."""
+        self._forget(sorted({tp.partition for tp in partitions}))
+
+    def drop_uncommitted(self) -> None:
+        """Fenced: every open request and position since the last commit is the next
+        owner's to replay (closed requests are in the changelog already)."""
+        self._out.clear()
+        self._forget(sorted(self.engines))
+
+    def _forget(self, numbers: Sequence[int]) -> None:
         for p in numbers:
             self.engines.pop(p, None)
             for source in (SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES):
                 self._consumed.pop((source, p), None)
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
-        log.info("router: revoked partitions %s", numbers)
 
     def _new_engine(self, partition: int) -> JoinEngine:
         def dispatch(
@@ -224,51 +254,62 @@ class RouterService(AgentService):
             build=self.builder,
             replay=self._replay,
             dispatch=dispatch,
+            clock=self.clock,
         )
 
-    def _restore(self, partition: int, engine: JoinEngine) -> int:
-        """Read this partition's changelog back into the engine's markers."""
+    def _restore(self, numbers: Sequence[int]) -> dict[int, list[tuple[str, Marker]]]:
+        """Read the changelog of these partitions back: one consumer for all of them,
+        from ``late_retention`` ago, until each is read to its end."""
         conf = self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}")
         consumer = Consumer(conf)
+        topic = self.topics.router_changelog
+        markers: dict[int, list[tuple[str, Marker]]] = {p: [] for p in numbers}
         try:
-            tp = TopicPartition(self.topics.router_changelog, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high <= low:
-                return 0
-            start = low
+            positions: dict[int, int] = {}
+            ends: dict[int, int] = {}
+            for p in numbers:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high > low:
+                    positions[p], ends[p] = low, high
+            if not positions:
+                return markers
             since_ms = int((time.time() - self.late_retention_s - self.window_s - 60) * 1000)
             try:
                 found = consumer.offsets_for_times(
-                    [TopicPartition(tp.topic, partition, since_ms)], timeout=10
+                    [TopicPartition(topic, p, since_ms) for p in positions], timeout=10
                 )
-                if found and found[0].offset >= 0:
-                    start = max(low, found[0].offset)
             except Exception:  # brokers without timestamp lookup: read it all
-                start = low
-            consumer.assign([TopicPartition(tp.topic, partition, start or OFFSET_BEGINNING)])
-            markers: list[tuple[str, Marker]] = []
-            position = start
+                found = []
+            for tp in found:
+                if tp.offset >= 0 and tp.partition in positions:
+                    positions[tp.partition] = max(positions[tp.partition], tp.offset)
+            consumer.assign([TopicPartition(topic, p, o) for p, o in positions.items()])
             deadline = time.monotonic() + 120
-            while position < high and time.monotonic() < deadline:
-                for msg in consumer.consume(10_000, 1.0):
-                    if msg.error() is not None:
-                        continue
-                    position = (msg.offset() or 0) + 1
-                    markers.extend(iter_markers(msg.key(), msg.value()))
-            kept = engine.restore_markers(markers)
-            log.info("router: partition %s restored %s markers", partition, kept)
-            return kept
+            while time.monotonic() < deadline:
+                self.beat()
+                batch = consumer.consume(10_000, 0.1)
+                for msg in batch:
+                    if msg.error() is None:
+                        positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+                        markers[msg.partition() or 0].extend(iter_markers(msg.key(), msg.value()))
+                # the reported end can be short of the real one (Tansu reports the last
+                # batch's first offset + 1): stop only once a read also comes back empty
+                if not batch and all(positions[p] >= end for p, end in ends.items()):
+                    break
+            return markers
         finally:
             consumer.close()
 
     # -- main loop ---------------------------------------------------------------------------
     async def step(self) -> None:
         messages = await self.consumer.poll(self.batch_size, self.poll_timeout_s)
+        self.clock.tick()  # before anything is timed: a freeze is not a slow challenger
         for msg in messages:
             self._handle(msg)
         self.counters["consumed"] += len(messages)
         now = time.monotonic()
         if now >= self._next_expire:
+            self.clock.tick()
             self._next_expire = now + self.expire_interval_s
             for partition, engine in list(self.engines.items()):
                 self._emit(engine.expire(), partition)
@@ -389,10 +430,16 @@ class RouterService(AgentService):
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit_sync(self) -> None:
-        """Flush outputs, persist markers, then commit what no open request still holds."""
+        """Flush outputs, persist markers, then commit what no open request still holds.
+
+        Each flush waits at most ``flush_timeout_s``: a broker that does not answer
+        skips this commit (BrokerUnavailableError), it never stops the loop; what
+        was queued stays queued and the next commit waits for it again."""
+        if self.consumer.fenced:
+            return  # dropped: the next owner replays from the last commit
         self._send_out()
+        self.producer.flush_sync(self.flush_timeout_s)
         markers = {p: engine.drain_markers() for p, engine in self.engines.items()}
-        self.producer.flush_sync()
         changelog = self.topics.router_changelog
         wrote = 0
         for partition, items in markers.items():
@@ -403,7 +450,7 @@ class RouterService(AgentService):
                 )
                 wrote += 1
         if wrote:
-            self.producer.flush_sync()
+            self.producer.flush_sync(self.flush_timeout_s)
         offsets = []
         for (source, partition), next_offset in self._consumed.items():
             engine = self.engines.get(partition)
@@ -444,6 +491,6 @@ class RouterService(AgentService):
             "held_events": sum(e.held_events() for e in engines.values()),
             "join": join,
             "comparison": self.builder.metrics(),
-            "deadletters": dict(self.deadletters.counter.by_reason),
+            "deadletters": deadletter_counts(self),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
         }
