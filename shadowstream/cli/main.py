@@ -42,7 +42,7 @@ def setup_logging(level: str) -> None:
 def fail(message: str, code: int = 1) -> NoReturn:
     from shadowstream.cli.output import err_console
 
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -198,18 +198,10 @@ def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: 
     roles = roles_factory(settings)
     if create:
         create_topics(settings)
-    pipeline = Pipeline(settings, roles)
+    pipeline = Pipeline(settings, roles, recreate_topics=create)
     code = run_async(_serve(pipeline, settings))
     if code:
-        from shadowstream.cli.output import err_console
-
-        failures = [f"{s.agent_name}: {s.failure}" for s in pipeline.services if s.failure]
-        err_console.print(
-            "[bold red]error:[/] an agent crashed "
-            f"({'; '.join(failures) or 'see the log above'}); "
-            "a restart resumes from committed offsets",
-            highlight=False,
-        )
+        code = _report_failure(pipeline)
     # Everything is committed and closed by now. Leave even if a library thread
     # that failed during a crashed start-up would keep the interpreter alive:
     # a supervisor must see the process end to restart it.
@@ -217,6 +209,27 @@ def _run_roles(ctx: click.Context, roles_factory: Callable[[Any], Any], create: 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _report_failure(pipeline: Any) -> int:
+    """One line on stderr, with the advice that fits; exit 2 for a configuration mistake."""
+    from shadowstream.cli.output import err_console
+    from shadowstream.runtime.agent import is_config_error
+
+    failed = [s for s in pipeline.services if s.failure is not None]
+    config = [s for s in failed if is_config_error(s.failure)]
+    what = "; ".join(f"{s.agent_name}: {s.failure}" for s in (config or failed))
+    if config:
+        advice = "fix the configuration and start again (a restart alone will not help)"
+    else:
+        advice = "a restart resumes from committed offsets"
+    err_console.print(
+        f"[bold red]error:[/] {'cannot run' if config else 'an agent crashed'} "
+        f"({what or 'see the log above'}); {advice}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 2 if config else 1
 
 
 create_topics_option = click.option(

@@ -38,7 +38,7 @@ from pydantic_settings import (
 )
 
 from shadowstream.core.errors import ConfigError
-from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.kafka import DEFAULT_SESSION_TIMEOUT_MS, KafkaClientConfig
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
@@ -217,7 +217,8 @@ class Settings(BaseSettings):
     broker_url: str = "kafka://localhost:9092"
     kafka_options: dict[str, str] = Field(default_factory=dict)
     kafka_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    # None: 10 s, or 2 s on the embedded broker (docs/health.md); set it to override both
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=1_000, le=300_000)
     topic_prefix: str = Field(default="shadow", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
     partitions: int = Field(default=8, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=10)
@@ -253,6 +254,10 @@ class Settings(BaseSettings):
 
     # -- comparison ------------------------------------------------------------
     noise: NoiseSpec = Field(default_factory=NoiseSpec)
+
+    # -- health (docs/health.md) -------------------------------------------------
+    # /livez fails when an agent made no progress this long while the broker answered
+    health_stall_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     # -- process -----------------------------------------------------------
     web_host: str = "127.0.0.1"
@@ -370,5 +375,5 @@ def kafka_client_config(settings: Settings) -> KafkaClientConfig:
     return KafkaClientConfig(
         bootstrap_servers=bootstrap_servers(settings.broker_url),
         options=options,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS,
     )

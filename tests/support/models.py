@@ -62,3 +62,9 @@ async def replays_tools(payload: dict[str, Any], context: Any) -> Any:
         tool_trace=trace,
         tool_calls=len(trace),
     )
+
+
+async def takes_a_second(payload: dict[str, Any]) -> dict[str, Any]:
+    """The champion's answer after 1 s: calls are always in flight under steady traffic."""
+    await asyncio.sleep(1.0)
+    return champion_output(payload)
