@@ -37,6 +37,14 @@ def setup_logging(level: str) -> None:
     )
     for noisy in ("faust", "mode", "aiokafka", "aiohttp", "kafka", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_no_mode_crash_report)
+
+
+def _no_mode_crash_report(record: logging.LogRecord) -> bool:
+    """mode logs an agent's crash again ("Crashed reason=..." and "NoneType: None"):
+    the agent has logged it once already, with what to do about it."""
+    return not str(record.msg).endswith("Crashed reason=%r")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -174,12 +182,13 @@ async def _serve(pipeline: Any, settings: Any) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await pipeline.start()
-    log.warning(
-        "%s running (metrics: http://%s:%s/metrics)",
-        pipeline.roles.label(),
-        settings.web_host,
-        pipeline.web_port,
-    )
+    if not any(s.failure for s in pipeline.services):
+        log.warning(
+            "%s running (metrics: http://%s:%s/metrics)",
+            pipeline.roles.label(),
+            settings.web_host,
+            pipeline.web_port,
+        )
     crashed = False
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):

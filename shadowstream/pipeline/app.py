@@ -240,6 +240,7 @@ class Pipeline:
             consumer.verify_positions()
             if event == TOPICS_RECREATED:
                 consumer.refresh_metadata()
+                service.on_topics_recreated()
         if event not in (BROKER_BACK, TOPICS_RECREATED):
             log.debug("unknown broker event %s", event)
 

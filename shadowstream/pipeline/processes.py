@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from shadowstream.core.config import Settings
 from shadowstream.pipeline.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository (for importable test/bench models)
+ROOT = Path(__file__).resolve().parents[2]  # the repository (for importable test/bench models)
 
 
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:

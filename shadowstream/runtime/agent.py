@@ -109,6 +109,10 @@ class AgentService(mode.Service):
         """Forget everything consumed since the last commit (this member was fenced:
         the partitions' next owner re-reads it from the committed offsets)."""
 
+    def on_topics_recreated(self) -> None:
+        """The broker lost its data and the topics were re-created (called from the broker
+        watch's thread): re-read anything followed by position, not by group."""
+
     def not_ready_reasons(self) -> list[str]:
         """Agent-specific reasons it cannot do its job right now (e.g. the sink cannot store)."""
         return []

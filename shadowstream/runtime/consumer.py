@@ -102,9 +102,10 @@ class BatchConsumer:
             except BrokerUnavailableError:
                 self._ids = None  # learnt at the next check instead
         self.assignment |= {(tp.topic, tp.partition) for tp in partitions}
-        self.membership.on_assign((tp.topic, tp.partition) for tp in partitions)
         if self._user_assign is not None:
-            self._user_assign(partitions)
+            self._user_assign(partitions)  # e.g. the router restoring its markers
+        # only now is the member ready to work on them
+        self.membership.on_assign((tp.topic, tp.partition) for tp in partitions)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._user_revoke is not None:

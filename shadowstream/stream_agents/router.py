@@ -229,6 +229,11 @@ class RouterService(AgentService):
         """No longer ours: another member may own them already, so nothing is committed."""
         self._forget(sorted({tp.partition for tp in partitions}))
 
+    def on_topics_recreated(self) -> None:
+        control = getattr(self, "control", None)  # None before setup()
+        if control is not None:
+            control.restart()
+
     def drop_uncommitted(self) -> None:
         """Fenced: every open request and position since the last commit is the next
         owner's to replay (closed requests are in the changelog already)."""

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,24 @@ class Traffic:
         return sum(len(ids) for ids in self.sent.values())
 
 
+def ready_answering_metrics(process: AgentProcess) -> None:
+    """Wait for /readyz 200; /metrics must answer 200 all along (it raised during start-up)."""
+
+    def check() -> bool:
+        process.check_running()
+        try:
+            url = f"http://127.0.0.1:{process.web_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"/metrics answered {exc.code} during start-up") from None
+        except OSError:
+            return False  # not listening yet
+        return process.healthz()
+
+    wait_until(check, 90, f"{process.name} to be ready")
+
+
 def membership(process: AgentProcess, agent: str) -> tuple[int, dict[str, Any]]:
     status, state = process.health("/readyz")
     return status, (state.get("agents", {}).get(agent) or {}).get("membership") or {}
@@ -141,7 +161,7 @@ def test_stalled_agents_rejoin_in_the_same_process(make_settings: Any, tmp_path:
         for process in processes:
             process.start()
         for process in processes:
-            process.wait_ready()
+            ready_answering_metrics(process)
         traffic.start()
         wait_until(lambda: compared() >= 60, 90, "comparisons before the stalls")
         rejoin: dict[str, float] = {}

@@ -219,6 +219,11 @@ class ChallengerWorkerService(AgentService):
         for tp in partitions:
             self.tracker.forget(tp.topic, tp.partition)
 
+    def on_topics_recreated(self) -> None:
+        control = getattr(self, "control", None)  # None before setup()
+        if control is not None:
+            control.restart()
+
     def drop_uncommitted(self) -> None:
         self.tracker.forget_all()
 
