@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from shadowstream.runtime.health import RateLimitedLog
+
 log = logging.getLogger(__name__)
 
 
@@ -25,6 +27,7 @@ class RunningClock:
         self._source = source
         self._last = source()
         self.skipped_s = 0.0
+        self._log = RateLimitedLog(log, 60.0)
 
     def tick(self) -> None:
         now = self._source()
@@ -32,7 +35,11 @@ class RunningClock:
         self._last = now
         if gap > self.max_gap_s:
             self.skipped_s += gap - self.max_gap_s
-            log.info("not running for %.1fs (stalled?): join windows leave that time out", gap)
+            self._log.warning(
+                "did not run for %.1fs (stalled, or waiting for the broker): "
+                "join windows leave that time out",
+                gap,
+            )
 
     def __call__(self) -> float:
         return self._source() - self.skipped_s
