@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
@@ -44,6 +44,7 @@ from shadowstream.runtime.kafka_io import (
 )
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
+from shadowstream.stream_agents.changelog import read_changelog
 from shadowstream.stream_agents.comparison import ComparisonBuilder
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
@@ -263,47 +264,15 @@ class RouterService(AgentService):
         )
 
     def _restore(self, numbers: Sequence[int]) -> dict[int, list[tuple[str, Marker]]]:
-        """Read the changelog of these partitions back: one consumer for all of them,
-        from ``late_retention`` ago, until each is read to its end."""
-        conf = self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}")
-        consumer = Consumer(conf)
-        topic = self.topics.router_changelog
-        markers: dict[int, list[tuple[str, Marker]]] = {p: [] for p in numbers}
-        try:
-            positions: dict[int, int] = {}
-            ends: dict[int, int] = {}
-            for p in numbers:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                if high > low:
-                    positions[p], ends[p] = low, high
-            if not positions:
-                return markers
-            since_ms = int((time.time() - self.late_retention_s - self.window_s - 60) * 1000)
-            try:
-                found = consumer.offsets_for_times(
-                    [TopicPartition(topic, p, since_ms) for p in positions], timeout=10
-                )
-            except Exception:  # brokers without timestamp lookup: read it all
-                found = []
-            for tp in found:
-                if tp.offset >= 0 and tp.partition in positions:
-                    positions[tp.partition] = max(positions[tp.partition], tp.offset)
-            consumer.assign([TopicPartition(topic, p, o) for p, o in positions.items()])
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                self.beat()
-                batch = consumer.consume(10_000, 0.1)
-                for msg in batch:
-                    if msg.error() is None:
-                        positions[msg.partition() or 0] = (msg.offset() or 0) + 1
-                        markers[msg.partition() or 0].extend(iter_markers(msg.key(), msg.value()))
-                # the reported end can be short of the real one (Tansu reports the last
-                # batch's first offset + 1): stop only once a read also comes back empty
-                if not batch and all(positions[p] >= end for p, end in ends.items()):
-                    break
-            return markers
-        finally:
-            consumer.close()
+        """Read the changelog of these partitions back, from ``late_retention`` ago."""
+        return read_changelog(
+            self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}"),
+            self.topics.router_changelog,
+            numbers,
+            since=time.time() - self.late_retention_s - self.window_s - 60,
+            decode=iter_markers,
+            progress=self.beat,
+        )
 
     # -- main loop ---------------------------------------------------------------------------
     async def step(self) -> None:
