@@ -57,7 +57,6 @@ def make_settings(broker: Any, chdb_url: str, unique: str) -> Callable[..., Sett
             "clickhouse_database": f"t_{unique}",
             "topic_prefix": f"t{unique}",
             "partitions": 4,
-            "kafka_session_timeout_ms": 6000,
             "join_window_seconds": 5.0,
             "late_retention_seconds": 60.0,
             "commit_interval_seconds": 0.5,

@@ -58,6 +58,14 @@ def setup_logging(level: str) -> None:
     from shadowstream.core.secrets import install_log_redaction
 
     install_log_redaction()  # no log line (tracebacks included) shows a secret
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_no_mode_crash_report)
+
+
+def _no_mode_crash_report(record: logging.LogRecord) -> bool:
+    """mode logs an agent's crash again ("Crashed reason=..." and "NoneType: None"):
+    the agent has logged it once already, with what to do about it."""
+    return not str(record.msg).endswith("Crashed reason=%r")
 
 
 def fail(message: str, code: int = exit_codes.ERROR) -> NoReturn:
@@ -278,12 +286,13 @@ async def _serve(pipeline: Any, settings: Any) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await pipeline.start()
-    log.warning(
-        "%s running (metrics: http://%s:%s/metrics)",
-        pipeline.roles.label(),
-        settings.web_host,
-        pipeline.web_port,
-    )
+    if not any(s.failure for s in pipeline.services):
+        log.warning(
+            "%s running (metrics: http://%s:%s/metrics)",
+            pipeline.roles.label(),
+            settings.web_host,
+            pipeline.web_port,
+        )
     crashed = False
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -308,18 +317,10 @@ def _run_roles(
     wait_for_broker(kafka_client_config(settings), timeout=30.0)
     if create:
         create_topics(settings)
-    pipeline = Pipeline(settings, roles)
-    code = run_async(_serve(pipeline, settings))  # 0, or ERROR when an agent crashed
+    pipeline = Pipeline(settings, roles, recreate_topics=create)
+    code = run_async(_serve(pipeline, settings))
     if code:
-        from shadowstream.cli.output import err_console
-
-        failures = [f"{s.agent_name}: {s.failure}" for s in pipeline.services if s.failure]
-        err_console.print(
-            "[bold red]error:[/] an agent crashed "
-            f"({'; '.join(failures) or 'see the log above'}); "
-            "a restart resumes from committed offsets",
-            highlight=False,
-        )
+        code = _report_failure(pipeline)
     # Everything is committed and closed by now. Leave even if a library thread
     # that failed during a crashed start-up would keep the interpreter alive:
     # a supervisor must see the process end to restart it.
@@ -327,6 +328,28 @@ def _run_roles(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _report_failure(pipeline: Any) -> int:
+    """One line on stderr, with the advice that fits; the exit code of a configuration
+    mistake (3) or of any other error (5)."""
+    from shadowstream.cli.output import err_console
+    from shadowstream.runtime.agent import is_config_error
+
+    failed = [s for s in pipeline.services if s.failure is not None]
+    config = [s for s in failed if is_config_error(s.failure)]
+    what = "; ".join(f"{s.agent_name}: {s.failure}" for s in (config or failed))
+    if config:
+        advice = "fix the configuration and start again (a restart alone will not help)"
+    else:
+        advice = "a restart resumes from committed offsets"
+    err_console.print(
+        f"[bold red]error:[/] {'cannot run' if config else 'an agent crashed'} "
+        f"({what or 'see the log above'}); {advice}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return exit_codes.USAGE if config else exit_codes.ERROR
 
 
 create_topics_option = click.option(

@@ -37,7 +37,7 @@ from pydantic_settings import (
 )
 
 from shadowstream.core.errors import ConfigError
-from shadowstream.core.kafka import KafkaClientConfig
+from shadowstream.core.kafka import DEFAULT_SESSION_TIMEOUT_MS, KafkaClientConfig
 from shadowstream.core.secrets import (
     is_secret_key,
     redact_text,
@@ -355,7 +355,8 @@ class Settings(BaseSettings):
     broker_url: str = "kafka://localhost:9092"
     kafka_options: dict[str, str] = Field(default_factory=dict)
     kafka_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    # None: 10 s, or 2 s on the embedded broker (docs/health.md); set it to override both
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=1_000, le=300_000)
     topic_prefix: str = Field(default="shadow", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
     partitions: int = Field(default=8, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=10)
@@ -417,6 +418,9 @@ class Settings(BaseSettings):
     # table configures the SDK (shadowstream.producers.redaction.RedactionPolicy), which
     # validates it; agents apply its "storage_only" rules and the challenger-side ones.
     redaction: dict[str, Any] = Field(default_factory=dict)
+    # -- health (docs/health.md) -------------------------------------------------
+    # /livez fails when an agent made no progress this long while the broker answered
+    health_stall_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     # -- process -----------------------------------------------------------
     web_host: str = "127.0.0.1"
@@ -574,5 +578,5 @@ def kafka_client_config(settings: Settings) -> KafkaClientConfig:
     return KafkaClientConfig(
         bootstrap_servers=bootstrap_servers(settings.broker_url),
         options=options,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS,
     )

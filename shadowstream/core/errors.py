@@ -62,6 +62,15 @@ class BrokerError(ShadowstreamError):
     """The Kafka broker is unreachable or refused an operation."""
 
 
+class BrokerUnavailableError(BrokerError):
+    """Kafka did not answer (down, restarting, overloaded): the same call may succeed later."""
+
+
+class GroupMembershipLostError(BrokerError):
+    """This consumer no longer owns its partitions (fenced, session expired, new generation,
+    or a broker that lost its data): its uncommitted work belongs to the next owner."""
+
+
 class PortInUseError(BrokerError):
     """The port asked for (``shadow broker --port``) is taken: a usage error."""
 

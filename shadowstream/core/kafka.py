@@ -27,13 +27,49 @@ PARTITIONER = "murmur2_random"
 LIBRDKAFKA_LOG = logging.getLogger("shadowstream.librdkafka")
 
 
+class RepeatFilter(logging.Filter):
+    """While a broker is away, every client logs the same failed connect many times a
+    second: let each message through once per ``interval_s`` (client names and numbers
+    aside), saying how many were held back."""
+
+    def __init__(self, interval_s: float = 30.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"#\w+-\d+|\d+", "#", record.getMessage())[:300]
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it held back)"
+        return True
+
+
+LIBRDKAFKA_LOG.addFilter(RepeatFilter())
+
+# The embedded broker (pipeline/embedded.py) runs with this cluster id, which is how a
+# process knows it may use the short session timeout (see Settings.kafka_session_timeout_ms).
+EMBEDDED_CLUSTER_ID = "shadowstream-embedded"
+EMBEDDED_SESSION_TIMEOUT_MS = 2_000
+DEFAULT_SESSION_TIMEOUT_MS = 10_000
+
+
 @dataclass(frozen=True)
 class KafkaClientConfig:
     """What every client needs: where the brokers are and how to talk to them."""
 
     bootstrap_servers: str
     options: Mapping[str, str] = ()  # type: ignore[assignment]
-    session_timeout_ms: int = 10_000
+    session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS
 
     def base(self) -> dict[str, Any]:
         conf: dict[str, Any] = {
@@ -56,6 +92,9 @@ class KafkaClientConfig:
                 "queue.buffering.max.kbytes": 512 * 1024,
                 "enable.idempotence": False,
                 "acks": "all",
+                # topics come from ensure_topics with the configured partitions: a broker
+                # that creates them on first use picks its own count and breaks the join
+                "allow.auto.create.topics": False,
             }
         )
         conf.update(overrides)
@@ -70,7 +109,7 @@ class KafkaClientConfig:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": self.session_timeout_ms,
-                "heartbeat.interval.ms": max(500, self.session_timeout_ms // 6),
+                "heartbeat.interval.ms": max(100, self.session_timeout_ms // 6),
                 "partition.assignment.strategy": "range",
                 # Each empty fetch costs the broker CPU; long-poll (data still returns at once)
                 "fetch.wait.max.ms": 250,
@@ -221,6 +260,14 @@ def ensure_topics(
     if created:
         log.info("created topics: %s", ", ".join(sorted(created)))
     return created
+
+
+def broker_cluster_id(client: KafkaClientConfig, timeout: float = 5.0) -> str | None:
+    """The cluster id the broker reports, or None if it does not answer in time."""
+    try:
+        return client.admin().list_topics(timeout=timeout).cluster_id
+    except KafkaException:
+        return None
 
 
 def wait_for_broker(client: KafkaClientConfig, timeout: float = 30.0) -> None:

@@ -19,19 +19,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
+from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
 from shadowstream.core.config import Settings, kafka_client_config, redact_url
-from shadowstream.core.errors import ConfigError, ShadowstreamError
-from shadowstream.core.kafka import TopicSpec, ensure_topics
+from shadowstream.core.errors import ChallengerError, ConfigError, ShadowstreamError
+from shadowstream.core.kafka import (
+    DEFAULT_SESSION_TIMEOUT_MS,
+    EMBEDDED_CLUSTER_ID,
+    EMBEDDED_SESSION_TIMEOUT_MS,
+    TopicSpec,
+    broker_cluster_id,
+    ensure_topics,
+)
 from shadowstream.core.secrets import install_log_redaction, redact_strings
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments import store as _experiment_store  # noqa: F401 - registers its writes
 from shadowstream.pipeline.embedded import free_port
+from shadowstream.pipeline.health import ProcessHealth, add_health_views
 from shadowstream.pipeline.kafka_auth import faust_credentials
 from shadowstream.pipeline.metrics import exposition, metrics_registry
 from shadowstream.producers.redaction import build_redactor
 from shadowstream.runtime.agent import AgentService
+from shadowstream.runtime.broker_watch import BROKER_BACK, TOPICS_RECREATED, BrokerWatch
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import default_registry
 from shadowstream.schemas.codec import CODECS
@@ -115,6 +125,18 @@ def create_topics(settings: Settings) -> list[str]:
     return ensure_topics(kafka_client_config(settings), topic_specs(settings))
 
 
+def with_session_timeout(settings: Settings) -> Settings:
+    """The settings with ``kafka_session_timeout_ms`` decided: as configured, else 10 s,
+    or 2 s on the embedded broker (single machine, no network to ride out; there a
+    killed agent's old membership must expire before its restart can take over)."""
+    if settings.kafka_session_timeout_ms is not None:
+        return settings
+    embedded = broker_cluster_id(kafka_client_config(settings)) == EMBEDDED_CLUSTER_ID
+    value = EMBEDDED_SESSION_TIMEOUT_MS if embedded else DEFAULT_SESSION_TIMEOUT_MS
+    log.info("kafka session timeout %s ms%s", value, " (embedded broker)" if embedded else "")
+    return settings.model_copy(update={"kafka_session_timeout_ms": value})
+
+
 class Pipeline:
     """The agents of one process, hosted by one Faust app."""
 
@@ -126,7 +148,9 @@ class Pipeline:
         warehouse_factory: Callable[[], Warehouse] | None = None,
         adapters: dict[str, ChallengerAdapter] | None = None,
         app_id: str | None = None,
+        recreate_topics: bool = True,
     ) -> None:
+        settings = with_session_timeout(settings)
         self.settings = settings
         self.roles = roles
         self.topics = TopicNames(settings.topic_prefix)
@@ -150,12 +174,14 @@ class Pipeline:
             web_bind=settings.web_host,
             web_port=self.web_port,
             web_in_thread=False,
-            broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
-            broker_heartbeat_interval=max(settings.kafka_session_timeout_ms / 6000, 0.5),
             topic_replication_factor=settings.replication_factor,
             topic_partitions=settings.partitions,
             logging_config=None,
         )
+        # Faust hosts the lifecycle and the web server; the agents have their own Kafka
+        # clients. Faust's consumer would join a group of its own on start-up (half a
+        # session timeout on Tansu) for nothing: it is not started.
+        self.app.boot_strategy = BootStrategy(self.app, enable_kafka=False, enable_web=True)
         self.services: list[AgentService] = []
         self._schema_topic: SchemaTopic | None = None
         self._owner_path: Path | None = None
@@ -194,8 +220,8 @@ class Pipeline:
             )
         for name in roles.challengers:
             spec = settings.challenger(name)
-            self.services.append(
-                ChallengerWorkerService(
+            try:
+                worker = ChallengerWorkerService(
                     kafka=kafka,
                     topics=self.topics,
                     spec=spec,
@@ -208,7 +234,11 @@ class Pipeline:
                     redactor=answer_redactor,
                     storage_redactor=storage_redactor,
                 )
-            )
+            except ChallengerError as exc:  # e.g. a callable that does not import
+                raise ConfigError(
+                    f"challenger {name!r}: {exc} (check its callable in the configuration)"
+                ) from None
+            self.services.append(worker)
         if roles.sink:
             if warehouse_factory is None:
                 warehouse_factory = self._default_warehouse
@@ -241,9 +271,28 @@ class Pipeline:
             raise ConfigError("nothing to run: no router, challenger or sink selected")
         if len(self.services) > 1:
             AgentService.share_process()
+        session_s = (settings.kafka_session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS) / 1000
         for service in self.services:
+            service.stall_timeout_s = settings.health_stall_seconds
+            service.rebalance_grace_s = max(10.0, 3 * session_s)
             self.app.service(service)  # type: ignore[arg-type]
+        self.watch = BrokerWatch(kafka, topic_specs(settings), create_missing=recreate_topics)
+        self.watch.add_listener(self._on_broker_event)
+        self.health = ProcessHealth(self.services, self.watch)
         self._add_views()
+
+    def _on_broker_event(self, event: str) -> None:
+        """From the watch's thread: the broker is back, or came back without its data."""
+        for service in self.services:
+            consumer = service.group_consumer()
+            if consumer is None:
+                continue
+            consumer.verify_positions()
+            if event == TOPICS_RECREATED:
+                consumer.refresh_metadata()
+                service.on_topics_recreated()
+        if event not in (BROKER_BACK, TOPICS_RECREATED):
+            log.debug("unknown broker event %s", event)
 
     # -- warehouse ownership --------------------------------------------------------------
     def _default_warehouse(self) -> Warehouse:
@@ -263,11 +312,6 @@ class Pipeline:
 
     def _add_views(self) -> None:
         pipeline = self
-
-        class Health(View):
-            async def get(self, request: Request) -> Response:
-                ready = all(s.ready.is_set() for s in pipeline.services)
-                return self.json({"ready": ready}, status=200 if ready else 503)
 
         registry = metrics_registry(lambda: pipeline.services)
 
@@ -299,7 +343,7 @@ class Pipeline:
                 )
                 return self.bytes(payload, content_type="application/json", status=status)
 
-        self.app.page("/healthz")(Health)
+        add_health_views(self.app, self.health)  # /livez, /readyz, /healthz
         self.app.page("/metrics")(Metrics)  # Prometheus text format
         self.app.page("/metrics.json")(MetricsJson)  # the same figures and more, for the CLI
         self.app.page(SQL_PATH)(Sql)
@@ -319,10 +363,14 @@ class Pipeline:
         self._schema_topic = await asyncio.get_running_loop().run_in_executor(
             None, self._follow_schemas
         )
+        self.watch.start()
         await self.app.start()
+        self.health.mark("faust_started")
         path = chdb_path(self.settings.clickhouse_url) if self.roles.sink else None
         if path is not None:
-            self.warehouse  # noqa: B018 - open the engine: this process owns the directory
+            # open the engine (this process owns the directory) off the event loop: the
+            # web endpoints keep answering meanwhile
+            await asyncio.get_running_loop().run_in_executor(None, self._default_warehouse)
             info = register_owner(
                 path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}"
             )
@@ -363,6 +411,7 @@ class Pipeline:
             default_registry().detach(self._schema_topic)
             self._schema_topic.close()
             self._schema_topic = None
+        self.watch.stop()
         self._faust_dir.cleanup()
 
     def metrics(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from shadowstream.core.errors import BrokerError, ConfigError, PortInUseError
+from shadowstream.core.kafka import EMBEDDED_CLUSTER_ID
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,8 @@ class EmbeddedBroker:
             address,
             "--storage-engine",
             "memory://tansu/",
+            "--cluster-id",
+            EMBEDDED_CLUSTER_ID,  # lets agents choose the embedded broker's session timeout
         ]
         if self.authentication:
             cmd.append("--authentication")
@@ -188,6 +191,7 @@ class EmbeddedBroker:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
                 proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
@@ -200,6 +204,22 @@ class EmbeddedBroker:
             handle.close()  # type: ignore[attr-defined]
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+
+    def kill(self) -> None:
+        """SIGKILL (fault tests): memory storage, so a restart comes back empty."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP (fault tests): connections stay open, nothing answers, data is kept."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

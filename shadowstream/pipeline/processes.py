@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,21 @@ class AgentProcess:
         return self
 
     def healthz(self) -> bool:
+        return self.health("/readyz")[0] == 200
+
+    def health(self, path: str = "/readyz") -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of a health endpoint; (0, {}) when nothing answers."""
         try:
-            url = f"http://127.0.0.1:{self.web_port}/healthz"
+            url = f"http://127.0.0.1:{self.web_port}{path}"
             with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                return int(exc.code), json.loads(exc.read())
+            except ValueError:
+                return int(exc.code), {}
+        except (OSError, ValueError):
+            return 0, {}
 
     def metrics(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.web_port}/metrics.json"
@@ -95,15 +105,25 @@ class AgentProcess:
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.proc.returncode}: {self.tail()}"
-                )
+            self.check_running()
             if self.healthz():
                 return
             time.sleep(0.25)
         raise AssertionError(f"{self.name} not ready after {timeout}s: {self.tail()}")
+
+    def check_running(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}: {self.tail()}")
+
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes as in a long GC pause, a VM freeze or swapping."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -113,6 +133,7 @@ class AgentProcess:
     def stop(self, timeout: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
+        os.kill(self.proc.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=timeout)

@@ -13,6 +13,7 @@ anywhere in the process" to about one GIL switch interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -21,6 +22,16 @@ import time
 from typing import Any
 
 import mode
+
+from shadowstream.core.errors import (
+    BrokerUnavailableError,
+    ChallengerError,
+    ConfigError,
+    GroupMembershipLostError,
+)
+from shadowstream.runtime.consumer import BatchConsumer
+from shadowstream.runtime.health import AgentHealth, RateLimitedLog
+from shadowstream.runtime.kafka_io import UndeliveredOutputsError
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +66,19 @@ class AgentService(mode.Service):
     """A mode.Service (what Faust runs) whose body is a loop of ``step()`` calls.
 
     ``setup()``, every ``step()`` and ``teardown()`` run on the agent's own
-    thread and event loop. An unexpected exception crashes the worker on
-    purpose: every agent commits offsets only after its outputs are safe, so a
-    restart resumes exactly, while limping on after an unknown error could
-    lose data.
+    thread and event loop. The broker and the group never end the loop: a
+    lost membership (or outputs the broker refused) drops the uncommitted
+    work (``drop_uncommitted``) and rejoins; an unreachable broker is waited
+    for. Any other exception crashes the worker on purpose: every agent
+    commits offsets only after its outputs are safe, so a restart resumes
+    exactly, while limping on after an unknown error could lose data.
     """
 
     agent_name = "agent"
+    # health: no finished step for this long while the broker answers means stuck
+    stall_timeout_s = 60.0
+    # health: no partition for this long means the group is not forming
+    rebalance_grace_s = 30.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -72,9 +89,14 @@ class AgentService(mode.Service):
         self.ready = asyncio.Event()
         self.failure: BaseException | None = None
         self._crash_task: asyncio.Future[None] | None = None
+        self.phase = "created"  # starting, running, stopping, stopped, failed
+        self.last_beat = time.monotonic()
+        self.timings: dict[str, float] = {}  # start-up milestones (epoch seconds)
+        self._unavailable = RateLimitedLog(log, 30.0)
 
     async def setup(self) -> None:
-        """Create clients (called on the agent's thread before the first step)."""
+        """Create clients (called on the agent's thread before the first step).
+        Subscribe first: the group join then runs while the rest is set up."""
 
     async def step(self) -> None:
         """One iteration: consume a batch, process it, do periodic work."""
@@ -82,6 +104,18 @@ class AgentService(mode.Service):
 
     async def teardown(self) -> None:
         """Final commit and close (called on the agent's thread after the last step)."""
+
+    def drop_uncommitted(self) -> None:
+        """Forget everything consumed since the last commit (this member was fenced:
+        the partitions' next owner re-reads it from the committed offsets)."""
+
+    def on_topics_recreated(self) -> None:
+        """The broker lost its data and the topics were re-created (called from the broker
+        watch's thread): re-read anything followed by position, not by group."""
+
+    def not_ready_reasons(self) -> list[str]:
+        """Agent-specific reasons it cannot do its job right now (e.g. the sink cannot store)."""
+        return []
 
     def metrics(self) -> dict[str, Any]:
         return {}
@@ -94,14 +128,64 @@ class AgentService(mode.Service):
 
     def mark_ready(self) -> None:
         """Callable from any thread (e.g. a Kafka rebalance callback)."""
+        self.timings.setdefault("assigned", time.time())
         loop = self._main_loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.ready.set)
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: shutting down
+                loop.call_soon_threadsafe(self.ready.set)
+
+    def group_consumer(self) -> BatchConsumer | None:
+        """The agent's group consumer, once setup() created it (as ``self.consumer``)."""
+        consumer = getattr(self, "consumer", None)
+        return consumer if isinstance(consumer, BatchConsumer) else None
+
+    def beat(self) -> None:
+        """The agent made progress (or is alive and waiting for the broker)."""
+        self.last_beat = time.monotonic()
+
+    def mark(self, milestone: str) -> None:
+        """Record a start-up milestone (reported in /healthz, measured by benchmarks)."""
+        self.timings.setdefault(milestone, time.time())
+
+    # -- health (read from the web thread) -------------------------------------------
+    def health(self) -> AgentHealth:
+        reasons: list[str] = []
+        crashed = self.phase == "failed"
+        if crashed:
+            reasons.append(f"crashed: {self.failure}")
+        elif self.phase != "running":
+            reasons.append(self.phase)
+        thread = self._thread
+        if self.phase == "running" and (thread is None or not thread.is_alive()):
+            crashed = True
+            reasons.append("its thread ended")
+        consumer = self.group_consumer()
+        if consumer is not None and self.phase == "running":
+            membership = consumer.membership
+            waiting = membership.unassigned_for()
+            if not membership.counts["assignments"]:
+                reasons.append(f"joining its consumer group ({waiting:.0f}s)")
+            elif waiting > self.rebalance_grace_s:
+                reasons.append(
+                    f"no partitions for {waiting:.0f}s (rebalance not finishing, "
+                    "or more members than partitions)"
+                )
+        reasons += self.not_ready_reasons() if self.phase == "running" else []
+        return AgentHealth(
+            name=self.agent_name,
+            phase=self.phase,
+            crashed=crashed,
+            stalled_s=time.monotonic() - self.last_beat if self.phase == "running" else 0.0,
+            stall_timeout_s=self.stall_timeout_s,
+            reasons=reasons,
+            membership=consumer.membership.snapshot() if consumer is not None else None,
+        )
 
     # -- lifecycle (main loop) ------------------------------------------------------------
     async def on_started(self) -> None:
         tune_gc_for_agents()
         self._main_loop = asyncio.get_running_loop()
+        self.phase = "starting"
         self._thread = threading.Thread(
             target=self._thread_main, name=f"agent-{self.agent_name}", daemon=True
         )
@@ -122,20 +206,55 @@ class AgentService(mode.Service):
     async def _run(self) -> None:
         set_up = False
         try:
+            self.mark("setup_started")
             await self.setup()
             set_up = True
+            self.mark("setup_done")
+            self.phase = "running"
+            self.beat()
             while not self._stopping:
-                await self.step()
+                await self._step_once()
+                self.beat()
         except Exception as exc:
-            log.exception("%s crashed: %s", self.agent_name, exc)
-            self.failure = exc
-            self._crash_from_thread(exc)
+            self._fail(exc)
         finally:
             if set_up:
+                self.phase = "stopping" if self.phase != "failed" else self.phase
                 try:
                     await self.teardown()
                 except Exception:
                     log.exception("%s: teardown failed", self.agent_name)
+            if self.phase != "failed":
+                self.phase = "stopped"
+
+    async def _step_once(self) -> None:
+        """One step; what the broker or the group throws at it is handled here."""
+        try:
+            await self.step()
+        except GroupMembershipLostError as exc:
+            self._fence(str(exc), rejoin_now=False)
+        except UndeliveredOutputsError as exc:
+            self._fence(f"outputs lost ({exc})", rejoin_now=True)
+        except BrokerUnavailableError as exc:
+            self._unavailable.warning(
+                "%s: waiting for the broker (%s); nothing is lost", self.agent_name, exc
+            )
+            await asyncio.sleep(0.5)
+
+    def _fence(self, reason: str, *, rejoin_now: bool) -> None:
+        self.drop_uncommitted()
+        consumer = self.group_consumer()
+        if consumer is not None:
+            consumer.fence(reason, rejoin_now=rejoin_now)
+
+    def _fail(self, exc: Exception) -> None:
+        self.failure = exc
+        self.phase = "failed"
+        if is_config_error(exc):
+            log.error("%s cannot run: %s", self.agent_name, exc)
+        else:
+            log.exception("%s crashed: %s", self.agent_name, exc)
+        self._crash_from_thread(exc)
 
     def _crash_from_thread(self, exc: BaseException) -> None:
         loop = self._main_loop
@@ -145,4 +264,10 @@ class AgentService(mode.Service):
         def crash() -> None:
             self._crash_task = asyncio.ensure_future(self.crash(exc))
 
-        loop.call_soon_threadsafe(crash)
+        with contextlib.suppress(RuntimeError):  # the main loop closed meanwhile
+            loop.call_soon_threadsafe(crash)
+
+
+def is_config_error(exc: BaseException) -> bool:
+    """A failure that a restart cannot fix: the configuration (or the code it names) is wrong."""
+    return isinstance(exc, ConfigError | ChallengerError)

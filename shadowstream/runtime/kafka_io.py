@@ -17,15 +17,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from shadowstream.core.errors import BrokerError
-from shadowstream.runtime.kafka_stats import STATISTICS_INTERVAL_MS, ClientStatistics
+from shadowstream.core.errors import BrokerError, BrokerUnavailableError
+from shadowstream.runtime.consumer import AssignCallback, BatchConsumer
 from shadowstream.schemas import DEAD_LETTER
 
 log = logging.getLogger(__name__)
@@ -36,114 +36,21 @@ log = logging.getLogger(__name__)
 MESSAGE_HEADROOM = 64 * 1024
 DEAD_LETTER_KEY_BYTES = 1024  # a longer original key is kept, truncated, in the record only
 
-AssignCallback = Callable[[list[TopicPartition]], None]
+__all__ = [
+    "AssignCallback",
+    "BatchConsumer",
+    "DeadLetterCounter",
+    "DeadLetters",
+    "OffsetTracker",
+    "OutputProducer",
+    "UndeliveredOutputsError",
+    "deadletter_counts",
+]
 
 
-class BatchConsumer:
-    """A confluent-kafka consumer driven from asyncio, one batch per call."""
-
-    def __init__(
-        self,
-        conf: dict[str, Any],
-        topics: Sequence[str],
-        *,
-        on_assign: AssignCallback | None = None,
-        on_revoke: AssignCallback | None = None,
-        name: str = "consumer",
-    ) -> None:
-        conf = dict(conf)
-        conf.setdefault("error_cb", self._on_error)
-        conf.setdefault("logger", logging.getLogger(f"shadowstream.librdkafka.{name}"))
-        # lag, brokers and group state for /metrics, reported from consume() itself
-        self.statistics = ClientStatistics(str(conf.get("group.id", name)))
-        conf.setdefault("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-        conf.setdefault("stats_cb", self.statistics.update)
-        self._consumer = Consumer(conf)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kafka-{name}")
-        self._user_assign = on_assign
-        self._user_revoke = on_revoke
-        self.assignment: set[tuple[str, int]] = set()
-        self.topics = list(topics)
-        self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
-        self._closed = False
-
-    def _on_error(self, err: KafkaError) -> None:
-        if err.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
-            log.warning("kafka: %s", err)
-        else:
-            log.error("kafka: %s", err)
-
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assignment |= {(tp.topic, tp.partition) for tp in partitions}
-        if self._user_assign is not None:
-            self._user_assign(partitions)
-
-    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._user_revoke is not None:
-            self._user_revoke(partitions)
-        self.assignment -= {(tp.topic, tp.partition) for tp in partitions}
-
-    async def poll(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to ``max_messages`` messages, waiting at most ``timeout`` seconds.
-
-        Errors that are only informational (end of partition) are dropped;
-        anything else is logged and skipped (librdkafka retries on its own).
-        """
-        loop = asyncio.get_running_loop()
-        messages: list[Message] = await loop.run_in_executor(
-            self._executor, self._consumer.consume, max_messages, timeout
-        )
-        good = []
-        for msg in messages:
-            err = msg.error()
-            if err is None:
-                good.append(msg)
-            elif err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error on %s[%s]: %s", msg.topic(), msg.partition(), err)
-        return good
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking consumer call on the consumer's own thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
-
-    def commit_sync(self, offsets: Sequence[TopicPartition]) -> None:
-        if not offsets:
-            return
-        try:
-            self._consumer.commit(offsets=list(offsets), asynchronous=False)
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                return
-            raise BrokerError(f"offset commit failed: {exc}") from None
-
-    async def commit(self, offsets: Sequence[TopicPartition]) -> None:
-        await self.run(self.commit_sync, offsets)
-
-    def pause(self, partitions: Sequence[TopicPartition]) -> None:
-        if partitions:
-            self._consumer.pause(list(partitions))
-
-    def resume(self, partitions: Sequence[TopicPartition]) -> None:
-        if partitions:
-            self._consumer.resume(list(partitions))
-
-    def assigned_partitions(self) -> list[TopicPartition]:
-        return [TopicPartition(t, p) for t, p in sorted(self.assignment)]
-
-    @property
-    def raw(self) -> Consumer:
-        return self._consumer
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self.run(self._consumer.close)
-        finally:
-            self._executor.shutdown(wait=False)
+class UndeliveredOutputsError(BrokerError):
+    """Outputs the broker refused for good: the work that produced them must be re-done
+    from the last committed offsets (the agent fences itself and rejoins)."""
 
 
 class OutputProducer:
@@ -153,6 +60,8 @@ class OutputProducer:
     stalls the pipeline instead of dropping outputs, and offsets are committed
     only after a successful flush. A message up to ``max_message_bytes`` (the
     agent's intake limit) plus headroom can be produced.
+    only after a successful flush. ``on_wait`` is called while the producer waits
+    for room or for acknowledgements (the agent uses it to show it is alive).
     """
 
     def __init__(
@@ -171,6 +80,7 @@ class OutputProducer:
         self._last_failure: str | None = None
         self._lock = threading.Lock()
         self.produced = 0
+        self.on_wait: Callable[[], None] | None = None
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -198,7 +108,7 @@ class OutputProducer:
                 self.produced += 1
                 return
             except BufferError:
-                self._producer.poll(0.05)
+                self._wait()
 
     def produce_batch(
         self, topic: str, partition: int, messages: list[dict[str, Any]]
@@ -233,24 +143,39 @@ class OutputProducer:
             if not retry:
                 return failed
             pending, indexes = retry, retry_indexes
-            self._producer.poll(0.05)
+            self._wait()
+
+    def _wait(self) -> None:
+        self._producer.poll(0.05)
+        if self.on_wait is not None:
+            self.on_wait()
 
     def poll(self) -> None:
         self._producer.poll(0)
 
     def flush_sync(self, timeout: float | None = None) -> None:
+        """Wait until everything queued is acknowledged. BrokerUnavailableError after
+        ``timeout`` seconds (nothing is lost: the producer keeps retrying);
+        UndeliveredOutputsError if a message failed for good."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            remaining = self._producer.flush(1.0)
+            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            remaining = self._producer.flush(wait)
             if remaining == 0:
                 break
-            if deadline is not None and time.monotonic() > deadline:
-                raise BrokerError(f"{remaining} messages still undelivered after {timeout}s")
+            if self.on_wait is not None:
+                self.on_wait()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BrokerUnavailableError(
+                    f"{remaining} messages not acknowledged by the broker after {timeout:.0f}s"
+                )
         with self._lock:
             failures, self._failures = self._failures, 0
             last = self._last_failure
         if failures:
-            raise BrokerError(f"{failures} messages could not be delivered (last: {last})")
+            raise UndeliveredOutputsError(
+                f"{failures} messages could not be delivered (last: {last})"
+            )
 
     async def flush(self, timeout: float | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -364,26 +289,42 @@ class DeadLetters:
             )
 
 
+def deadletter_counts(agent: Any) -> dict[str, int]:
+    """An agent's dead letters per reason; empty before its setup() created them
+    (metrics are read during start-up too)."""
+    deadletters = getattr(agent, "deadletters", None)
+    return dict(deadletters.counter.by_reason) if deadletters is not None else {}
+
+
 class OffsetTracker:
     """Commit positions for work that completes out of order.
 
     Offsets start in order per partition and may finish in any order; the
     commit position is the oldest offset not finished yet. This is the guard
     against committing past in-flight work (cf. faust-streaming#606).
+
+    ``start`` returns the partition's epoch; ``forget`` (a revocation, a lost
+    membership) begins a new one, and work of an older epoch that finishes
+    later is ignored: after a rejoin the same offsets are in flight again,
+    and an old call must not mark the new one done.
     """
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], deque[int]] = {}
         self._done: dict[tuple[str, int], set[int]] = {}
         self._next: dict[tuple[str, int], int] = {}
+        self._epochs: dict[tuple[str, int], int] = {}
 
-    def start(self, topic: str, partition: int, offset: int) -> None:
+    def start(self, topic: str, partition: int, offset: int) -> int:
         tp = (topic, partition)
         self._pending.setdefault(tp, deque()).append(offset)
         self._next[tp] = offset + 1
+        return self._epochs.get(tp, 0)
 
-    def finish(self, topic: str, partition: int, offset: int) -> None:
+    def finish(self, topic: str, partition: int, offset: int, epoch: int | None = None) -> None:
         tp = (topic, partition)
+        if epoch is not None and epoch != self._epochs.get(tp, 0):
+            return  # started before a revocation: the new owner redoes it
         if tp in self._pending:  # ignore work of a partition revoked meanwhile
             self._done.setdefault(tp, set()).add(offset)
 
@@ -412,3 +353,8 @@ class OffsetTracker:
         self._pending.pop(tp, None)
         self._done.pop(tp, None)
         self._next.pop(tp, None)
+        self._epochs[tp] = self._epochs.get(tp, 0) + 1
+
+    def forget_all(self) -> None:
+        for topic, partition in list(self._pending):
+            self.forget(topic, partition)

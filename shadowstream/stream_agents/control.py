@@ -57,6 +57,13 @@ class ControlFollower:
         self._assigned = True
         return True
 
+    def restart(self) -> None:
+        """Read the topic from its beginning again (callable from any thread): after
+        the broker lost its data the topic was re-created, and the old position would
+        skip every new command until the offsets caught up."""
+        self._assigned = False
+        self._last_attempt = 0.0
+
     def poll_sync(self, timeout: float = 0.0, max_messages: int = 1000) -> int:
         """Apply any new commands; returns how many were applied."""
         if not self._assign():

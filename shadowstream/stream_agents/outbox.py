@@ -63,6 +63,12 @@ class Outbox:
         else:
             log.error("router: %s", detail)
 
+    def clear(self) -> None:
+        """Drop what is queued and not handed to the producer yet (a fenced router: the
+        next owner replays the work that produced it)."""
+        self._out = {}
+        self._sources = {}
+
     def send(self) -> None:
         """Hand the queued outputs to the producer: one call per (topic, partition)."""
         if not self._out:

@@ -34,20 +34,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
-from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.runtime.clock import RunningClock
+from shadowstream.runtime.kafka_io import (
+    BatchConsumer,
+    DeadLetters,
+    OutputProducer,
+    deadletter_counts,
+)
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import REQUEST, RESPONSE
 from shadowstream.schemas.timestamps import EventTimeWindow
@@ -60,6 +60,7 @@ from shadowstream.schemas.wire import (
     encode_markers,
     iter_markers,
 )
+from shadowstream.stream_agents.changelog import read_changelog
 from shadowstream.stream_agents.comparison import ComparisonBuilder
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
@@ -105,6 +106,7 @@ class RouterService(AgentService):
         expire_interval_s: float = 0.2,
         event_time: EventTimeWindow | None = None,
         redactor: Redactor | None = None,
+        flush_timeout_s: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -113,6 +115,7 @@ class RouterService(AgentService):
         self.redactor = redactor
         self.redacted: dict[str, int] = {}
         self.kafka = kafka
+        self.flush_timeout_s = flush_timeout_s
         self.topics = topics
         self.partitions = partitions
         self.fanout = fanout
@@ -130,6 +133,8 @@ class RouterService(AgentService):
         # build + encode, never raising into the join (a failure is dead-lettered)
         self._guarded = GuardedBuilder(builder, max_message_bytes)
         self.engines: dict[int, JoinEngine[Emitted]] = {}
+        # join windows run on it: time the router was not running is left out
+        self.clock = RunningClock(max_gap_s=max(1.0, window_s / 10))
         self._consumed: dict[tuple[int, int], int] = {}  # (source, partition) -> next offset
         self._source_of = {
             topics.requests: SOURCE_REQUESTS,
@@ -168,8 +173,20 @@ class RouterService(AgentService):
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
+        # subscribe first: the group join runs while the rest is set up
+        self.consumer = BatchConsumer(
+            self.kafka.consumer(self.topics.router_group),
+            [self.topics.requests, self.topics.batch_requests, self.topics.responses],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+            name="router",
+            admin_conf=self.kafka.base(),
+        )
+        self.mark("subscribed")
         limit = self.max_message_bytes
         self.producer = OutputProducer(self.kafka.producer(), "router", max_message_bytes=limit)
+        self.producer.on_wait = self.beat
         self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router", limit)
         # this step's fan-out and comparison messages (one produce_batch per partition)
         self.outbox = Outbox(self.producer, self.deadletters, self.topics)
@@ -181,13 +198,6 @@ class RouterService(AgentService):
             )
         if self.builder.judges:
             self.builder.on_judge = lambda job: self._judge_jobs.append(job)
-        self.consumer = BatchConsumer(
-            self.kafka.consumer(self.topics.router_group),
-            [self.topics.requests, self.topics.batch_requests, self.topics.responses],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            name="router",
-        )
 
     async def teardown(self) -> None:
         self._report_stats()
@@ -203,14 +213,16 @@ class RouterService(AgentService):
     # -- rebalance (called on the consumer thread, inside poll) --------------------------
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
         numbers = sorted({tp.partition for tp in partitions})
-        for p in numbers:
-            if p not in self.engines:
-                engine = self._new_engine(p)
-                restored = self._restore(p, engine)
-                self.counters["restored_markers"] += restored
-                self.engines[p] = engine
+        new = [p for p in numbers if p not in self.engines]
+        restored = self._restore(new) if new else {}
+        kept = 0
+        for p in new:
+            engine = self._new_engine(p)
+            kept += engine.restore_markers(restored.get(p, []))
+            self.engines[p] = engine
+        self.counters["restored_markers"] += kept
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
-        log.info("router: assigned partitions %s", numbers)
+        log.info("router: assigned partitions %s (%s markers restored)", numbers, kept)
         self.mark_ready()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -219,12 +231,31 @@ class RouterService(AgentService):
             self._commit_sync()
         except Exception as exc:
             log.warning("router: commit on revoke failed (%s); the next owner replays", exc)
+        self._forget(numbers)
+        log.info("router: revoked partitions %s", numbers)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """No longer ours: another member may own them already, so nothing is committed."""
+        self._forget(sorted({tp.partition for tp in partitions}))
+
+    def on_topics_recreated(self) -> None:
+        control = getattr(self, "control", None)  # None before setup()
+        if control is not None:
+            control.restart()
+
+    def drop_uncommitted(self) -> None:
+        """Fenced: every open request and position since the last commit is the next
+        owner's to replay (closed requests are in the changelog already)."""
+        self.outbox.clear()
+        self._judge_jobs.clear()
+        self._forget(sorted(self.engines))
+
+    def _forget(self, numbers: Sequence[int]) -> None:
         for p in numbers:
             self.engines.pop(p, None)
             for source in (SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES):
                 self._consumed.pop((source, p), None)
         self.fanout.set_share(len(self.engines) / max(self.partitions, 1))
-        log.info("router: revoked partitions %s", numbers)
 
     def _new_engine(self, partition: int) -> JoinEngine[Emitted]:
         def dispatch(
@@ -238,51 +269,30 @@ class RouterService(AgentService):
             build=self._guarded,
             replay=self._replay,
             dispatch=dispatch,
+            clock=self.clock,
         )
 
-    def _restore(self, partition: int, engine: JoinEngine[Emitted]) -> int:
-        """Read this partition's changelog back into the engine's markers."""
-        conf = self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}")
-        consumer = Consumer(conf)
-        try:
-            tp = TopicPartition(self.topics.router_changelog, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high <= low:
-                return 0
-            start = low
-            since_ms = int((time.time() - self.late_retention_s - self.window_s - 60) * 1000)
-            try:
-                found = consumer.offsets_for_times(
-                    [TopicPartition(tp.topic, partition, since_ms)], timeout=10
-                )
-                if found and found[0].offset >= 0:
-                    start = max(low, found[0].offset)
-            except Exception:  # brokers without timestamp lookup: read it all
-                start = low
-            consumer.assign([TopicPartition(tp.topic, partition, start or OFFSET_BEGINNING)])
-            markers: list[tuple[str, Marker]] = []
-            position = start
-            deadline = time.monotonic() + 120
-            while position < high and time.monotonic() < deadline:
-                for msg in consumer.consume(10_000, 1.0):
-                    if msg.error() is not None:
-                        continue
-                    position = (msg.offset() or 0) + 1
-                    markers.extend(iter_markers(msg.key(), msg.value()))
-            kept = engine.restore_markers(markers)
-            log.info("router: partition %s restored %s markers", partition, kept)
-            return kept
-        finally:
-            consumer.close()
+    def _restore(self, numbers: Sequence[int]) -> dict[int, list[tuple[str, Marker]]]:
+        """Read the changelog of these partitions back, from ``late_retention`` ago."""
+        return read_changelog(
+            self.kafka.consumer(f"{self.topics.router_group}.restore.{uuid.uuid4().hex[:8]}"),
+            self.topics.router_changelog,
+            numbers,
+            since=time.time() - self.late_retention_s - self.window_s - 60,
+            decode=iter_markers,
+            progress=self.beat,
+        )
 
     # -- main loop ---------------------------------------------------------------------------
     async def step(self) -> None:
         messages = await self.consumer.poll(self.batch_size, self.poll_timeout_s)
+        self.clock.tick()  # before anything is timed: a freeze is not a slow challenger
         for msg in messages:
             self._handle(msg)
         self.counters["consumed"] += len(messages)
         now = time.monotonic()
         if now >= self._next_expire:
+            self.clock.tick()
             self._next_expire = now + self.expire_interval_s
             for partition, engine in list(self.engines.items()):
                 self._emit(engine.expire(), partition)
@@ -444,10 +454,16 @@ class RouterService(AgentService):
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit_sync(self) -> None:
-        """Flush outputs, persist markers, then commit what no open request still holds."""
+        """Flush outputs, persist markers, then commit what no open request still holds.
+
+        Each flush waits at most ``flush_timeout_s``: a broker that does not answer
+        skips this commit (BrokerUnavailableError), it never stops the loop; what
+        was queued stays queued and the next commit waits for it again."""
+        if self.consumer.fenced:
+            return  # dropped: the next owner replays from the last commit
         self._send_out()
+        self.producer.flush_sync(self.flush_timeout_s)
         markers = {p: engine.drain_markers() for p, engine in self.engines.items()}
-        self.producer.flush_sync()
         changelog = self.topics.router_changelog
         wrote = 0
         for partition, items in markers.items():
@@ -459,7 +475,7 @@ class RouterService(AgentService):
                 wrote += 1
         wrote += self._write_noise()
         if wrote:
-            self.producer.flush_sync()
+            self.producer.flush_sync(self.flush_timeout_s)
         offsets = []
         for (source, partition), next_offset in self._consumed.items():
             engine = self.engines.get(partition)
@@ -515,7 +531,7 @@ class RouterService(AgentService):
             "held_events": sum(e.held_events() for e in engines.values()),
             "join": join,
             "comparison": self.builder.metrics(),
-            "deadletters": dict(self.deadletters.counter.by_reason),
+            "deadletters": deadletter_counts(self),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},
             "redacted": dict(self.redacted),
         }

@@ -78,7 +78,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "SHADOW_TOPIC_PREFIX": settings.topic_prefix,
             "SHADOW_PARTITIONS": str(settings.partitions),
             "SHADOW_JOIN_WINDOW_SECONDS": str(settings.join_window_seconds),
-            "SHADOW_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
             "SHADOW_CHALLENGERS": json.dumps(
                 [c.model_dump(mode="json") for c in settings.challengers]
             ),

@@ -99,3 +99,9 @@ async def held_until_released(payload: dict[str, Any]) -> dict[str, Any]:
         while not Path(gate).exists():
             await asyncio.sleep(0.05)
     return champion_output(payload)
+
+
+async def takes_a_second(payload: dict[str, Any]) -> dict[str, Any]:
+    """The champion's answer after 1 s: calls are always in flight under steady traffic."""
+    await asyncio.sleep(1.0)
+    return champion_output(payload)

@@ -102,7 +102,7 @@ def test_stateful_services_and_agents_restart_and_agents_have_healthchecks() -> 
         assert spec.get("restart") == "unless-stopped", name
         check = " ".join(spec["healthcheck"]["test"])
         port = spec["environment"]["SHADOW_WEB_PORT"]
-        assert f"127.0.0.1:{port}/healthz" in check, name
+        assert f"127.0.0.1:{port}/readyz" in check, name
         assert spec["environment"]["SHADOW_WEB_HOST"] == "0.0.0.0", name  # scrapable
 
 

@@ -101,7 +101,7 @@ class FakeProducer:
     def poll(self, timeout: float = 0) -> int:
         return 0
 
-    async def flush(self) -> None:
+    async def flush(self, timeout: float | None = None) -> None:
         pass
 
     def close(self) -> None:

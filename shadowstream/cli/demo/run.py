@@ -64,7 +64,6 @@ def demo_settings(broker_url: str, data_dir: Path) -> Settings:
         broker_url=broker_url,
         clickhouse_url=f"chdb://{data_dir.resolve() / 'chdb'}",
         partitions=4,
-        kafka_session_timeout_ms=6000,
         join_window_seconds=5.0,
         late_retention_seconds=60.0,
         write_endpoints=[WRITE_ENDPOINT],

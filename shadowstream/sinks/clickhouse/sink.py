@@ -40,6 +40,7 @@ from confluent_kafka import Message, TopicPartition
 from prometheus_client import Histogram
 
 from shadowstream.core.errors import (
+    BrokerError,
     SchemaError,
     WarehouseError,
     WarehouseRejectedError,
@@ -49,7 +50,12 @@ from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
-from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OutputProducer
+from shadowstream.runtime.kafka_io import (
+    BatchConsumer,
+    DeadLetters,
+    OutputProducer,
+    deadletter_counts,
+)
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
 from shadowstream.schemas.timestamps import EventTimeWindow, peek_second_long
 from shadowstream.sinks.clickhouse.isolation import RowIsolation, strict_check
@@ -110,6 +116,7 @@ class ClickHouseSinkService(AgentService):
         backoff_max_s: float = 30.0,
         event_time: EventTimeWindow | None = None,
         redactor: Redactor | None = None,
+        flush_timeout_s: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -119,6 +126,7 @@ class ClickHouseSinkService(AgentService):
         self.redacted: dict[str, int] = {}
         self.kafka = kafka
         self.event_time = event_time  # None: raw events' timestamps are not checked
+        self.flush_timeout_s = flush_timeout_s
         self.topics = topics
         self.warehouse_factory = warehouse_factory
         self.batch_rows = batch_rows
@@ -146,6 +154,7 @@ class ClickHouseSinkService(AgentService):
         self._failed: _Batch | None = None  # a batch waiting for ClickHouse to come back
         self._generation = 0  # bumped by each revocation
         self._warehouse: Warehouse | None = None
+        self._commit_error: BrokerError | None = None  # raised by the next step
         self._paused = False
         self._retry_at = 0.0
         self._backoff = backoff_initial_s
@@ -184,21 +193,30 @@ class ClickHouseSinkService(AgentService):
 
     # -- lifecycle -------------------------------------------------------------------
     async def setup(self) -> None:
-        limit = self.max_message_bytes
-        self.producer = OutputProducer(self.kafka.producer(), "sink", max_message_bytes=limit)
-        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink", limit)
-        if self.auto_migrate:
-            await asyncio.get_running_loop().run_in_executor(None, self._migrate)
+        # subscribe first: the group join runs while ClickHouse is opened and migrated
+        # (nothing is consumed before the first step, after the migrations)
         self.consumer = BatchConsumer(
             self.kafka.consumer(self.topics.sink_group),
             list(self.kinds),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
             name="sink",
+            admin_conf=self.kafka.base(),
         )
+        self.mark("subscribed")
+        limit = self.max_message_bytes
+        self.producer = OutputProducer(self.kafka.producer(), "sink", max_message_bytes=limit)
+        self.producer.on_wait = self.beat
+        self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "sink", limit)
+        if self.auto_migrate:
+            await asyncio.get_running_loop().run_in_executor(None, self._migrate)
 
     def _migrate(self) -> None:
-        applied = migrate(self.warehouse, self.retention_days)
+        warehouse = self.warehouse
+        self.mark("warehouse_opened")
+        applied = migrate(warehouse, self.retention_days)
+        self.mark("migrated")
         if applied:
             log.info("sink: applied migrations %s", [f"{m.version}_{m.name}" for m in applied])
 
@@ -230,13 +248,22 @@ class ClickHouseSinkService(AgentService):
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Runs on the consumer's thread, inside poll(), before any message of the
-        # new assignment is returned. Uncommitted work is simply re-read by the next
-        # owner (inserts are idempotent); a batch being stored right now finishes its
-        # insert but does not commit (its generation is over).
+        # new assignment is returned (also when the partitions were lost). Uncommitted
+        # work is simply re-read by the next owner (inserts are idempotent); a batch
+        # being stored right now finishes its insert but does not commit (its
+        # generation is over).
         self._generation += 1
         self._batch = _Batch()
         self._failed = None
         self._paused = False
+
+    def drop_uncommitted(self) -> None:
+        self._on_revoke([])
+
+    def not_ready_reasons(self) -> list[str]:
+        if self._paused:
+            return [f"cannot store in ClickHouse, consumption paused ({self.last_error})"]
+        return []
 
     # -- main loop ----------------------------------------------------------------------
     async def step(self) -> None:
@@ -250,6 +277,9 @@ class ClickHouseSinkService(AgentService):
         if store is not None and store.done():
             self._store = None
             self._stored(store)
+        error, self._commit_error = self._commit_error, None
+        if error is not None:
+            raise error  # the agent loop waits for the broker, or rejoins if fenced
         if self._paused:
             # keep the group membership alive while ClickHouse is away
             await self.consumer.poll(100, 0.1)
@@ -388,8 +418,13 @@ class ClickHouseSinkService(AgentService):
             self.counters["batches"] += 1
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
         started = time.monotonic()
-        await self.producer.flush()  # dead letters of this batch are safe
-        await self.consumer.run(self._commit_if_current, offsets, generation)
+        try:
+            await self.producer.flush(self.flush_timeout_s)  # dead letters of this batch are safe
+            await self.consumer.run(self._commit_if_current, offsets, generation)
+        except BrokerError as exc:
+            # the rows are stored (inserts are idempotent); only the commit did not go
+            # through, and a later batch's commit covers them
+            self._commit_error = exc
         self.counters["commit_ms"] += round((time.monotonic() - started) * 1000)
 
     def _commit_if_current(self, offsets: list[TopicPartition], generation: int) -> None:
@@ -455,6 +490,6 @@ class ClickHouseSinkService(AgentService):
             "pending_rows": self._batch.rows + (self._storing[0].rows if self._storing else 0),
             "paused": self._paused,
             "last_error": self.last_error,
-            "deadletters": dict(self.deadletters.counter.by_reason),
+            "deadletters": deadletter_counts(self),
             "redacted": dict(self.redacted),
         }

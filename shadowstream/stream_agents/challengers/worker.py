@@ -34,7 +34,13 @@ from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.redaction import Redactor, scrub_answer
 from shadowstream.runtime.agent import AgentService
-from shadowstream.runtime.kafka_io import BatchConsumer, DeadLetters, OffsetTracker, OutputProducer
+from shadowstream.runtime.kafka_io import (
+    BatchConsumer,
+    DeadLetters,
+    OffsetTracker,
+    OutputProducer,
+    deadletter_counts,
+)
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.runtime.threads import PoolSaturatedError
 from shadowstream.schemas import REQUEST, RESPONSE
@@ -45,7 +51,7 @@ from shadowstream.stream_agents.challengers.base import (
     ModelAnswer,
     answer_usage,
 )
-from shadowstream.stream_agents.challengers.callable_adapter import BatchProgress
+from shadowstream.stream_agents.challengers.callable_adapter import BatchProgress, load_callable
 from shadowstream.stream_agents.challengers.tracing import ChallengerTracer
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import ExperimentRegistry
@@ -76,6 +82,7 @@ class _Call:
     offset: int
     is_batch: bool
     context: ChallengeContext
+    epoch: int  # the tracker's epoch for the partition when the call started
 
 
 class ChallengerWorkerService(AgentService):
@@ -98,6 +105,7 @@ class ChallengerWorkerService(AgentService):
         otel_spans: bool = False,
         redactor: Redactor | None = None,
         storage_redactor: Redactor | None = None,
+        flush_timeout_s: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -112,9 +120,12 @@ class ChallengerWorkerService(AgentService):
         self.topics = topics
         self.spec = spec
         self.tracer = ChallengerTracer(spec.name, otel_spans)
+        self.flush_timeout_s = flush_timeout_s
         self.agent_name = f"challenger:{spec.name}"
         self.window_s = window_s
         self._adapter = adapter
+        if adapter is None and spec.callable is not None:
+            load_callable(spec.callable)  # a challenger that does not import fails now, once
         self.commit_interval_s = commit_interval_s
         self.batch_limit = max(1, int(spec.concurrency * batch_share))
         self.poll_timeout_s = poll_timeout_s
@@ -148,19 +159,7 @@ class ChallengerWorkerService(AgentService):
 
     # -- lifecycle ------------------------------------------------------------------
     async def setup(self) -> None:
-        self.adapter = self._adapter or build_adapter(self.spec)
-        # a span per call: no batching of sync calls on one thread handoff then
-        self._thread_batches = (
-            bool(getattr(self.adapter, "runs_in_threads", False))
-            and hasattr(self.adapter, "call_batch")
-            and not self.tracer.enabled
-        )
-        self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
-        self.deadletters = DeadLetters(
-            self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
-        )
-        self.control = ControlFollower(self.kafka, self.topics.control, self.registry)
-        self.stats = StatsReporter(self.producer, self.topics.stats, "challenger")
+        # subscribe first: the group join runs while the rest is set up
         self.consumer = BatchConsumer(
             self.kafka.consumer(
                 self.topics.challenger_group(self.spec.name),
@@ -169,8 +168,25 @@ class ChallengerWorkerService(AgentService):
             [self.live_topic, self.batch_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
             name=f"challenger-{self.spec.name}",
+            admin_conf=self.kafka.base(),
         )
+        self.mark("subscribed")
+        self.adapter = self._adapter or build_adapter(self.spec)
+        # a span per call: no batching of sync calls on one thread handoff then
+        self._thread_batches = (
+            bool(getattr(self.adapter, "runs_in_threads", False))
+            and hasattr(self.adapter, "call_batch")
+            and not self.tracer.enabled
+        )
+        self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
+        self.producer.on_wait = self.beat
+        self.deadletters = DeadLetters(
+            self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
+        )
+        self.control = ControlFollower(self.kafka, self.topics.control, self.registry)
+        self.stats = StatsReporter(self.producer, self.topics.stats, "challenger")
 
     async def teardown(self) -> None:
         if self._calls:
@@ -184,7 +200,7 @@ class ChallengerWorkerService(AgentService):
         self.stats.report({self.spec.name: self.counters})
         try:
             snapshot = self.tracker.committable()
-            await self.producer.flush(timeout=10)
+            await self.producer.flush(timeout=self.flush_timeout_s)
             await self.consumer.commit(snapshot)
         except Exception as exc:
             log.warning("%s: final commit failed (%s)", self.agent_name, exc)
@@ -204,17 +220,29 @@ class ChallengerWorkerService(AgentService):
         # Work in flight for these partitions may still finish and be produced;
         # commit only what is already complete and delivered.
         try:
+            revoked = {(p.topic, p.partition) for p in partitions}
             snapshot = [
-                tp
-                for tp in self.tracker.committable()
-                if (tp.topic, tp.partition) in {(p.topic, p.partition) for p in partitions}
+                tp for tp in self.tracker.committable() if (tp.topic, tp.partition) in revoked
             ]
-            self.producer.flush_sync(timeout=30)
+            self.producer.flush_sync(timeout=self.flush_timeout_s)
             self.consumer.commit_sync(snapshot)
         except Exception as exc:
             log.warning("%s: commit on revoke failed (%s)", self.agent_name, exc)
+        self._on_lost(partitions)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """No longer ours (nothing is committed): calls in flight still answer, but their
+        offsets are the next owner's to commit."""
         for tp in partitions:
             self.tracker.forget(tp.topic, tp.partition)
+
+    def on_topics_recreated(self) -> None:
+        control = getattr(self, "control", None)  # None before setup()
+        if control is not None:
+            control.restart()
+
+    def drop_uncommitted(self) -> None:
+        self.tracker.forget_all()
 
     # -- main loop ---------------------------------------------------------------------
     async def step(self) -> None:
@@ -242,7 +270,7 @@ class ChallengerWorkerService(AgentService):
         if now >= self._next_commit:
             self._next_commit = now + self.commit_interval_s
             snapshot = self.tracker.committable()
-            await self.producer.flush()
+            await self.producer.flush(timeout=self.flush_timeout_s)
             await self.consumer.commit(snapshot)
             self.counters["commits"] += 1
         self.producer.poll()
@@ -298,7 +326,7 @@ class ChallengerWorkerService(AgentService):
             if key == TOOL_TRACE_HEADER and isinstance(header_value, bytes):
                 trace = _json_or_text(header_value.decode())
                 self.counters["replayed_tool_traces"] += 1
-        self.tracker.start(topic, partition, offset)
+        epoch = self.tracker.start(topic, partition, offset)
         is_batch = topic == self.batch_topic
         if is_batch:
             self._batch_in_flight += 1
@@ -311,7 +339,7 @@ class ChallengerWorkerService(AgentService):
             tool_trace=trace,
             traceparent=request.get("traceparent"),
         )
-        return _Call(request, topic, partition, offset, is_batch, context)
+        return _Call(request, topic, partition, offset, is_batch, context, epoch)
 
     def _dispatch(self, calls: list[_Call]) -> None:
         """One task per call for async models; small batches per thread for sync ones."""
@@ -333,7 +361,7 @@ class ChallengerWorkerService(AgentService):
         task.add_done_callback(self._calls.discard)
 
     def _done(self, call: _Call) -> None:
-        self.tracker.finish(call.topic, call.partition, call.offset)
+        self.tracker.finish(call.topic, call.partition, call.offset, call.epoch)
         self._in_flight -= 1
         if call.is_batch:
             self._batch_in_flight -= 1
@@ -476,6 +504,6 @@ class ChallengerWorkerService(AgentService):
             **self.counters,
             "in_flight": self._in_flight,
             "mean_latency_ms": round(self.latency_ms_total / answered, 3) if answered else None,
-            "deadletters": dict(self.deadletters.counter.by_reason),
+            "deadletters": deadletter_counts(self),
             "redacted": dict(self.redacted),
         }
