@@ -9,7 +9,7 @@ lifts the cancellation.
 from __future__ import annotations
 
 from shadowstream.core.config import Settings, kafka_client_config
-from shadowstream.core.errors import ExperimentError
+from shadowstream.core.errors import NotFoundError
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.commands import publish_command
 from shadowstream.experiments.planning import check_pipeline_topics
@@ -25,9 +25,9 @@ from shadowstream.experiments.store import (
 def cancel_run(settings: Settings, store: ExperimentStore, experiment_id: str) -> ExperimentRecord:
     record = store.get(experiment_id)
     if record is None:
-        raise ExperimentError(f"no batch run {experiment_id!r} (see `shadow batch status`)")
+        raise NotFoundError(f"no batch run {experiment_id!r} (the runs: `shadow batch status`)")
     if record.status == COMPLETED:
-        raise ExperimentError(f"run {experiment_id} is already completed")
+        return record  # nothing left to cancel: the caller says so (cancelling is idempotent)
     check_pipeline_topics(settings, ())  # reachable, and the control topic exists
     publish_command(
         kafka_client_config(settings),

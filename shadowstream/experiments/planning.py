@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shadowstream.core.config import NAME_PATTERN, Settings, kafka_client_config
-from shadowstream.core.errors import ExperimentError
+from shadowstream.core.errors import ExperimentError, NotFoundError
 from shadowstream.core.kafka import list_topic_names
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.ids import check_experiment_id, new_experiment_id
@@ -79,7 +79,7 @@ def plan_resume(
     store.require_schema()
     existing = store.get(experiment_id)
     if existing is None:
-        raise ExperimentError(f"no batch run {experiment_id!r} (see `shadow batch status`)")
+        raise NotFoundError(f"no batch run {experiment_id!r} (the runs: `shadow batch status`)")
     check_pipeline_topics(settings, existing.challengers)
     source = source_from_spec(existing.source_spec, store.warehouse)
     return _resume(settings, store, existing, source, rate)

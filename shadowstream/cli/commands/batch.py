@@ -48,7 +48,7 @@ from shadowstream.cli.commands.batch_providers import (
 )
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
 from shadowstream.cli.main import load, parse_duration, parse_time
-from shadowstream.core.errors import ExperimentError
+from shadowstream.core.errors import ExperimentError, NotFoundError
 
 CAPTURED = ("captured", "clickhouse")
 
@@ -464,7 +464,7 @@ def status(
     if experiment_id:
         record = store.get(experiment_id)
         if record is None:
-            raise ExperimentError(f"no batch run {experiment_id!r}")
+            raise NotFoundError(f"no batch run {experiment_id!r} (the runs: `shadow batch status`)")
         records = [record]
     else:
         records = store.latest(limit)
@@ -588,12 +588,15 @@ def cancel(
     and its provider batches that have not ended are cancelled at the provider."""
     from shadowstream.cli.output import console
     from shadowstream.experiments.control import cancel_run
-    from shadowstream.experiments.store import ExperimentStore
+    from shadowstream.experiments.store import COMPLETED, ExperimentStore
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     store = ExperimentStore(open_settings_warehouse(settings))
     store.require_schema()
     record = cancel_run(settings, store, experiment_id)
+    if record.status == COMPLETED:
+        console.print(f"{experiment_id} is already completed: nothing to cancel", highlight=False)
+        return
     console.print(
         f"cancelled {record.experiment_id}: workers skip its remaining requests "
         f"(resume later with: shadow batch run --resume {record.experiment_id})",
