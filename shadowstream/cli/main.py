@@ -287,11 +287,11 @@ async def _serve(pipeline: Any, settings: Any) -> int:
             loop.add_signal_handler(sig, stop.set)
     await pipeline.start()
     if not any(s.failure for s in pipeline.services):
-        log.warning(
-            "%s running (metrics: http://%s:%s/metrics)",
-            pipeline.roles.label(),
-            settings.web_host,
-            pipeline.web_port,
+        # a status line for people (not a warning), whatever the log level
+        base = f"http://{settings.web_host}:{pipeline.web_port}"
+        click.echo(
+            f"{pipeline.roles.label()} running (metrics: {base}/metrics, health: {base}/readyz)",
+            err=True,
         )
     crashed = False
     while not stop.is_set():
