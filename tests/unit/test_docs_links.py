@@ -43,9 +43,8 @@ def test_links_resolve(page: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        if not file.exists():
-            broken.append(target)
-        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+        missing_anchor = bool(anchor) and file.suffix == ".md" and anchor not in anchors(file)
+        if not file.exists() or missing_anchor:
             broken.append(target)
     assert not broken, f"{page.name}: {broken}"
 
