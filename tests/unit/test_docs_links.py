@@ -43,8 +43,9 @@ def test_links_resolve(page: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        missing_anchor = bool(anchor) and file.suffix == ".md" and anchor not in anchors(file)
-        if not file.exists() or missing_anchor:
+        exists = file.exists()
+        missing_anchor = exists and bool(anchor) and file.suffix == ".md"
+        if not exists or (missing_anchor and anchor not in anchors(file)):
             broken.append(target)
     assert not broken, f"{page.name}: {broken}"
 
