@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from shadowstream.core.config import ChallengerSpec, Settings
+from shadowstream.core.challenger_config import ChallengerSpec
+from shadowstream.core.config import Settings
 from shadowstream.core.endpoints import endpoint_matches
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem

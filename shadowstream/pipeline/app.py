@@ -22,7 +22,7 @@ import faust
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
-from shadowstream.core.config import Settings, kafka_client_config, redact_url
+from shadowstream.core.config import Settings, kafka_client_config
 from shadowstream.core.errors import ChallengerError, ConfigError, ShadowstreamError
 from shadowstream.core.kafka import (
     DEFAULT_SESSION_TIMEOUT_MS,
@@ -32,7 +32,7 @@ from shadowstream.core.kafka import (
     broker_cluster_id,
     ensure_topics,
 )
-from shadowstream.core.secrets import install_log_redaction, redact_strings
+from shadowstream.core.secrets import install_log_redaction, redact_strings, redact_url
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments import store as _experiment_store  # noqa: F401 - registers its writes
 from shadowstream.pipeline.embedded import free_port

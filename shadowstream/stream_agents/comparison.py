@@ -51,7 +51,8 @@ from shadowstream.stream_agents.judge.prompt import cache_key
 from shadowstream.stream_agents.noise import NoiseLearner, Scope
 
 if TYPE_CHECKING:
-    from shadowstream.core.config import JudgeSpec, Settings
+    from shadowstream.core.challenger_config import JudgeSpec
+    from shadowstream.core.config import Settings
 
 Event = dict[str, Any]
 # output -> True (valid) / False (invalid); may also have explain(output) -> str | None

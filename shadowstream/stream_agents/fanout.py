@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.endpoints import endpoint_matches
 
 _TWO_64 = float(1 << 64)

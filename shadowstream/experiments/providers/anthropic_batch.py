@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.errors import ConfigError
 from shadowstream.experiments.providers.base import BatchState, ItemResult, ProviderError
 

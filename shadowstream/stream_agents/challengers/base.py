@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from shadowstream.core.errors import ShadowstreamError
 
 if TYPE_CHECKING:
-    from shadowstream.core.config import ChallengerSpec
+    from shadowstream.core.challenger_config import ChallengerSpec
 
 
 class ChallengerCallError(ShadowstreamError):

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Message, TopicPartition
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.secrets import redact_text
