@@ -35,15 +35,11 @@ from shadowstream.core.errors import (
     UnknownSchemaError,
 )
 from shadowstream.schemas.compat import read_problems
-from shadowstream.schemas.fastcodec import (
-    Decoder,
-    Unsupported,
-    compile_decoder,
-    compile_encoder,
-    compile_native,
-    compile_native_check,
-)
+from shadowstream.schemas.fastcodec import compile_encoder
+from shadowstream.schemas.fastdecoder import compile_decoder
+from shadowstream.schemas.native import compile_native, compile_native_check
 from shadowstream.schemas.resolve import BodyDecoder, resolving_decoder
+from shadowstream.schemas.schema_shapes import Decoder, Unsupported
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10

@@ -23,12 +23,9 @@ import fastavro
 
 from shadowstream.core.errors import MalformedEventError
 from shadowstream.schemas.compat import PRIMITIVES
-from shadowstream.schemas.fastcodec import (
-    Decoder,
-    Unsupported,
-    compile_decoder,
-    compile_native,
-)
+from shadowstream.schemas.fastdecoder import compile_decoder
+from shadowstream.schemas.native import compile_native
+from shadowstream.schemas.schema_shapes import Decoder, Unsupported
 
 Record = dict[str, Any]
 BodyDecoder = Callable[[bytes, int], Record]  # (event bytes, body offset) -> record
