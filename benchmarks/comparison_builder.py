@@ -4,7 +4,7 @@ The builder is the router's per-comparison Python work (the join hands it a
 request, the champion's and a challenger's response). Cases: identical outputs
 (the byte-equal shortcut, the common case), outputs that differ (JSON
 comparator, paths), a declared output format checked on both sides, a
-challenger that never answered; and the same with the Avro encode the router
+challenger that never answered, a request without a trace context; and the same with the Avro encode the router
 does next. Prints microseconds per call, best of --rounds.
 
 With ``--against REV`` the same cases also run on REV's code (``git archive``
@@ -82,8 +82,10 @@ def cases() -> dict[str, Callable[[], Any]]:
     champion = response("champion", OUTPUT)
     same, other = response("challenger", OUTPUT), response("challenger", OTHER)
     answered = "both_answered"
+    untraced = {**REQUEST, "traceparent": None}
     return {
         "identical outputs": lambda: plain(REQUEST, champion, same, "fast", answered),
+        "identical, no trace": lambda: plain(untraced, champion, same, "fast", answered),
         "different outputs": lambda: plain(REQUEST, champion, other, "fast", answered),
         "different + format": lambda: checked(REQUEST, champion, other, "fast", answered),
         "challenger missing": lambda: plain(REQUEST, champion, None, "fast", "challenger_missing"),
