@@ -315,7 +315,8 @@ def gate(
     from shadowstream.analytics.export import gate_json
     from shadowstream.analytics.gate import overall_exit_code, run_gate
     from shadowstream.analytics.queries import Scope
-    from shadowstream.cli.output import console, gate_table, gate_verdict
+    from shadowstream.cli.gate_output import gate_table, gate_verdict
+    from shadowstream.cli.output import console
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)
