@@ -47,7 +47,8 @@ from shadowstream.cli.commands.batch_providers import (
     provider_chunks,
 )
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
-from shadowstream.cli.main import load, parse_duration, parse_time
+from shadowstream.cli.context import load
+from shadowstream.cli.parsing import parse_duration, parse_time
 from shadowstream.core.errors import ExperimentError, NotFoundError
 
 CAPTURED = ("captured", "clickhouse")
