@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 
 from shadowstream.core.config import Settings, kafka_client_config
 from shadowstream.core.errors import BrokerError
@@ -18,6 +19,7 @@ from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.pacing import InFlightWindow, RateLimiter, in_flight_floor, run_rate
 from shadowstream.experiments.planning import RunPlan, provider_challengers
 from shadowstream.experiments.provider_stage import ProviderStage
+from shadowstream.experiments.providers import BatchProvider
 from shadowstream.experiments.run_types import (
     DONE,
     STORING,
@@ -46,6 +48,7 @@ class RunState:
         *,
         on_progress: ProgressCallback | None = None,
         stop: asyncio.Event | None = None,
+        providers: Mapping[str, BatchProvider] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -61,6 +64,7 @@ class RunState:
             settings, self.challengers, self.options.use_batch_api
         )
         self.stage: ProviderStage | None = None
+        self._providers = providers  # provider clients by challenger (default: from config)
         window_s = settings.join_window_seconds
         self.idle_timeout_s = self.options.idle_timeout_s or window_s + 30.0
         # every request is answered, or closed by the join, within about the join window

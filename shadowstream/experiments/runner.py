@@ -32,18 +32,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from shadowstream.core.config import Settings
 from shadowstream.core.errors import ExperimentError
 from shadowstream.experiments.commands import publish_command
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem
-from shadowstream.experiments.planning import RunPlan
 from shadowstream.experiments.provider_stage import ProviderStage
 from shadowstream.experiments.provider_store import ProviderBatchStore
-from shadowstream.experiments.providers import BatchProvider
 from shadowstream.experiments.run_state import RunState
 from shadowstream.experiments.run_types import (
     PROVIDER,
@@ -59,7 +56,6 @@ from shadowstream.experiments.store import (
     CANCELLED,
     INTERRUPTED,
     SUBMITTED,
-    ExperimentStore,
 )
 from shadowstream.experiments.submission import Submission
 from shadowstream.experiments.watcher import Results, ResultWatcher
@@ -71,26 +67,11 @@ log = logging.getLogger(__name__)
 __all__ = ["BatchRunner", "ProgressCallback", "RunOptions", "RunProgress", "RunResult"]
 
 CONTROL_PROPAGATION_S = 5.0
-DEFAULT_FLOOR = 8  # in flight when the challenger's concurrency is not known here
 
 
 class BatchRunner(RunState):
     """Runs one batch run: the baseline, the announcement, the provider batches, the
     submission, the wait for results (see the module's description)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: ExperimentStore,
-        plan: RunPlan,
-        options: RunOptions | None = None,
-        *,
-        on_progress: ProgressCallback | None = None,
-        stop: asyncio.Event | None = None,
-        providers: Mapping[str, BatchProvider] | None = None,
-    ) -> None:
-        super().__init__(settings, store, plan, options, on_progress=on_progress, stop=stop)
-        self._providers = providers
 
     # -- the run ------------------------------------------------------------------------------
     async def run(self) -> RunResult:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -33,6 +32,14 @@ from shadowstream.core.errors import (
     MalformedEventError,
     SchemaError,
     UnknownSchemaError,
+)
+from shadowstream.schemas.body_errors import (
+    INVALID,
+    TRUNCATED,
+    read_with_fastavro,
+    trailing,
+    truncated,
+    undecodable,
 )
 from shadowstream.schemas.compat import read_problems
 from shadowstream.schemas.fastcodec import compile_encoder
@@ -270,51 +277,27 @@ class EventCodec:
             return
         try:
             end = check(data, HEADER_SIZE)
-        except (IndexError, EOFError, struct.error):
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
+        except TRUNCATED:
+            raise truncated(self.name) from None
+        except INVALID as exc:
+            raise undecodable(self.name, exc) from None
         if end != len(data):
-            raise MalformedEventError(
-                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-            )
+            raise trailing(self.name, len(data) - end)
 
     def _decode_strict(self, decode: Decoder, data: bytes) -> Record:
         """The body through one of our strict decoders (C or generated Python)."""
         try:
             record, end = decode(data, HEADER_SIZE)
-        except (IndexError, EOFError, struct.error):
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
+        except TRUNCATED:
+            raise truncated(self.name) from None
+        except INVALID as exc:
+            raise undecodable(self.name, exc) from None
         if end != len(data):
-            raise MalformedEventError(
-                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-            )
+            raise trailing(self.name, len(data) - end)
         return record
 
     def _read_own(self, data: bytes) -> Record:
-        buf = io.BytesIO(data)
-        buf.seek(HEADER_SIZE)
-        try:
-            decoded = fastavro.schemaless_reader(buf, self._parsed, None)
-        except EOFError:
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except Exception as exc:  # fastavro raises many types on garbage bodies
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
-        if buf.tell() != len(data):
-            raise MalformedEventError(
-                f"{len(data) - buf.tell()} trailing bytes after the {self.name} body", "invalid"
-            )
-        if not isinstance(decoded, dict):
-            raise MalformedEventError(f"{self.name} body is not a record", "invalid")
-        return decoded
+        return read_with_fastavro(data, HEADER_SIZE, self._parsed, None, self.name)
 
     def _decoder_for(self, fp: bytes) -> BodyDecoder:
         """Build (once) the decoder of another writer version; raises if there is none."""
