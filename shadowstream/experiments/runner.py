@@ -33,7 +33,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from shadowstream.core.errors import ExperimentError
 from shadowstream.experiments.commands import publish_command
@@ -60,6 +59,7 @@ from shadowstream.experiments.store import (
 from shadowstream.experiments.submission import Submission
 from shadowstream.experiments.watcher import Results, ResultWatcher
 from shadowstream.schemas import REQUEST, RESPONSE, default_registry
+from shadowstream.schemas.records import ResponseEvent
 from shadowstream.schemas.topic import follow_schema_topic
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class BatchRunner(RunState):
                 targets = [c for c in self.challengers if c not in done]
                 if not targets:
                     continue
-                answers: dict[str, dict[str, Any]] = {}
+                answers: dict[str, ResponseEvent] = {}
                 if self.stage is not None and any(t in self.stage.targets for t in targets):
                     answers = await asyncio.to_thread(
                         self.stage.answers, ordinal, rid, item, targets
@@ -231,7 +231,7 @@ class BatchRunner(RunState):
             )
 
     def _produce(
-        self, rid: str, item: BatchItem, targets: list[str], answers: dict[str, dict[str, Any]]
+        self, rid: str, item: BatchItem, targets: list[str], answers: dict[str, ResponseEvent]
     ) -> None:
         assert self._submission is not None and self._watcher is not None
         self._submission.produce(rid, item, targets, answers)

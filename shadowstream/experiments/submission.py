@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -16,6 +15,7 @@ from shadowstream.core.topics import TopicNames
 from shadowstream.experiments.events import Headers, reference_event, request_event, targets_header
 from shadowstream.experiments.items import BatchItem
 from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.records import ResponseEvent
 from shadowstream.schemas.wire import ANSWERED_HEADER
 
 
@@ -64,7 +64,7 @@ class Submission:
         rid: str,
         item: BatchItem,
         targets: list[str],
-        answers: dict[str, dict[str, Any]],
+        answers: dict[str, ResponseEvent],
     ) -> None:
         """The item's reference (the champion), its request, then the provider answers."""
         now_us = time.time_ns() // 1000

@@ -31,13 +31,15 @@ from shadowstream.producers.request_ids import new_request_id
 from shadowstream.producers.schema_announce import SchemaAnnouncer
 from shadowstream.producers.shadowed import CallExtractors, shadow_function
 from shadowstream.producers.tracing import RequestIdFromTrace, current_traceparent, request_id_from
-from shadowstream.schemas import REQUEST, RESPONSE, EventCodec
+from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EmitterStats", "ShadowEmitter", "new_request_id"]  # as before the split
 
 F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E", RequestEvent, ResponseEvent)
 
 
 def _attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
@@ -160,7 +162,7 @@ class ShadowEmitter:
             return False
         if traceparent is None and self.trace_context:
             traceparent = current_traceparent()
-        record = {
+        record: RequestEvent = {
             "request_id": request_id,
             "timestamp_us": timestamp_us or time.time_ns() // 1000,
             "service": self.service,
@@ -171,7 +173,17 @@ class ShadowEmitter:
             "experiment_id": experiment_id,
             "traceparent": traceparent,
         }
-        return self._emit(REQUEST, self._requests_topic, record)
+        redactor = self._redactor  # the one place the redaction stage runs
+        if redactor is not None and not self._redact(redactor.request, record):
+            return False
+        try:
+            payload = record["payload"]
+            record["payload"] = payload if isinstance(payload, str) else _to_json(payload)
+            value = REQUEST.encode(record)
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._requests_topic, request_id, value)
 
     def emit_response(
         self,
@@ -192,7 +204,7 @@ class ShadowEmitter:
         """Emit the champion's ResponseEvent. Returns False (and counts) if dropped."""
         if not self.enabled:
             return False
-        record = {
+        record: ResponseEvent = {
             "request_id": request_id,
             "timestamp_us": time.time_ns() // 1000,
             "role": "champion",
@@ -200,7 +212,8 @@ class ShadowEmitter:
             "model": model or self.champion_model,
             "output": output,
             "latency_ms": latency_ms,
-            "status": status,
+            # an unknown status is refused by the encoder: counted as dropped_invalid
+            "status": status,  # type: ignore[typeddict-item]
             # credentials in an exception's text never leave the service
             "error": None if error is None else redact_text(str(error))[:2000],
             "usage": {
@@ -212,7 +225,19 @@ class ShadowEmitter:
             "tool_trace": tool_trace,
             "experiment_id": experiment_id,
         }
-        return self._emit(RESPONSE, self._responses_topic, record)
+        redactor = self._redactor
+        if redactor is not None and not self._redact(redactor.response, record):
+            return False
+        try:
+            output, trace = record["output"], record["tool_trace"]  # as redacted
+            record["output"] = None if output is None else _to_json(output)
+            record["tool_trace"] = None if trace is None else _to_json(trace)
+            record["latency_ms"] = float(record["latency_ms"])
+            value = RESPONSE.encode(record)
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._responses_topic, request_id, value)
 
     def capture(
         self,
@@ -297,33 +322,12 @@ class ShadowEmitter:
         self.close()
 
     # -- internals --------------------------------------------------------------
-    def _emit(self, codec: EventCodec, topic: str, record: dict[str, Any]) -> bool:
-        """Redact (the one place the redaction stage runs), encode, hand to librdkafka."""
-        redactor = self._redactor
-        if redactor is not None and not self._redact(redactor, codec, record):
-            return False
-        try:
-            if codec is REQUEST:
-                payload = record["payload"]
-                record["payload"] = payload if isinstance(payload, str) else _to_json(payload)
-            else:
-                output, trace = record["output"], record["tool_trace"]
-                record["output"] = None if output is None else _to_json(output)
-                record["tool_trace"] = None if trace is None else _to_json(trace)
-                record["latency_ms"] = float(record["latency_ms"])
-            value = codec.encode(record)
-        except Exception:
-            self._count("dropped_invalid")
-            return False
-        return self._send(topic, record["request_id"], value)
-
-    def _redact(self, redactor: Redactor, codec: EventCodec, record: dict[str, Any]) -> bool:
+    def _redact(self, redact: Callable[[E, dict[str, int]], None], record: E) -> bool:
+        """Redact ``record`` in place (the redactor's request or response stage); False
+        (counted) when redaction failed: the event is dropped, never sent raw."""
         counts: dict[str, int] = {}
         try:
-            if codec is REQUEST:
-                redactor.request(record, counts)
-            else:
-                redactor.response(record, counts)
+            redact(record, counts)
         except Exception:
             self._count("dropped_redaction")
             self._log_error("shadow event dropped: the redaction stage failed")

@@ -7,10 +7,10 @@ type; anything else raises :class:`Unsupported` and the caller keeps fastavro.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-Encoder = Callable[[dict[str, Any]], bytes]
+Encoder = Callable[[Mapping[str, Any]], bytes]
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from shadowstream.schemas.records import ComparisonEvent, Outcome, RequestEvent, ResponseEvent
 from shadowstream.stream_agents.comparators import (
     IDENTICAL,
     Comparator,
@@ -42,13 +43,12 @@ from shadowstream.stream_agents.comparators import (
 from shadowstream.stream_agents.comparators.base import clip
 from shadowstream.stream_agents.comparators.judge import JUDGE
 from shadowstream.stream_agents.comparison_record import (
-    Event,
     comparison_record,
     parse_output,
     trace_ids,
 )
 from shadowstream.stream_agents.control_coverage import ControlCoverage, ExperimentLookup
-from shadowstream.stream_agents.judge.jobs import comparator_judge, judge_job
+from shadowstream.stream_agents.judge.jobs import JudgeJob, comparator_judge, judge_job
 from shadowstream.stream_agents.noise import NoiseLearner, Scope
 from shadowstream.stream_agents.tool_call_policy import (
     ToolCallPolicy,
@@ -64,7 +64,6 @@ __all__ = [
     "PROVISIONAL_NOTE",
     "BuilderStats",
     "ComparisonBuilder",
-    "Event",
     "FormatCheck",
     "ToolCallPolicy",
     "build_comparison_builder",
@@ -75,6 +74,7 @@ __all__ = [
 # output -> True (valid) / False (invalid); may also have explain(output) -> str | None
 FormatCheck = Callable[[Any], bool]
 
+_NO_REQUEST: dict[str, Any] = {}
 PROVISIONAL_NOTE = "provisional (noise model not ready; left out of divergence)"
 
 
@@ -143,7 +143,7 @@ class ComparisonBuilder:
         self.judges = {
             n: j for n, c in self.comparators.items() if (j := comparator_judge(c)) is not None
         }
-        self.on_judge: Callable[[dict[str, Any]], None] | None = None
+        self.on_judge: Callable[[JudgeJob], None] | None = None
 
     @property
     def experiment_challengers(self) -> ExperimentLookup:
@@ -185,7 +185,7 @@ class ComparisonBuilder:
             measures = self._measuring[name] = bool(getattr(comparator, "stores_measures", False))
         return measures
 
-    def _noise_scope(self, request: Event) -> Scope | None:
+    def _noise_scope(self, request: Mapping[str, Any]) -> Scope | None:
         if self.noise is None:
             return None
         return self.noise.scope(request.get("service", ""), request.get("endpoint", ""))
@@ -218,12 +218,12 @@ class ComparisonBuilder:
 
     def __call__(
         self,
-        request: Event | None,
-        champion: Event | None,
-        challenger: Event | None,
+        request: RequestEvent | None,
+        champion: ResponseEvent | None,
+        challenger: ResponseEvent | None,
         name: str,
-        outcome: str,
-    ) -> Event:
+        outcome: Outcome,
+    ) -> ComparisonEvent:
         champion_ok = champion is not None and champion["status"] == "ok"
         challenger_ok = challenger is not None and challenger["status"] == "ok"
         champion_text: str | None = champion["output"] if champion_ok else None  # type: ignore[index]
@@ -284,9 +284,9 @@ class ComparisonBuilder:
 
     def _compare(
         self,
-        request: Event | None,
-        champion: Event,
-        challenger: Event,
+        request: RequestEvent | None,
+        champion: ResponseEvent,
+        challenger: ResponseEvent,
         name: str,
         comparator: Comparator,
         same_bytes: bool,
@@ -324,7 +324,7 @@ class ComparisonBuilder:
             verdict = with_tool_calls(verdict, *tools)
         # after the control's own observation: it may have made the model ready
         provisional = scope is not None and self._provisional(
-            name, comparator, scope, (request or {}).get("experiment_id") or "live"
+            name, comparator, scope, (request or _NO_REQUEST).get("experiment_id") or "live"
         )
         if provisional:
             self.stats.provisional += 1
@@ -360,15 +360,15 @@ class ComparisonBuilder:
 
     def _send_to_judge(
         self,
-        comparison: Event,
+        comparison: ComparisonEvent,
         name: str,
-        request: Event | None,
+        request: RequestEvent | None,
         champion_text: str | None,
         challenger_text: str | None,
     ) -> None:
         """A pair its comparator left to the LLM judge, as a job for the judge agent."""
         assert self.on_judge is not None
-        payload = str((request or {}).get("payload", ""))
+        payload = str((request or _NO_REQUEST).get("payload", ""))
         job = judge_job(self.judges[name], comparison, payload, champion_text, challenger_text)
         self.on_judge(job)
 

@@ -3,15 +3,16 @@ what the builder decided about them (see :mod:`shadowstream.stream_agents.compar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from shadowstream.schemas.records import ComparisonEvent, Outcome, RequestEvent, ResponseEvent
 from shadowstream.stream_agents.comparators import Verdict
 
-Event = dict[str, Any]
-
 _NO_USAGE: dict[str, Any] = {}
+_NO_REQUEST: dict[str, Any] = {}
 _HEX = "0123456789abcdef"
 
 
@@ -36,11 +37,11 @@ def trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
 
 
 def comparison_record(
-    request: Event | None,
-    champion: Event | None,
-    challenger: Event | None,
+    request: RequestEvent | None,
+    champion: ResponseEvent | None,
+    challenger: ResponseEvent | None,
     name: str,
-    outcome: str,
+    outcome: Outcome,
     challenger_model: str,
     compared_at_us: int,
     verdict: Verdict | None,
@@ -49,18 +50,20 @@ def comparison_record(
     comparator_name: str,
     champion_valid: bool | None,
     challenger_valid: bool | None,
-) -> Event:
+) -> ComparisonEvent:
     """The record; ``challenger_model`` names the model when the challenger never answered,
     a ``provisional`` verdict leaves ``diverged`` and the score null."""
     champion_latency = champion["latency_ms"] if champion is not None else None
     challenger_latency = challenger["latency_ms"] if challenger is not None else None
     if verdict is not None and verdict.by and verdict.by != comparator_name:
         comparator_name = f"{comparator_name}:{verdict.by}"
-    source = request or {}
+    source: Mapping[str, Any] = request if request is not None else _NO_REQUEST
     trace_id, span_id = trace_ids(source.get("traceparent"))
-    response = champion or challenger or {}
-    cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
-    lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
+    response: Mapping[str, Any] = champion or challenger or _NO_REQUEST
+    cu: Mapping[str, Any] = (champion.get("usage") if champion is not None else None) or _NO_USAGE
+    lu: Mapping[str, Any] = (
+        challenger.get("usage") if challenger is not None else None
+    ) or _NO_USAGE
     return {
         "request_id": source.get("request_id") or response.get("request_id", ""),
         "challenger": name,

@@ -48,6 +48,7 @@ from shadowstream.runtime.kafka_io import (
 )
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.wire import (
     ANSWERED_HEADER,
@@ -241,7 +242,7 @@ class RouterService(AgentService):
 
     def _new_engine(self, partition: int) -> JoinEngine[Emitted]:
         def dispatch(
-            request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]
+            request: RequestEvent, champion: ResponseEvent, names: tuple[str, ...]
         ) -> None:
             self.outputs.dispatch_replay(partition, request, champion, names)
 
@@ -301,22 +302,29 @@ class RouterService(AgentService):
         engine = self.engines.get(partition)
         if engine is None:  # a message outside our assignment callbacks (should not happen)
             engine = self.engines[partition] = self._new_engine(partition)
-        codec = RESPONSE if source == SOURCE_RESPONSES else REQUEST
-        event = accept_event(msg, codec, self.deadletters, self.max_message_bytes, self.event_time)
-        if event is None:
-            return
+        limit, window = self.max_message_bytes, self.event_time
+        request: RequestEvent | None = None
+        response: ResponseEvent | None = None
+        if source == SOURCE_RESPONSES:
+            response = accept_event(msg, RESPONSE, self.deadletters, limit, window)
+            if response is None:
+                return
+        else:
+            request = accept_event(msg, REQUEST, self.deadletters, limit, window)
+            if request is None:
+                return
         self.outbox.handling = msg
         try:
-            if self.redactor is not None:  # [redaction] storage_only rules, before the join
-                if source == SOURCE_RESPONSES:
-                    self.redactor.response(event, self.redacted)
-                else:
-                    self.redactor.request(event, self.redacted)
-            if source == SOURCE_RESPONSES:
-                emitted = engine.add_response(event, SOURCE_RESPONSES, offset)
-                if event["role"] == "challenger":
-                    self.fanout.record_usage(event["challenger"], event)
+            if response is not None:
+                if self.redactor is not None:  # [redaction] storage_only rules, before the join
+                    self.redactor.response(response, self.redacted)
+                emitted = engine.add_response(response, SOURCE_RESPONSES, offset)
+                if response["role"] == "challenger":
+                    self.fanout.record_usage(response["challenger"], response)
             else:
+                assert request is not None
+                if self.redactor is not None:
+                    self.redactor.request(request, self.redacted)
                 targets_header = header(msg, TARGETS_HEADER)
                 targets = targets_header.decode().split(",") if targets_header else None
                 answered = header(msg, ANSWERED_HEADER)
@@ -328,7 +336,7 @@ class RouterService(AgentService):
                     source == SOURCE_BATCH,
                     frozenset(answered.decode().split(",")) if answered else frozenset(),
                 )
-                emitted = engine.add_request(event, self.outputs.route, source, offset)
+                emitted = engine.add_request(request, self.outputs.route, source, offset)
             if emitted:
                 self.outputs.emit(emitted, partition)
         except Exception as exc:  # one event must never stop the router

@@ -3,14 +3,17 @@ a timestamp the warehouse can keep; anything else is dead-lettered with its reas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from confluent_kafka import Message
 
 from shadowstream.core.errors import SchemaError
 from shadowstream.runtime.kafka_io import DeadLetters
 from shadowstream.schemas import EventCodec
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 from shadowstream.schemas.timestamps import EventTimeWindow
+
+E = TypeVar("E", RequestEvent, ResponseEvent)
 
 
 def header(msg: Message, name: str) -> bytes | None:
@@ -23,11 +26,11 @@ def header(msg: Message, name: str) -> bytes | None:
 
 def accept_event(
     msg: Message,
-    codec: EventCodec,
+    codec: EventCodec[E],
     deadletters: DeadLetters,
     max_message_bytes: int,
     event_time: EventTimeWindow | None,
-) -> dict[str, Any] | None:
+) -> E | None:
     """The decoded event, or None once the message has been dead-lettered."""
     value = msg.value()
     if not value:

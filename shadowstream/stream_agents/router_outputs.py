@@ -12,7 +12,6 @@ requests, which are produced at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 from confluent_kafka import KafkaException
@@ -21,9 +20,11 @@ from shadowstream.core.errors import SchemaError
 from shadowstream.core.topics import TopicNames
 from shadowstream.runtime.kafka_io import OutputProducer
 from shadowstream.schemas import REQUEST
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 from shadowstream.schemas.wire import TOOL_TRACE_HEADER
 from shadowstream.stream_agents.fanout import FanOut
 from shadowstream.stream_agents.guards import Emitted
+from shadowstream.stream_agents.judge.jobs import JudgeJob
 from shadowstream.stream_agents.outbox import Outbox
 
 # the request being handled: (its bytes, key, partition, the batch run's targets,
@@ -46,7 +47,7 @@ class RouterOutputs:
         # their request goes out once the champion's response, with its tool trace, is in
         self.replay = frozenset(s.name for s in fanout.specs if s.replay_tools)
         self.current: Handling | None = None  # set by the router around add_request
-        self.judge_jobs: list[dict[str, Any]] = []  # pairs for the LLM judge, this step
+        self.judge_jobs: list[JudgeJob] = []  # pairs for the LLM judge, this step
 
     def start(self, producer: OutputProducer, outbox: Outbox) -> None:
         self.producer = producer
@@ -57,7 +58,7 @@ class RouterOutputs:
         self.outbox.clear()
         self.judge_jobs.clear()
 
-    def route(self, request: dict[str, Any]) -> list[str]:
+    def route(self, request: RequestEvent) -> list[str]:
         """Called by the join once per new request: choose challengers, forward the bytes."""
         assert self.current is not None
         value, key, partition, targets, batch, answered = self.current
@@ -78,8 +79,8 @@ class RouterOutputs:
     def dispatch_replay(
         self,
         partition: int,
-        request: dict[str, Any],
-        champion: dict[str, Any],
+        request: RequestEvent,
+        champion: ResponseEvent,
         names: tuple[str, ...],
     ) -> None:
         """The request to each record-replay challenger of ``names``, with the tool trace."""

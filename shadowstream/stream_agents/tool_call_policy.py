@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shadowstream.schemas.records import ResponseEvent
 from shadowstream.stream_agents.comparators import ToolCallComparator, Verdict
 from shadowstream.stream_agents.comparators.base import clip
-from shadowstream.stream_agents.comparison_record import Event, parse_output
+from shadowstream.stream_agents.comparison_record import parse_output
 
 ToolCallMode = str  # "off" | "report" | "diverge"
 
@@ -23,7 +24,7 @@ class ToolCallPolicy:
 
 
 def tool_call_verdict(
-    policy: ToolCallPolicy, champion: Event, challenger: Event
+    policy: ToolCallPolicy, champion: ResponseEvent, challenger: ResponseEvent
 ) -> tuple[str, Verdict] | None:
     """(mode, verdict) when both sides report tool calls and they differ, else None."""
     if policy.mode == "off":
@@ -50,7 +51,7 @@ def with_tool_calls(verdict: Verdict, mode: str, tools: Verdict) -> Verdict:
     return replace(verdict, summary=summary, paths=paths)
 
 
-def _trace(event: Event) -> Any:
+def _trace(event: ResponseEvent) -> Any:
     """A response's tool calls: its trace, ``[]`` if it reports zero calls, else None."""
     trace = event.get("tool_trace")
     if trace is not None:
@@ -58,7 +59,7 @@ def _trace(event: Event) -> Any:
     return [] if _usage(event, "tool_calls") == 0 else None
 
 
-def _usage(event: Event | None, key: str) -> Any:
+def _usage(event: ResponseEvent | None, key: str) -> Any:
     if event is None:
         return None
     usage = event.get("usage")

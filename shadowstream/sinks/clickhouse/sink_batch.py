@@ -4,6 +4,7 @@ filled, and the counters and histogram it reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 from prometheus_client import Histogram
@@ -21,7 +22,7 @@ RAW_KINDS = frozenset({"requests", "batch_requests", "responses"})
 class SinkKind:
     name: str
     table: str
-    codec: EventCodec
+    codec: EventCodec[Any]
     keyed: bool = True  # events keyed by request_id (stats events are not)
     timestamped: bool = False  # raw events: timestamp_us right after request_id, checked
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shadowstream.runtime.threads import PoolSaturatedError
+from shadowstream.schemas.records import RequestEvent, Status
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,
     ChallengerAdapter,
@@ -20,14 +21,14 @@ from shadowstream.stream_agents.challengers.base import (
 )
 from shadowstream.stream_agents.challengers.callable_adapter import BatchProgress
 
-Outcome = tuple[ModelAnswer | None, str, str | None, float]
+Outcome = tuple[ModelAnswer | None, Status, str | None, float]
 
 
 @dataclass(slots=True)
 class PendingCall:
     """A request on its way to the model, and where it came from (for its offset)."""
 
-    request: dict[str, Any]
+    request: RequestEvent
     topic: str
     partition: int
     offset: int

@@ -13,6 +13,7 @@ from shadowstream.core.secrets import redact_text
 from shadowstream.producers.redaction import Redactor, scrub_answer
 from shadowstream.runtime.kafka_io import OutputProducer
 from shadowstream.schemas import RESPONSE
+from shadowstream.schemas.records import RequestEvent, ResponseEvent, Status
 from shadowstream.stream_agents.challengers.base import ModelAnswer, answer_usage
 
 
@@ -43,11 +44,11 @@ class ResponsePublisher:
 
     def publish(
         self,
-        request: dict[str, Any],
+        request: RequestEvent,
         partition: int,
         answer: ModelAnswer | None,
         latency_ms: float,
-        status: str,
+        status: Status,
         error: str | None,
     ) -> None:
         record = challenger_response(self.spec, request, answer, latency_ms, status, error)
@@ -69,12 +70,12 @@ def to_json(value: Any) -> str:
 
 def challenger_response(
     spec: ChallengerSpec,
-    request: dict[str, Any],
+    request: RequestEvent,
     answer: ModelAnswer | None,
     latency_ms: float,
-    status: str,
+    status: Status,
     error: str | None,
-) -> dict[str, Any]:
+) -> ResponseEvent:
     """The challenger's answer (or its failure: no answer, a status and an error text)."""
     output = None
     if answer is not None and answer.output is not None:

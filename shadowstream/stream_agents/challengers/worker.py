@@ -40,6 +40,7 @@ from shadowstream.runtime.kafka_io import (
 )
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import REQUEST
+from shadowstream.schemas.records import Status
 from shadowstream.schemas.wire import TOOL_TRACE_HEADER
 from shadowstream.stream_agents.challengers import build_adapter
 from shadowstream.stream_agents.challengers.base import (
@@ -383,7 +384,7 @@ class ChallengerWorkerService(AgentService):
         self,
         call: PendingCall,
         answer: ModelAnswer | None,
-        status: str,
+        status: Status,
         error: str | None,
         latency_ms: float,
     ) -> None:

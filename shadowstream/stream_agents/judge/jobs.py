@@ -3,9 +3,10 @@ sends them (``<prefix>.judge``), with what the judge reads of each answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from shadowstream.core.challenger_config import JudgeSpec
+from shadowstream.schemas.records import ComparisonEvent
 from shadowstream.stream_agents.comparators import Comparator
 from shadowstream.stream_agents.comparators.cascade import CascadeComparator
 from shadowstream.stream_agents.comparators.judge import JudgeComparator
@@ -13,13 +14,23 @@ from shadowstream.stream_agents.comparison_record import parse_output
 from shadowstream.stream_agents.judge.prompt import cache_key
 
 
+class JudgeJob(TypedDict):
+    """A pair for the judge agent (JSON on ``<prefix>.judge``)."""
+
+    comparison: ComparisonEvent  # completed with the verdict by the judge agent
+    input: str
+    champion: str
+    challenger: str
+    key: str  # the verdict cache's key
+
+
 def judge_job(
     spec: JudgeSpec,
-    comparison: dict[str, Any],
+    comparison: ComparisonEvent,
     payload: str,
     champion_text: str | None,
     challenger_text: str | None,
-) -> dict[str, Any]:
+) -> JudgeJob:
     """The job message: the comparison to complete, and the input and both answers as
     the prompt shows them (at most ``max_chars`` each: keeps the message small)."""
     task_input = prompt_text(payload)
