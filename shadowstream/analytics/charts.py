@@ -14,177 +14,43 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-CHAMPION = "#64748b"
-CHALLENGER = "#2563eb"
-FLOOR = "#d97706"
-ALERT = "#dc2626"
-GRID = "#e5e7eb"
-INK = "#334155"
+from shadowstream.analytics.svg import (
+    ALERT,
+    CHALLENGER,
+    CHAMPION,
+    FLOOR,
+    GRID,
+    INK,
+    Frame,
+    Linear,
+    Log,
+    coord,
+    empty_chart,
+    fmt_ms,
+    fmt_pct,
+    legend,
+    log_ticks,
+    nice_ticks,
+    open_svg,
+    text,
+    x_axis,
+    y_axis,
+)
 
-
-@dataclass(frozen=True)
-class Frame:
-    width: int = 560
-    height: int = 250
-    left: int = 58
-    right: int = 18
-    top: int = 26
-    bottom: int = 40
-
-    @property
-    def x0(self) -> float:
-        return self.left
-
-    @property
-    def x1(self) -> float:
-        return self.width - self.right
-
-    @property
-    def y0(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def y1(self) -> float:
-        return self.top
-
-
-class Linear:
-    def __init__(self, d0: float, d1: float, r0: float, r1: float) -> None:
-        if d1 == d0:
-            d0, d1 = d0 - 0.5, d1 + 0.5
-        self.d0, self.d1, self.r0, self.r1 = d0, d1, r0, r1
-
-    def __call__(self, value: float) -> float:
-        return self.r0 + (value - self.d0) / (self.d1 - self.d0) * (self.r1 - self.r0)
-
-
-class Log(Linear):
-    def __init__(self, d0: float, d1: float, r0: float, r1: float) -> None:
-        super().__init__(math.log10(d0), math.log10(d1), r0, r1)
-
-    def __call__(self, value: float) -> float:
-        return super().__call__(math.log10(max(value, 1e-9)))
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    value = start
-    while value <= hi + step * 1e-9:
-        if value >= lo - step * 1e-9:
-            ticks.append(round(value, 12))
-        value += step
-    return ticks
-
-
-def log_ticks(lo: float, hi: float) -> list[float]:
-    ticks = []
-    for exponent in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-        for mantissa in (1, 2, 5):
-            value = mantissa * 10.0**exponent
-            if lo <= value <= hi:
-                ticks.append(value)
-    return ticks
-
-
-def fmt_ms(value: float) -> str:
-    if value >= 1000:
-        return f"{value / 1000:g}s"
-    return f"{value:g}"
-
-
-def fmt_pct(value: float) -> str:
-    return f"{value * 100:.3g}%"
-
-
-def _f(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def open_svg(frame: Frame, label: str) -> str:
-    return (
-        f'<svg class="chart" viewBox="0 0 {frame.width} {frame.height}" role="img" '
-        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
-    )
-
-
-def text(x: float, y: float, content: str, anchor: str = "middle", cls: str = "tick") -> str:
-    return (
-        f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" class="{cls}">'
-        f"{escape(content)}</text>"
-    )
-
-
-def y_axis(
-    frame: Frame, scale: Linear, ticks: Sequence[float], fmt: Callable[[float], str], label: str
-) -> str:
-    parts = []
-    for tick in ticks:
-        y = scale(tick)
-        parts.append(
-            f'<line x1="{_f(frame.x0)}" x2="{_f(frame.x1)}" y1="{_f(y)}" y2="{_f(y)}" '
-            f'stroke="{GRID}"/>'
-        )
-        parts.append(text(frame.x0 - 6, y + 4, fmt(tick), "end"))
-    parts.append(
-        f'<text transform="translate(14,{_f((frame.y0 + frame.y1) / 2)}) rotate(-90)" '
-        f'text-anchor="middle" class="axis-label">{escape(label)}</text>'
-    )
-    return "".join(parts)
-
-
-def x_axis(
-    frame: Frame, scale: Linear, ticks: Sequence[float], fmt: Callable[[float], str], label: str
-) -> str:
-    parts = [
-        f'<line x1="{_f(frame.x0)}" x2="{_f(frame.x1)}" y1="{_f(frame.y0)}" y2="{_f(frame.y0)}" '
-        f'stroke="#94a3b8"/>'
-    ]
-    for tick in ticks:
-        x = scale(tick)
-        parts.append(
-            f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(frame.y0)}" y2="{_f(frame.y0 + 4)}" '
-            f'stroke="#94a3b8"/>'
-        )
-        anchor = "end" if x > frame.x1 - 25 else ("start" if x < frame.x0 + 10 else "middle")
-        parts.append(text(x, frame.y0 + 16, fmt(tick), anchor))
-    parts.append(text((frame.x0 + frame.x1) / 2, frame.height - 6, label, cls="axis-label"))
-    return "".join(parts)
-
-
-def legend(frame: Frame, items: Sequence[tuple[str, str, str]]) -> str:
-    """items: (label, colour, style) with style 'solid', 'dashed' or 'box'."""
-    parts, x = [], frame.x0
-    for label, colour, style in items:
-        if style == "box":
-            parts.append(
-                f'<rect x="{_f(x)}" y="8" width="12" height="10" fill="{colour}" opacity="0.8"/>'
-            )
-        else:
-            dash = {"dashed": ' stroke-dasharray="5 3"', "dotted": ' stroke-dasharray="2 3"'}.get(
-                style, ""
-            )
-            parts.append(
-                f'<line x1="{_f(x)}" x2="{_f(x + 14)}" y1="13" y2="13" stroke="{colour}" '
-                f'stroke-width="2.5"{dash}/>'
-            )
-        parts.append(text(x + 18, 17, label, "start", "legend"))
-        x += 26 + 7 * len(label)
-    return "".join(parts)
-
-
-def empty_chart(frame: Frame, label: str, message: str) -> str:
-    return (
-        open_svg(frame, label)
-        + '<g class="marks">'
-        + text(frame.width / 2, frame.height / 2, message, cls="empty")
-        + "</g></svg>"
-    )
+# the building blocks, importable from here as before
+__all__ = [
+    "ALERT",
+    "CHALLENGER",
+    "CHAMPION",
+    "FLOOR",
+    "Bar",
+    "Frame",
+    "TimePoint",
+    "bar_chart",
+    "divergence_chart",
+    "empty_chart",
+    "latency_chart",
+]
 
 
 # -- latency distribution ------------------------------------------------------------------------
@@ -248,8 +114,10 @@ def latency_chart(
         if not dist:
             continue
         mids = [math.sqrt(edges[i] * edges[i + 1]) for i in range(bins)]
-        path = " ".join(f"{_f(x(m))},{_f(y(v))}" for m, v in zip(mids, dist, strict=False))
-        area = f"{_f(x(mids[0]))},{_f(frame.y0)} {path} {_f(x(mids[-1]))},{_f(frame.y0)}"
+        path = " ".join(f"{coord(x(m))},{coord(y(v))}" for m, v in zip(mids, dist, strict=False))
+        area = (
+            f"{coord(x(mids[0]))},{coord(frame.y0)} {path} {coord(x(mids[-1]))},{coord(frame.y0)}"
+        )
         parts.append(f'<polygon points="{area}" fill="{colour}" opacity="0.18"/>')
         parts.append(
             f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2">'
@@ -261,7 +129,7 @@ def latency_chart(
                 continue
             xv = x(value)
             parts.append(
-                f'<line x1="{_f(xv)}" x2="{_f(xv)}" y1="{_f(frame.y0)}" y2="{_f(frame.y1 + 8)}" '
+                f'<line x1="{coord(xv)}" x2="{coord(xv)}" y1="{coord(frame.y0)}" y2="{coord(frame.y1 + 8)}" '
                 f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="{dash}" data-tip="'
                 f'{name} p{int(q * 100)}: {value:.1f} ms"><title>{name} p{int(q * 100)} '
                 f"{value:.1f} ms</title></line>"
@@ -347,13 +215,17 @@ def divergence_chart(
             continue
         xs = [x(p.at.timestamp() + half) for p in series]
         if not dashed:
-            upper = " ".join(f"{_f(xv)},{_f(y(p.high))}" for xv, p in zip(xs, series, strict=False))
+            upper = " ".join(
+                f"{coord(xv)},{coord(y(p.high))}" for xv, p in zip(xs, series, strict=False)
+            )
             lower = " ".join(
-                f"{_f(xv)},{_f(y(p.low))}"
+                f"{coord(xv)},{coord(y(p.low))}"
                 for xv, p in reversed(list(zip(xs, series, strict=False)))
             )
             parts.append(f'<polygon points="{upper} {lower}" fill="{colour}" opacity="0.15"/>')
-        line = " ".join(f"{_f(xv)},{_f(y(p.rate))}" for xv, p in zip(xs, series, strict=False))
+        line = " ".join(
+            f"{coord(xv)},{coord(y(p.rate))}" for xv, p in zip(xs, series, strict=False)
+        )
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         parts.append(
             f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
@@ -364,11 +236,11 @@ def divergence_chart(
             )
             if not dashed:
                 parts.append(
-                    f'<line x1="{_f(xv)}" x2="{_f(xv)}" y1="{_f(y(p.low))}" y2="{_f(y(p.high))}" '
+                    f'<line x1="{coord(xv)}" x2="{coord(xv)}" y1="{coord(y(p.low))}" y2="{coord(y(p.high))}" '
                     f'stroke="{colour}" stroke-width="1" opacity="0.6"/>'
                 )
             parts.append(
-                f'<circle cx="{_f(xv)}" cy="{_f(y(p.rate))}" r="{2.2 if dashed else 3}" '
+                f'<circle cx="{coord(xv)}" cy="{coord(y(p.rate))}" r="{2.2 if dashed else 3}" '
                 f'fill="{colour}" data-tip="{escape(tip)}"><title>{escape(tip)}</title></circle>'
             )
     parts.append("</g>")
@@ -421,7 +293,7 @@ def bar_chart(
     for tick in nice_ticks(0, top, 4):
         xv = x(tick)
         parts.append(
-            f'<line x1="{_f(xv)}" x2="{_f(xv)}" y1="{_f(frame.y1)}" y2="{_f(frame.y0)}" '
+            f'<line x1="{coord(xv)}" x2="{coord(xv)}" y1="{coord(frame.y1)}" y2="{coord(frame.y0)}" '
             f'stroke="{GRID}"/>'
         )
         parts.append(text(xv, frame.y0 + 16, fmt(tick)))
@@ -434,20 +306,20 @@ def bar_chart(
         for bar in bars:
             width = max(x(bar.value) - frame.x0, 0.8)
             parts.append(
-                f'<rect x="{_f(frame.x0)}" y="{_f(yv)}" width="{_f(width)}" height="{bar_h}" '
+                f'<rect x="{coord(frame.x0)}" y="{coord(yv)}" width="{coord(width)}" height="{bar_h}" '
                 f'fill="{bar.colour}" opacity="0.85" data-tip="{escape(bar.tip)}">'
                 f"<title>{escape(bar.tip)}</title></rect>"
             )
             if bar.low is not None and bar.high is not None:
                 mid = yv + bar_h / 2
                 parts.append(
-                    f'<line x1="{_f(x(bar.low))}" x2="{_f(x(bar.high))}" y1="{_f(mid)}" '
-                    f'y2="{_f(mid)}" stroke="{INK}" stroke-width="1.5"/>'
+                    f'<line x1="{coord(x(bar.low))}" x2="{coord(x(bar.high))}" y1="{coord(mid)}" '
+                    f'y2="{coord(mid)}" stroke="{INK}" stroke-width="1.5"/>'
                 )
                 for end in (bar.low, bar.high):
                     parts.append(
-                        f'<line x1="{_f(x(end))}" x2="{_f(x(end))}" y1="{_f(mid - 4)}" '
-                        f'y2="{_f(mid + 4)}" stroke="{INK}" stroke-width="1.5"/>'
+                        f'<line x1="{coord(x(end))}" x2="{coord(x(end))}" y1="{coord(mid - 4)}" '
+                        f'y2="{coord(mid + 4)}" stroke="{INK}" stroke-width="1.5"/>'
                     )
             label_x = max(x(bar.high or bar.value), x(bar.value)) + 5
             parts.append(text(label_x, yv + 11, fmt(bar.value), "start", "value"))
@@ -459,7 +331,7 @@ def bar_chart(
         value, colour, label = reference
         xv = x(value)
         parts.append(
-            f'<line x1="{_f(xv)}" x2="{_f(xv)}" y1="{_f(frame.y1 - 4)}" y2="{_f(frame.y0)}" '
+            f'<line x1="{coord(xv)}" x2="{coord(xv)}" y1="{coord(frame.y1 - 4)}" y2="{coord(frame.y0)}" '
             f'stroke="{colour}" stroke-width="2" stroke-dasharray="5 3"/>'
         )
         parts.append(text(xv, frame.y1 - 8, label, "middle", "ref"))

@@ -41,7 +41,7 @@ from shadowstream.analytics.criteria import DEFAULT_CRITERIA, Criterion, GateCon
 from shadowstream.analytics.model import Counts
 from shadowstream.analytics.pairing import endpoint_mix, pair_controls
 from shadowstream.analytics.queries import Scope, require_schema
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 
 if TYPE_CHECKING:
     from shadowstream.analytics.resources import ResourceOptions

@@ -34,7 +34,7 @@ from shadowstream.analytics.resources import (
     side_usage,
 )
 from shadowstream.analytics.stats import one_sided_z, two_sided_confidence_for_one_sided, wilson_z
-from shadowstream.core.config import GateSpec, OverLimitSpec
+from shadowstream.core.decision_config import GateSpec, OverLimitSpec
 
 Q = 0.95
 

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from shadowstream.analytics.gate import GateResult, overall_exit_code, run_gate, watch_policy
 from shadowstream.analytics.model import to_jsonable
 from shadowstream.analytics.queries import EPOCH, FAR_FUTURE, Scope, TimeRange, check_identifier
-from shadowstream.core.config import GateSpec, WatchSpec
+from shadowstream.core.decision_config import GateSpec, WatchSpec
 from shadowstream.core.errors import WarehouseError
 from shadowstream.warehouse.client import Warehouse
 from shadowstream.warehouse.commands import write_statement

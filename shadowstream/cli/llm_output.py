@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from shadowstream.cli.output import rate_ci
+from shadowstream.cli.formatting import rate_ci
 
 if TYPE_CHECKING:
     from shadowstream.analytics.model import Report

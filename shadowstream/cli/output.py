@@ -9,33 +9,41 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from shadowstream.cli.formatting import (
+    ms,
+    num,
+    pair,
+    pct,
+    rate_ci,
+    rate_pct,
+    signed_pct,
+    titled_table,
+)
+from shadowstream.cli.gate_output import gate_table, gate_verdict
 from shadowstream.cli.output_resources import extra_renderables
 
 if TYPE_CHECKING:
-    from shadowstream.analytics.gate import Criterion, GateResult
-    from shadowstream.analytics.model import ChallengerReport, Rate, Report
+    from shadowstream.analytics.model import ChallengerReport, Report
+
+# the formatters and the gate's rendering, importable from here as before
+__all__ = [
+    "console",
+    "err_console",
+    "gate_table",
+    "gate_verdict",
+    "ms",
+    "num",
+    "pair",
+    "pct",
+    "rate_ci",
+    "rate_pct",
+    "report_renderable",
+    "signed_pct",
+    "summary_table",
+]
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def pct(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{float(value) * 100:.{digits}f}%"
-
-
-def ms(value: Any) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    if value != value:  # NaN: no samples
-        return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def num(value: Any) -> str:
-    return "-" if value is None else f"{int(value):,}"
 
 
 def summary_table(rows: Sequence[dict[str, Any]], title: str = "Shadow comparisons") -> Table:
@@ -66,38 +74,6 @@ def summary_table(rows: Sequence[dict[str, Any]], title: str = "Shadow compariso
 
 
 # -- the full report ------------------------------------------------------------------------------
-def rate_pct(value: float | None) -> str:
-    """A rate with enough digits to tell 0.2% from 0.04%."""
-    if value is None:
-        return "-"
-    digits = 2 if abs(value) < 0.01 else 1
-    return pct(value, digits)
-
-
-def signed_pct(value: float | None) -> str:
-    if value is None:
-        return "-"
-    digits = 2 if abs(value) < 0.01 else 1
-    return f"{value * 100:+.{digits}f}pp"
-
-
-def rate_ci(rate: Rate) -> str:
-    if rate.value is None:
-        return "-"
-    return f"{rate_pct(rate.value)} [{rate_pct(rate.low)}, {rate_pct(rate.high)}]"
-
-
-def pair(champion: str, challenger: str) -> str:
-    return f"{champion} → {challenger}"
-
-
-def _table(title: str, columns: list[tuple[str, str]], caption: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    return table
-
-
 def _name(row: ChallengerReport) -> str:
     return f"{row.challenger} (A/A)" if row.is_control else row.challenger
 
@@ -117,7 +93,7 @@ def report_header(report: Report) -> Text:
 
 
 def divergence_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Divergence from the champion, and above the noise floor (the control's A/A rate)",
         [
             ("challenger", "left"),
@@ -176,7 +152,7 @@ def _latency_cell(champion: float | None, challenger: float | None, delta: float
 
 
 def latency_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Latency of successful responses, ms (champion → challenger)",
         [
             ("challenger", "left"),
@@ -219,7 +195,7 @@ def provisional_note(report: Report) -> Text | None:
 
 
 def failures_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Failures (share of comparisons; invalid format: share of checked outputs)",
         [
             ("challenger", "left"),
@@ -260,7 +236,7 @@ def _avg(value: float | None, digits: int = 1) -> str:
 
 
 def usage_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Usage per request (champion → challenger)",
         [
             ("challenger", "left"),
@@ -285,7 +261,7 @@ def usage_table(report: Report) -> Table:
 
 
 def slices_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Where challengers diverge: top attribute slices",
         [
             ("challenger", "left"),
@@ -318,7 +294,7 @@ def slices_table(report: Report) -> Table:
 
 
 def examples_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Most recent divergent or failed comparisons",
         [
             ("challenger", "left"),
@@ -366,76 +342,3 @@ def report_renderable(report: Report) -> RenderableType:
         parts += [judge_table(report)] if report.judge else []
         parts += [costs_table(report)] if report.costs else []
     return Group(*parts)
-
-
-# -- the gate ------------------------------------------------------------------------------------
-def _value(criterion: Criterion, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if criterion.unit == "count":
-        return f"{int(value):,}"
-    if criterion.unit == "pct":
-        return f"{value:+.1f}%"
-    if criterion.unit == "amount":
-        return f"{value:,.2f}"
-    if criterion.name.endswith("increase") or criterion.name.startswith("divergence above"):
-        return signed_pct(value)
-    return rate_pct(value)
-
-
-STATUS_STYLE = {
-    "pass": "[green]pass[/]",
-    "fail": "[bold red]FAIL[/]",
-    "undecided": "[yellow]undecided[/]",
-    "skipped": "[dim]skipped[/]",
-}
-VERDICT_STYLE = {
-    "promote": "[bold green]PROMOTE[/] (exit 0)",
-    "fail": "[bold red]FAIL[/] (exit 1)",
-    "not enough data": "[bold yellow]NOT ENOUGH DATA YET[/] (exit 2)",
-}
-
-
-def _bounds_caption(result: GateResult) -> str:
-    if result.method == "anytime-valid":
-        return "anytime-valid confidence sequences (valid at every check)"
-    return f"one-sided {result.confidence:.0%} bounds"
-
-
-def gate_table(result: GateResult) -> Table:
-    table = _table(
-        f"Gate: {result.challenger} (experiment {result.experiment_id})",
-        [
-            ("criterion", "left"),
-            ("threshold", "right"),
-            ("estimate", "right"),
-            ("pessimistic", "right"),
-            ("optimistic", "right"),
-            ("result", "left"),
-            ("", "left"),
-        ],
-        caption=f"{_bounds_caption(result)}. pass: the pessimistic bound meets the "
-        "threshold; FAIL: even the optimistic bound misses it; undecided: more data needed"
-        + (f"; control: {result.control}" if result.control else "; no A/A control"),
-    )
-    for c in result.criteria:
-        table.add_row(
-            c.name,
-            c.threshold,
-            _value(c, c.estimate),
-            _value(c, c.pessimistic),
-            _value(c, c.optimistic),
-            STATUS_STYLE[c.status],
-            c.note,
-        )
-    return table
-
-
-def gate_verdict(result: GateResult) -> str:
-    line = f"{result.challenger} / {result.experiment_id}: {VERDICT_STYLE[result.verdict]}"
-    if result.verdict == "not enough data" and result.undecided:
-        line += f" - undecided: {', '.join(result.undecided)}"
-    elif result.verdict == "fail":
-        reasons = [f"{c.name}{f' ({c.note})' if c.note else ''}" for c in result.failed]
-        line += f" - failed: {'; '.join(reasons)}"
-    return line

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from rich.console import RenderableType
 from rich.table import Table
 
+from shadowstream.cli.formatting import titled_table
+
 if TYPE_CHECKING:
     from shadowstream.analytics.model import Report
     from shadowstream.analytics.resource_model import Amount, SideUsage, Spread
@@ -19,13 +21,6 @@ METRIC_LABELS = {
     "cost": "cost",
     "cost at batch price": "cost (batch price)",
 }
-
-
-def _table(title: str, columns: list[tuple[str, str]], caption: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    return table
 
 
 def number(value: float | None, metric: str = "") -> str:
@@ -60,7 +55,7 @@ def _mean_ci(spread: Spread) -> str:
 
 
 def measures_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Comparator measures (ranked lists: 1 = same ranking)",
         [
             ("challenger", "left"),
@@ -91,7 +86,7 @@ def measures_table(report: Report) -> Table:
 
 
 def measure_slices_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Where the measures are lowest: attribute slices",
         [
             ("challenger", "left"),
@@ -158,7 +153,7 @@ def resources_table(report: Report) -> Table:
     ]
     if has_limits:
         columns.append(("over limit: champion → challenger", "right"))
-    table = _table(
+    table = titled_table(
         "Resources per request, as distributions (same requests, champion vs challenger)",
         columns,
         caption="from log-binned rollups: quantiles within 1% (integers below ~50 exact)",
@@ -192,7 +187,7 @@ def resources_table(report: Report) -> Table:
 
 
 def resource_slices_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Resources by slice: where the challenger's p95 rose most",
         [
             ("challenger", "left"),
@@ -232,7 +227,7 @@ def _amount(amount: Amount, metric: str, month: float) -> str:
 
 
 def projection_table(report: Report) -> Table:
-    table = _table(
+    table = titled_table(
         "Projected per month if promoted, at the live request rate of this range",
         [
             ("challenger", "left"),

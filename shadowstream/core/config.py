@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -36,309 +34,66 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# the sections live in their own modules; every one is importable from here too
+from shadowstream.core.challenger_config import (
+    CALLABLE_PATTERN,
+    NAME_PATTERN,
+    BatchApiSpec,
+    BudgetSpec,
+    ChallengerSpec,
+    ComparatorKind,
+    ComparatorSpec,
+    HttpAdapterSpec,
+    JudgeSpec,
+    NoiseSpec,
+    ToolCallSpec,
+)
+from shadowstream.core.decision_config import (
+    GateSpec,
+    OverLimitSpec,
+    ResourceGateSpec,
+    ResourceMetric,
+    ResourceSpec,
+    WatchSpec,
+)
 from shadowstream.core.errors import ConfigError
 from shadowstream.core.kafka import DEFAULT_SESSION_TIMEOUT_MS, KafkaClientConfig
 from shadowstream.core.secrets import (
     is_secret_key,
     redact_text,
+    redact_url,
     register_mapping_secrets,
     register_secret,
     register_url_secrets,
 )
-from shadowstream.core.secrets import redact_url as redact_url
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
-CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
-
-ComparatorKind = Literal["exact", "json", "text", "label", "cascade", "semantic", "ranked", "judge"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ToolCallSpec(_Strict):
-    """How the tool calls in ``tool_trace`` (agent/LLM answers) are compared.
-
-    ``mode``: ``report`` (default) lists tool-call differences in the diff
-    summary and paths without changing ``diverged``; ``diverge`` also counts
-    them as divergence; ``off`` skips them. ``tool_calls = "diverge"`` is
-    shorthand for ``{mode = "diverge"}``. The other keys are options of
-    shadowstream.stream_agents.comparators.ToolCallComparator.
-    """
-
-    mode: Literal["off", "report", "diverge"] = "report"
-    ordered: bool = True
-    compare_arguments: bool = True
-    ignore_arguments: list[str] = Field(default_factory=list)
-    abs_tol: float = Field(default=0.0, ge=0)
-    rel_tol: float = Field(default=0.0, ge=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"mode": value}
-        return value
-
-
-class ComparatorSpec(_Strict):
-    """Which comparator decides "diverged" for a challenger, and its options.
-
-    ``comparator = "json"`` in a config file is shorthand for ``{kind = "json"}``.
-    """
-
-    kind: ComparatorKind = "json"
-    options: dict[str, Any] = Field(default_factory=dict)
-    tool_calls: ToolCallSpec = Field(default_factory=ToolCallSpec)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"kind": value}
-        return value
-
-
-class BudgetSpec(_Strict):
-    """Spend caps per rolling hour; over budget, requests are skipped (not failed)."""
-
-    tokens_per_hour: int | None = Field(default=None, gt=0)
-    cost_per_hour: float | None = Field(default=None, gt=0)
-
-
-class HttpAdapterSpec(_Strict):
-    """A challenger served over HTTP (see shadowstream.stream_agents.challengers.http_adapter)."""
-
-    url: str
-    method: Literal["GET", "POST", "PUT"] = "POST"
-    # header name -> name of the env var that holds its value (secrets stay in env)
-    headers_from_env: dict[str, str] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    # how the request body is built: "payload" sends the input payload as JSON;
-    # a dict is a template whose string values "$payload", "$payload.a.b",
-    # "$request_id", "$endpoint", "$tool_trace" are substituted.
-    request_body: str | dict[str, Any] = "payload"
-    # dotted paths into the JSON response
-    output_path: str | None = None
-    tokens_in_path: str | None = None
-    tokens_out_path: str | None = None
-    tool_calls_path: str | None = None
-    cost_path: str | None = None
-    # the challenger's own tool calls and results (compared with the champion's)
-    tool_trace_path: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-
-# -- LLM challengers: provider batch APIs and the LLM judge (docs/llm.md) ------------------
-class BatchApiSpec(_Strict):
-    """Batch experiments of this challenger go through a provider's batch API (50% price)."""
-
-    provider: Literal["openai", "anthropic"]
-    base_url: str | None = None  # default: the provider's; any server implementing the API
-    api_key_env: str | None = None  # default OPENAI_API_KEY / ANTHROPIC_API_KEY
-    model: str | None = None  # default: the challenger's model (or name)
-    endpoint: str = "/v1/chat/completions"  # OpenAI: the batch's endpoint
-    # body template ($payload, ${payload.text}, ...; default: a chat/messages body)
-    request_body: dict[str, Any] | None = None
-    params: dict[str, Any] = Field(default_factory=dict)  # merged into every body
-    output_path: str | None = None  # default: the answer's text
-    output_json: bool = False  # parse a text answer that is JSON
-    tokens_in_path: str | None = None
-    tokens_out_path: str | None = None
-    # batch prices per 1k tokens; unset: the live prices times price_factor
-    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
-    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
-    price_factor: float = Field(default=0.5, ge=0, le=1)
-    max_requests_per_batch: int | None = Field(default=None, ge=1, le=100_000)
-    max_bytes_per_batch: int | None = Field(default=None, ge=1_000, le=256_000_000)
-    poll_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
-    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)  # per HTTP call
-
-
-class JudgeSpec(_Strict):
-    """The ``judge`` comparator: an OpenAI-compatible chat model compares the two answers."""
-
-    model: str
-    base_url: str | None = None  # default: OpenAI's; any OpenAI-compatible server
-    api_key_env: str | None = "OPENAI_API_KEY"  # "" or None: a server without authentication
-    headers_from_env: dict[str, str] = Field(default_factory=dict)
-    rubric: str = (
-        "Judge which answer serves the input better: correctness first, then completeness, "
-        "then clarity. Answers that differ only in wording or formatting are a tie."
-    )
-    temperature: float = Field(default=0.0, ge=0, le=2)
-    max_tokens: int = Field(default=400, ge=16, le=32_000)
-    json_mode: bool = True  # ask for response_format json_object
-    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
-    retries: int = Field(default=1, ge=0, le=5)  # per order, on errors and malformed answers
-    concurrency: int = Field(default=4, ge=1, le=1_000)
-    budget: BudgetSpec | None = None  # the judge's own tokens/cost per hour
-    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
-    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
-    max_chars: int = Field(default=20_000, ge=100)  # of input and each answer in the prompt
-    cache_size: int = Field(default=100_000, ge=0)
-
-
-class ChallengerSpec(_Strict):
-    """One challenger: what to call, how much traffic it gets, how it is judged."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    callable: str | None = Field(default=None, pattern=CALLABLE_PATTERN)
-    http: HttpAdapterSpec | None = None
-    model: str | None = None
-    sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
-    timeout_seconds: float = Field(default=10.0, gt=0.0, le=3600.0)
-    concurrency: int = Field(default=8, ge=1, le=10_000)
-    comparator: ComparatorSpec = Field(default_factory=ComparatorSpec)
-    max_rps: float | None = Field(default=None, gt=0)
-    budget: BudgetSpec | None = None
-    retries: int = Field(default=0, ge=0, le=5)
-    control: bool = False
-    endpoints: list[str] = Field(default_factory=lambda: ["*"])
-    output_schema: dict[str, Any] | None = None
-    # record-replay: wait for the champion's response and hand its tool trace
-    # (calls and results) to the challenger instead of letting it call tools
-    replay_tools: bool = False
-    # cost of an answer that does not report one (for budgets and reports)
-    cost_per_1k_tokens_in: float | None = Field(default=None, ge=0)
-    cost_per_1k_tokens_out: float | None = Field(default=None, ge=0)
-    # batch experiments through a provider batch API; alone: a batch-only challenger
-    batch_api: BatchApiSpec | None = None
-
-    @model_validator(mode="after")
-    def _one_adapter(self) -> ChallengerSpec:
-        if self.callable is not None and self.http is not None:
-            raise ValueError(f"challenger {self.name!r}: set 'callable' or 'http', not both")
-        if self.callable is None and self.http is None and self.batch_api is None:
-            raise ValueError(
-                f"challenger {self.name!r}: set exactly one of 'callable' "
-                "(module:function) or 'http' (or 'batch_api' for a batch-only challenger)"
-            )
-        return self
-
-    @property
-    def live(self) -> bool:
-        """Whether a worker can call it (False: batch-only, through its batch API)."""
-        return self.callable is not None or self.http is not None
-
-    @property
-    def model_id(self) -> str:
-        return self.model or self.name
-
-
-# -- resources: limits, pricing, and the gate's resource criteria (docs/resources.md) ---------
-ResourceMetric = Literal["tokens_in", "tokens_out", "tool_calls", "cost"]
-
-
-class ResourceSpec(_Strict):
-    """Resources in reports: limits for "share of requests over", and the bill's pricing.
-
-    ``limits``: per metric, a value above which a response counts as over
-    (``{tokens_out = 800}``); ``batch_price_factor``: the batch price as a
-    share of the live one (batch APIs typically charge half), applied to
-    batch experiments' projected cost; ``days_per_month`` for monthly totals.
-    """
-
-    limits: dict[ResourceMetric, float] = Field(default_factory=dict)
-    batch_price_factor: float = Field(default=0.5, gt=0, le=10)
-    days_per_month: float = Field(default=30.0, gt=0, le=31)
-
-
-class OverLimitSpec(_Strict):
-    limit: float = Field(ge=0)  # a response above it is over
-    max_share: float = Field(ge=0, le=1)  # the largest share of responses allowed over
-
-
-class ResourceGateSpec(_Strict):
-    """Gate criteria on resource use; every one is off unless set.
-
-    ``max_p95_increase_pct``: per metric, how far the challenger's p95 may rise
-    above the champion's (``{tokens_out = 20}``: +20%). ``over_limit``: per
-    metric, ``{limit, max_share}`` (``{tokens_out = {limit = 800, max_share =
-    0.05}}``). ``max_monthly_cost``: the challenger's projected monthly cost if
-    promoted (docs/resources.md).
-    """
-
-    max_p95_increase_pct: dict[ResourceMetric, float] = Field(default_factory=dict)
-    over_limit: dict[ResourceMetric, OverLimitSpec] = Field(default_factory=dict)
-    max_monthly_cost: float | None = Field(default=None, ge=0)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.max_p95_increase_pct or self.over_limit) or (
-            self.max_monthly_cost is not None
-        )
-
-
-class GateSpec(_Strict):
-    """Promotion thresholds; every check uses a confidence bound.
-
-    The defaults are meant to give the right verdict with no ``[gate]`` section
-    at all; docs/decisions.md explains each one.
-    """
-
-    max_latency_p95_regression_pct: float = Field(default=10.0, ge=0)
-    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
-    min_agreement: float = Field(default=0.90, ge=0, le=1)
-    max_invalid_format_rate: float = Field(default=0.01, ge=0, le=1)
-    min_samples: int = Field(default=200, ge=1)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    # optional: max divergence above the control's (A/A noise floor), e.g. 0.02
-    max_divergence_above_floor: float | None = Field(default=None, ge=0, le=1)
-    # agreement required in every attribute slice (and endpoint) with at least
-    # min_slice_samples compared pairs, Bonferroni over the slices tested: catches a
-    # challenger that only breaks on, say, language=de. None switches it off.
-    min_slice_agreement: float | None = Field(default=0.90, ge=0, le=1)
-    min_slice_samples: int = Field(default=100, ge=1)
-    # latency p95 compared with: "control" (the champion model timed on the same shadow
-    # path as the challengers), "champion" (as production reported it), or "auto": the
-    # challenger's own control when it has measured latency, else the champion
-    latency_baseline: Literal["auto", "champion", "control"] = "auto"
-    # agreement (overall and per slice) judged as is ("absolute"), or "auto": beyond the
-    # disagreement of the challenger's own control (A/A) when there is one, so a champion
-    # that disagrees with itself does not fail every challenger
-    agreement_baseline: Literal["auto", "absolute"] = "auto"
-    # resource use (tokens, tool calls, cost): off unless set, see ResourceGateSpec
-    resources: ResourceGateSpec = Field(default_factory=ResourceGateSpec)
-
-
-class WatchSpec(_Strict):
-    """``shadow watch``: continuous re-evaluation with anytime-valid statistics."""
-
-    interval_seconds: float = Field(default=60.0, ge=1, le=86_400)
-    # probability that a challenger no worse than its baseline never raises an alarm
-    # during the whole watch, however long it runs (split over criteria and slices)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    # POSTed on every verdict change and regression; the URL is a secret (Slack's are)
-    webhook_url: SecretStr | None = None
-    webhook_format: Literal["json", "slack"] = "json"
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    # slices are tested at alpha / max_slices each (fixed in advance, as anytime
-    # validity needs); more slices than this are still tested, less strictly
-    max_slices: int = Field(default=100, ge=1, le=100_000)
-
-
-class NoiseSpec(_Strict):
-    """Learning noisy JSON paths from ``control`` challengers (see shadowstream.stream_agents.noise).
-
-    A path that differs between champion and control in at least ``min_rate``
-    of at least ``min_samples`` comparisons is left out of the other
-    challengers' divergence on that endpoint (and listed in ignored_paths).
-    """
-
-    enabled: bool = True
-    min_rate: float = Field(default=0.2, gt=0, le=1)
-    min_samples: int = Field(default=50, ge=1)
-    window: int = Field(default=10_000, ge=10)
-    max_paths: int = Field(default=1_000, ge=1)
-    per_endpoint: bool = True
+__all__ = [
+    "CALLABLE_PATTERN",
+    "CONFIG_FILE_NAME",
+    "NAME_PATTERN",
+    "BatchApiSpec",
+    "BudgetSpec",
+    "ChallengerSpec",
+    "ComparatorKind",
+    "ComparatorSpec",
+    "GateSpec",
+    "HttpAdapterSpec",
+    "JudgeSpec",
+    "NoiseSpec",
+    "OverLimitSpec",
+    "ResourceGateSpec",
+    "ResourceMetric",
+    "ResourceSpec",
+    "Settings",
+    "ToolCallSpec",
+    "WatchSpec",
+    "bootstrap_servers",
+    "find_config_file",
+    "kafka_client_config",
+    "load_settings",
+    "redact_url",
+    "register_settings_secrets",
+]
 
 
 class Settings(BaseSettings):

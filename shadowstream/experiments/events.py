@@ -14,16 +14,15 @@ attribute, to keep slices low-cardinality).
 
 from __future__ import annotations
 
-from typing import Any
-
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem, Reference
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 from shadowstream.schemas.wire import TARGETS_HEADER
 
 Headers = list[tuple[str, str | bytes | None]]
 
 
-def request_event(experiment_id: str, item: BatchItem, timestamp_us: int) -> dict[str, Any]:
+def request_event(experiment_id: str, item: BatchItem, timestamp_us: int) -> RequestEvent:
     return {
         "request_id": request_id(experiment_id, item.source_id),
         "timestamp_us": timestamp_us,
@@ -38,7 +37,7 @@ def request_event(experiment_id: str, item: BatchItem, timestamp_us: int) -> dic
 
 def reference_event(
     experiment_id: str, rid: str, reference: Reference, timestamp_us: int
-) -> dict[str, Any]:
+) -> ResponseEvent:
     return {
         "request_id": rid,
         "timestamp_us": timestamp_us,

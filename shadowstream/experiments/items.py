@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from shadowstream.schemas.records import Status
+
 REFERENCE_MODEL = "reference"
 
 
@@ -23,7 +25,7 @@ class Reference:
     output: str | None  # JSON text
     model: str = REFERENCE_MODEL
     latency_ms: float = 0.0
-    status: str = "ok"  # ok | error | timeout
+    status: Status = "ok"  # ok | error | timeout
     error: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None

@@ -13,7 +13,9 @@ never below ``floor`` (what the workers' batch share can work on at once).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+
+from shadowstream.core.config import Settings
 
 
 class RateLimiter:
@@ -54,3 +56,25 @@ class InFlightWindow:
 
     def limit(self, resolved_per_s: float) -> int:
         return int(min(self.cap, max(self.floor, resolved_per_s * self.target_delay_s)))
+
+
+def in_flight_floor(settings: Settings, challengers: Sequence[str], default: int) -> int:
+    """The window's floor: half the smallest concurrency of the run's challengers
+    (``default`` when one of them is not in this configuration)."""
+    known = {s.name: s for s in settings.challengers}
+    floors = [max(1, known[n].concurrency // 2) for n in challengers if n in known]
+    return min(floors) if len(floors) == len(challengers) else default
+
+
+def run_rate(
+    settings: Settings, challengers: Sequence[str], provider_names: Collection[str], rate: float
+) -> float:
+    """The run's rate, at most half of any challenger's max_rps (the rest is live's)."""
+    known = {s.name: s for s in settings.challengers}
+    for name in challengers:
+        if name in provider_names:
+            continue  # answered by its batch API: no live calls to spare
+        spec = known.get(name)
+        if spec is not None and spec.max_rps is not None:
+            rate = min(rate, spec.max_rps / 2)
+    return rate

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shadowstream.core.config import NAME_PATTERN, Settings, kafka_client_config
+from shadowstream.core.challenger_config import NAME_PATTERN
+from shadowstream.core.config import Settings, kafka_client_config
 from shadowstream.core.errors import ExperimentError, NotFoundError
 from shadowstream.core.kafka import list_topic_names
 from shadowstream.core.topics import TopicNames

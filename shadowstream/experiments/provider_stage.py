@@ -24,11 +24,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
-from shadowstream.core.config import ChallengerSpec, Settings
+from shadowstream.core.challenger_config import ChallengerSpec
+from shadowstream.core.config import Settings
 from shadowstream.core.endpoints import endpoint_matches
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem
@@ -43,6 +43,7 @@ from shadowstream.experiments.providers.mapping import (
     cost,
 )
 from shadowstream.experiments.sources import Source
+from shadowstream.schemas.records import ResponseEvent, Status
 
 
 @dataclass(frozen=True)
@@ -277,12 +278,12 @@ class ProviderStage:
     # -- 3. answers ------------------------------------------------------------------------------
     def answers(
         self, ordinal: int, rid: str, item: BatchItem, names: list[str]
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, ResponseEvent]:
         """The provider answers of one item, for those of ``names`` that have a batch_api.
 
         Blocking: reads a batch's results when the pass enters it.
         """
-        out = {}
+        out: dict[str, ResponseEvent] = {}
         for name in names:
             target = self.targets.get(name)
             if target is None:
@@ -305,7 +306,7 @@ class ProviderStage:
 
     def _response(
         self, target: _Target, chunk: ChunkRecord, rid: str, results: dict[str, ItemResult]
-    ) -> dict[str, Any]:
+    ) -> ResponseEvent:
         result = results.get(custom_id(rid))
         where = f"provider batch {chunk.batch_id}"
         if result is None:
@@ -333,8 +334,13 @@ class ProviderStage:
         return event
 
     def _event(
-        self, target: _Target, chunk: ChunkRecord | None, rid: str, status: str, error: str | None
-    ) -> dict[str, Any]:
+        self,
+        target: _Target,
+        chunk: ChunkRecord | None,
+        rid: str,
+        status: Status,
+        error: str | None,
+    ) -> ResponseEvent:
         turnaround = chunk.state.turnaround_s if chunk is not None else None
         return {
             "request_id": rid,

@@ -31,182 +31,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
-from confluent_kafka import KafkaError, Message, Producer
-
-from shadowstream.core.config import Settings, kafka_client_config
-from shadowstream.core.errors import BrokerError, ExperimentError
-from shadowstream.core.topics import TopicNames
+from shadowstream.core.errors import ExperimentError
 from shadowstream.experiments.commands import publish_command
-from shadowstream.experiments.events import Headers, reference_event, request_event, targets_header
 from shadowstream.experiments.ids import request_id
 from shadowstream.experiments.items import BatchItem
-from shadowstream.experiments.pacing import InFlightWindow, RateLimiter
-from shadowstream.experiments.planning import RunPlan, provider_challengers
-from shadowstream.experiments.provider_stage import ProviderProgress, ProviderStage
+from shadowstream.experiments.provider_stage import ProviderStage
 from shadowstream.experiments.provider_store import ProviderBatchStore
-from shadowstream.experiments.providers import BatchProvider
+from shadowstream.experiments.run_state import RunState
+from shadowstream.experiments.run_types import (
+    PROVIDER,
+    SUBMITTING,
+    WAITING,
+    ProgressCallback,
+    RunOptions,
+    RunProgress,
+    RunResult,
+    completion,
+)
 from shadowstream.experiments.store import (
     CANCELLED,
-    COMPLETED,
-    INCOMPLETE,
     INTERRUPTED,
     SUBMITTED,
-    ExperimentRecord,
-    ExperimentStore,
 )
+from shadowstream.experiments.submission import Submission
 from shadowstream.experiments.watcher import Results, ResultWatcher
 from shadowstream.schemas import REQUEST, RESPONSE, default_registry
+from shadowstream.schemas.records import ResponseEvent
 from shadowstream.schemas.topic import follow_schema_topic
-from shadowstream.schemas.wire import ANSWERED_HEADER
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BatchRunner", "ProgressCallback", "RunOptions", "RunProgress", "RunResult"]
+
 CONTROL_PROPAGATION_S = 5.0
-DEFAULT_FLOOR = 8  # in flight when the challenger's concurrency is not known here
-SUBMITTING, WAITING, STORING, DONE = "submitting", "waiting", "storing", "done"
-PROVIDER = "provider batches"
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    max_in_flight: int = 1_000
-    wait: bool = True
-    page_size: int = 2_000
-    heartbeat_s: float = 10.0
-    record_every_s: float = 1.0
-    progress_every_s: float = 0.25
-    idle_timeout_s: float | None = None  # default: join window + 30 s
-    all_unrouted_abort: int = 50  # this many not routed and nothing answered: stop
-    retry_not_routed: bool = False  # re-submit what the router left out last time
-    use_batch_api: bool = True  # challengers with a batch_api answer through it
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    experiment_id: str
-    phase: str
-    items: int  # in the source
-    already_done: int  # compared for every challenger before this run started
-    submitted: int  # this run
-    expected: int  # (request, challenger) pairs in the whole run
-    results: Results
-    in_flight_limit: int
-    rate: float
-    providers: tuple[ProviderProgress, ...] = ()  # the provider batches, per challenger
-
-    @property
-    def to_submit(self) -> int:
-        return max(self.items - self.already_done, 0)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    record: ExperimentRecord
-    progress: RunProgress
-
-    @property
-    def status(self) -> str:
-        return self.record.status
-
-
-ProgressCallback = Callable[[RunProgress], None]
-
-
-class _Deliveries:
-    """Request ids the broker acknowledged, handed to ClickHouse in chunks."""
-
-    def __init__(self, requests_topic: str) -> None:
-        self.topic = requests_topic
-        self._lock = threading.Lock()
-        self._ids: list[str] = []
-        self.failures = 0
-        self.last_error = ""
-
-    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            with self._lock:
-                self.failures += 1
-                self.last_error = str(err)
-            return
-        key = msg.key()
-        if msg.topic() == self.topic and key is not None:
-            with self._lock:
-                self._ids.append(key.decode())
-
-    def take(self) -> list[str]:
-        with self._lock:
-            ids, self._ids = self._ids, []
-        return ids
-
-
-class BatchRunner:
-    def __init__(
-        self,
-        settings: Settings,
-        store: ExperimentStore,
-        plan: RunPlan,
-        options: RunOptions | None = None,
-        *,
-        on_progress: ProgressCallback | None = None,
-        stop: asyncio.Event | None = None,
-        providers: Mapping[str, BatchProvider] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.plan = plan
-        self.options = options or RunOptions()
-        self.on_progress = on_progress
-        self.stop = stop or asyncio.Event()
-        self.kafka = kafka_client_config(settings)
-        self.topics = TopicNames(settings.topic_prefix)
-        self.record = plan.record
-        self.challengers = list(plan.record.challengers)
-        self.provider_names = provider_challengers(
-            settings, self.challengers, self.options.use_batch_api
-        )
-        self.stage: ProviderStage | None = None
-        self._providers = providers
-        window_s = settings.join_window_seconds
-        self.idle_timeout_s = self.options.idle_timeout_s or window_s + 30.0
-        # every request is answered, or closed by the join, within about the join window
-        self.max_pending_age_s = window_s + 15.0
-        self.window = InFlightWindow(
-            floor=self._floor(),
-            cap=self.options.max_in_flight,
-            target_delay_s=min(window_s / 4, 2.0),
-        )
-        self.limiter = RateLimiter(self._rate())
-        self.deliveries = _Deliveries(self.topics.batch_requests)
-        self.submitted = 0
-        self.already_done = 0
-        self.phase = SUBMITTING
-        self._watcher: ResultWatcher | None = None
-        self._producer: Producer | None = None
-        self._next = {"record": 0.0, "heartbeat": 0.0, "progress": 0.0, "reconcile": 0.0}
-
-    # -- sizing -------------------------------------------------------------------------
-    def _floor(self) -> int:
-        known = {s.name: s for s in self.settings.challengers}
-        floors = [max(1, known[n].concurrency // 2) for n in self.challengers if n in known]
-        return min(floors) if len(floors) == len(self.challengers) else DEFAULT_FLOOR
-
-    def _rate(self) -> float:
-        """The run's rate, at most half of any challenger's max_rps (the rest is live's)."""
-        rate = self.record.rate
-        known = {s.name: s for s in self.settings.challengers}
-        for name in self.challengers:
-            if name in self.provider_names:
-                continue  # answered by its batch API: no live calls to spare
-            spec = known.get(name)
-            if spec is not None and spec.max_rps is not None:
-                rate = min(rate, spec.max_rps / 2)
-        return rate
+class BatchRunner(RunState):
+    """Runs one batch run: the baseline, the announcement, the provider batches, the
+    submission, the wait for results (see the module's description)."""
 
     # -- the run ------------------------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -243,11 +108,7 @@ class BatchRunner:
                 # routers and workers poll the control topic about every second; until
                 # they have read the announcement they would still skip the run
                 await asyncio.sleep(CONTROL_PROPAGATION_S)
-            self._producer = Producer(
-                self.kafka.producer(
-                    **{"message.timeout.ms": 60_000, "on_delivery": self.deliveries.on_delivery}
-                )
-            )
+            self._submission = Submission(self.kafka, self.topics, self.record.experiment_id)
             if self.provider_names:
                 ended = await self._provider_phase(baseline)
                 if ended is not None:
@@ -346,7 +207,7 @@ class BatchRunner:
                 targets = [c for c in self.challengers if c not in done]
                 if not targets:
                     continue
-                answers: dict[str, dict[str, Any]] = {}
+                answers: dict[str, ResponseEvent] = {}
                 if self.stage is not None and any(t in self.stage.targets for t in targets):
                     answers = await asyncio.to_thread(
                         self.stage.answers, ordinal, rid, item, targets
@@ -370,40 +231,12 @@ class BatchRunner:
             )
 
     def _produce(
-        self, rid: str, item: BatchItem, targets: list[str], answers: dict[str, dict[str, Any]]
+        self, rid: str, item: BatchItem, targets: list[str], answers: dict[str, ResponseEvent]
     ) -> None:
-        assert self._producer is not None and self._watcher is not None
-        now_us = time.time_ns() // 1000
-        if item.reference is not None:
-            self._send(
-                self.topics.responses,
-                rid,
-                RESPONSE.encode(
-                    reference_event(self.record.experiment_id, rid, item.reference, now_us)
-                ),
-            )
-        headers = targets_header(targets)
-        if answers:  # answered by a provider batch: the router records them, calls nobody
-            headers.append((ANSWERED_HEADER, ",".join(answers).encode()))
-        self._send(
-            self.topics.batch_requests,
-            rid,
-            REQUEST.encode(request_event(self.record.experiment_id, item, now_us)),
-            headers,
-        )
-        for answer in answers.values():
-            self._send(self.topics.responses, rid, RESPONSE.encode(answer))
+        assert self._submission is not None and self._watcher is not None
+        self._submission.produce(rid, item, targets, answers)
         self._watcher.submitted(rid)
         self.submitted += 1
-
-    def _send(self, topic: str, key: str, value: bytes, headers: Headers | None = None) -> None:
-        assert self._producer is not None
-        while True:
-            try:
-                self._producer.produce(topic, value, key.encode(), headers=headers)
-                return
-            except BufferError:  # librdkafka's queue is full: let it drain
-                self._producer.poll(0.05)
 
     async def _wait_for_room(self) -> bool:
         """Pace the next request (rate and in-flight window); False to stop submitting."""
@@ -465,101 +298,6 @@ class BatchRunner:
         )
         self._watcher.record_compared(compared)
 
-    # -- bookkeeping ---------------------------------------------------------------------------
-    @property
-    def expected(self) -> int:
-        return self.record.total * len(self.challengers)
-
-    def _results(self) -> Results:
-        assert self._watcher is not None
-        return self._watcher.results()
-
-    def progress(self) -> RunProgress:
-        results = self._results()
-        return RunProgress(
-            experiment_id=self.record.experiment_id,
-            phase=self.phase,
-            items=self.record.total,
-            already_done=self.already_done,
-            submitted=self.submitted,
-            expected=self.expected,
-            results=results,
-            in_flight_limit=self.window.limit(results.answer_rate),
-            rate=self.limiter.rate,
-            providers=self.stage.progress() if self.stage is not None else (),
-        )
-
-    async def _periodic(self) -> None:
-        assert self._producer is not None and self._watcher is not None
-        self._producer.poll(0)
-        if self.deliveries.failures:
-            raise BrokerError(
-                f"{self.deliveries.failures} batch events could not be delivered "
-                f"(last: {self.deliveries.last_error})"
-            )
-        now = time.monotonic()
-        if now >= self._next["progress"]:
-            self._next["progress"] = now + self.options.progress_every_s
-            self._watcher.expire_pending(self.max_pending_age_s)
-            if self.on_progress is not None:
-                self.on_progress(self.progress())
-        if now >= self._next["record"]:
-            self._next["record"] = now + self.options.record_every_s
-            await self._record_submissions()
-        if now >= self._next["heartbeat"]:
-            self._next["heartbeat"] = now + self.options.heartbeat_s
-            self.record = await asyncio.to_thread(self.store.save, self.record)
-
-    async def _record_submissions(self) -> None:
-        assert self._watcher is not None
-        experiment = self.record.experiment_id
-        ids = self.deliveries.take()
-        if ids:
-            await asyncio.to_thread(self.store.record_submissions, experiment, ids)
-        not_routed = self._watcher.take_not_routed()
-        if not_routed:
-            await asyncio.to_thread(self.store.record_not_routed, experiment, not_routed)
-
-    async def _flush(self) -> None:
-        if self._producer is None:
-            return
-        remaining = await asyncio.to_thread(self._producer.flush, 30.0)
-        await self._record_submissions()
-        if remaining:
-            raise BrokerError(f"{remaining} batch events still undelivered after 30s")
-
-    async def _finish(self, status: str, message: str = "") -> RunResult:
-        self.phase = DONE
-        await self._record_submissions()
-        self.record = await asyncio.to_thread(
-            self.store.save, self.record.with_status(status, message)
-        )
-        progress = self.progress()
-        if self.on_progress is not None:
-            self.on_progress(progress)
-        return RunResult(self.record, progress)
-
-    async def _abort(self, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await self._flush()
-        results = self._results()
-        status = CANCELLED if results.cancelled else INTERRUPTED
-        await self._finish(status, reason[:500])
-
-    async def _until_stored(self, timeout_s: float = 30.0) -> None:
-        """Let the sink store what the join emitted, so reports see the whole run."""
-        self.phase = STORING
-        wanted = self._results().compared
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not self.stop.is_set():
-            stored = await asyncio.to_thread(
-                self.store.stored_comparisons, self.record.experiment_id
-            )
-            if stored >= wanted:
-                return
-            await self._periodic()
-            await asyncio.sleep(0.25)
-
     async def _conclude(self) -> RunResult:
         await self._until_stored()
         results = self._results()
@@ -567,20 +305,5 @@ class BatchRunner:
             return await self._finish(SUBMITTED, "stopped waiting; results keep arriving")
         if results.cancelled:
             return await self._finish(CANCELLED)
-        notes = []
-        if results.final > results.compared:  # finished without a comparison
-            if results.unrouted:
-                notes.append(
-                    f"{results.unrouted:,} not sent to the challenger by the router (endpoint "
-                    "not shadowed, e.g. a write endpoint, or the challenger's max_rps/budget)"
-                )
-            if results.skipped:
-                notes.append(f"{results.skipped:,} skipped (the run was cancelled meanwhile)")
-        missing = max(self.expected - results.final, 0)
-        if missing:
-            notes.append(
-                f"{missing:,} without a result after {self.idle_timeout_s:.0f}s "
-                "(--resume retries them)"
-            )
-            return await self._finish(INCOMPLETE, "; ".join(notes))
-        return await self._finish(COMPLETED, "; ".join(notes))
+        status, message = completion(results, self.expected, self.idle_timeout_s)
+        return await self._finish(status, message)

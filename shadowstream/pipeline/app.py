@@ -14,127 +14,38 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import faust
-from faust.app.base import BootStrategy
-from faust.web import Request, Response, View
-
-from shadowstream.core.config import Settings, kafka_client_config, redact_url
-from shadowstream.core.errors import ChallengerError, ConfigError, ShadowstreamError
+from shadowstream.core.config import Settings, kafka_client_config
+from shadowstream.core.errors import ShadowstreamError
 from shadowstream.core.kafka import (
     DEFAULT_SESSION_TIMEOUT_MS,
-    EMBEDDED_CLUSTER_ID,
-    EMBEDDED_SESSION_TIMEOUT_MS,
-    TopicSpec,
-    broker_cluster_id,
-    ensure_topics,
 )
-from shadowstream.core.secrets import install_log_redaction, redact_strings
+from shadowstream.core.secrets import install_log_redaction, redact_strings, redact_url
 from shadowstream.core.topics import TopicNames
 from shadowstream.experiments import store as _experiment_store  # noqa: F401 - registers its writes
 from shadowstream.pipeline.embedded import free_port
-from shadowstream.pipeline.health import ProcessHealth, add_health_views
-from shadowstream.pipeline.kafka_auth import faust_credentials
-from shadowstream.pipeline.metrics import exposition, metrics_registry
-from shadowstream.producers.redaction import build_redactor
+from shadowstream.pipeline.faust_host import add_pipeline_views, faust_app
+from shadowstream.pipeline.health import ProcessHealth
+from shadowstream.pipeline.services import Roles, build_services
+from shadowstream.pipeline.topic_plan import create_topics, topic_specs, with_session_timeout
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.broker_watch import BROKER_BACK, TOPICS_RECREATED, BrokerWatch
 from shadowstream.runtime.memory import memory_snapshot
 from shadowstream.schemas import default_registry
 from shadowstream.schemas.codec import CODECS
-from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.topic import SchemaTopic, follow_schema_topic
-from shadowstream.sinks.clickhouse.sink import ClickHouseSinkService
 from shadowstream.stream_agents.challengers.base import ChallengerAdapter
-from shadowstream.stream_agents.challengers.worker import ChallengerWorkerService
-from shadowstream.stream_agents.comparison import build_comparison_builder
-from shadowstream.stream_agents.fanout import FanOut
-from shadowstream.stream_agents.judge import configured_judges
-from shadowstream.stream_agents.judge.service import JudgeService
-from shadowstream.stream_agents.router import RouterService
 from shadowstream.warehouse.client import Warehouse, chdb_path, connect
-from shadowstream.warehouse.owner import SQL_PATH, handle_sql, register_owner, unregister_owner
+from shadowstream.warehouse.owner import SQL_PATH, register_owner, unregister_owner
 
 log = logging.getLogger(__name__)
 
+# what was imported from here before the split
+__all__ = ["Pipeline", "Roles", "create_topics", "topic_specs", "with_session_timeout"]
+
 S = TypeVar("S", bound=AgentService)
-
-
-@dataclass
-class Roles:
-    router: bool = False
-    challengers: list[str] = field(default_factory=list)
-    sink: bool = False
-    judge: bool = False  # the LLM judge agent (when a challenger's comparator has a judge)
-
-    @classmethod
-    def everything(cls, settings: Settings) -> Roles:
-        live = [c.name for c in settings.challengers if c.live]  # batch-only: no worker
-        judge = bool(configured_judges(settings))
-        return cls(router=True, challengers=live, sink=True, judge=judge)
-
-    def label(self) -> str:
-        parts = []
-        if self.router:
-            parts.append("router")
-        parts += [f"challenger-{n}" for n in self.challengers]
-        if self.sink:
-            parts.append("sink")
-        if self.judge:
-            parts.append("judge")
-        return "+".join(parts) if len(parts) < 3 else "all"
-
-
-def topic_specs(settings: Settings) -> list[TopicSpec]:
-    topics = TopicNames(settings.topic_prefix)
-    n, rf = settings.partitions, settings.replication_factor
-    specs = [
-        TopicSpec(name, n, rf)
-        for name in topics.keyed_topics([c.name for c in settings.challengers])
-    ]
-    retention_ms = int(
-        (settings.late_retention_seconds * 2 + settings.join_window_seconds + 3600) * 1000
-    )
-    specs = [
-        TopicSpec(
-            s.name,
-            s.partitions,
-            s.replication_factor,
-            # markers travel many to a record: time-based retention, never compaction
-            {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
-            if s.name == topics.router_changelog
-            else {},
-        )
-        for s in specs
-    ]
-    specs.append(TopicSpec(topics.deadletter, n, rf))
-    specs.append(TopicSpec(topics.stats, n, rf))
-    specs.append(TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}))
-    specs.append(TopicSpec(topics.schemas, 1, rf, {"cleanup.policy": "compact"}))
-    specs.append(TopicSpec(topics.noise, 1, rf, {"cleanup.policy": "compact"}))
-    if configured_judges(settings):
-        specs.append(TopicSpec(topics.judge, n, rf))
-        specs.append(TopicSpec(topics.judge_cache, n, rf, {"cleanup.policy": "compact"}))
-    return specs
-
-
-def create_topics(settings: Settings) -> list[str]:
-    return ensure_topics(kafka_client_config(settings), topic_specs(settings))
-
-
-def with_session_timeout(settings: Settings) -> Settings:
-    """The settings with ``kafka_session_timeout_ms`` decided: as configured, else 10 s,
-    or 2 s on the embedded broker (single machine, no network to ride out; there a
-    killed agent's old membership must expire before its restart can take over)."""
-    if settings.kafka_session_timeout_ms is not None:
-        return settings
-    embedded = broker_cluster_id(kafka_client_config(settings)) == EMBEDDED_CLUSTER_ID
-    value = EMBEDDED_SESSION_TIMEOUT_MS if embedded else DEFAULT_SESSION_TIMEOUT_MS
-    log.info("kafka session timeout %s ms%s", value, " (embedded broker)" if embedded else "")
-    return settings.model_copy(update={"kafka_session_timeout_ms": value})
 
 
 class Pipeline:
@@ -161,114 +72,19 @@ class Pipeline:
         # directory holds nothing worth keeping: a temporary one instead of
         # "<app id>-data" in whatever directory the command was started from.
         self._faust_dir = tempfile.TemporaryDirectory(prefix=f"shadow-faust-{app_id}-")
-        self.app = faust.App(
-            app_id,
-            datadir=self._faust_dir.name,
-            broker=f"kafka://{kafka.bootstrap_servers}",
-            # SASL / TLS of the deployment for Faust's own aiokafka connection too
-            broker_credentials=faust_credentials(kafka.options),
-            store="memory://",
-            autodiscover=False,
-            web_enabled=True,
-            web_host=settings.web_host,
-            web_bind=settings.web_host,
-            web_port=self.web_port,
-            web_in_thread=False,
-            topic_replication_factor=settings.replication_factor,
-            topic_partitions=settings.partitions,
-            logging_config=None,
-        )
-        # Faust hosts the lifecycle and the web server; the agents have their own Kafka
-        # clients. Faust's consumer would join a group of its own on start-up (half a
-        # session timeout on Tansu) for nothing: it is not started.
-        self.app.boot_strategy = BootStrategy(self.app, enable_kafka=False, enable_web=True)
-        self.services: list[AgentService] = []
+        self.app = faust_app(settings, app_id, self._faust_dir.name, kafka, self.web_port)
         self._schema_topic: SchemaTopic | None = None
         self._owner_path: Path | None = None
         self._warehouse: Warehouse | None = None
-        adapters = adapters or {}
-        # timestamps the warehouse keeps (older ones would vanish by TTL on insert)
-        event_time = EventTimeWindow.for_retention(
-            settings.retention_days, settings.max_clock_skew_seconds
+        self.owner_token: str | None = None  # set once this process owns a chDB directory
+        self.services = build_services(
+            settings,
+            roles,
+            kafka,
+            self.topics,
+            warehouse_factory or self._default_warehouse,
+            adapters or {},
         )
-        # the service's redaction policy ([redaction]): storage_only rules in the router
-        # and the sink, the others on challenger answers (ConfigError when invalid)
-        storage_redactor = build_redactor(settings.redaction, "storage")
-        answer_redactor = build_redactor(settings.redaction, "sdk")
-
-        if roles.router:
-            fanout = FanOut(
-                settings.challengers,
-                shadow_endpoints=settings.shadow_endpoints,
-                write_endpoints=settings.write_endpoints,
-            )
-            self.services.append(
-                RouterService(
-                    kafka=kafka,
-                    topics=self.topics,
-                    partitions=settings.partitions,
-                    fanout=fanout,
-                    builder=build_comparison_builder(settings),
-                    window_s=settings.join_window_seconds,
-                    late_retention_s=settings.late_retention_seconds,
-                    commit_interval_s=settings.commit_interval_seconds,
-                    stats_interval_s=settings.stats_interval_seconds,
-                    max_message_bytes=settings.max_message_bytes,
-                    event_time=event_time,
-                    redactor=storage_redactor,
-                )
-            )
-        for name in roles.challengers:
-            spec = settings.challenger(name)
-            try:
-                worker = ChallengerWorkerService(
-                    kafka=kafka,
-                    topics=self.topics,
-                    spec=spec,
-                    window_s=settings.join_window_seconds,
-                    adapter=adapters.get(name),
-                    commit_interval_s=settings.commit_interval_seconds,
-                    stats_interval_s=settings.stats_interval_seconds,
-                    max_message_bytes=settings.max_message_bytes,
-                    otel_spans=settings.otel_challenger_spans,
-                    redactor=answer_redactor,
-                    storage_redactor=storage_redactor,
-                )
-            except ChallengerError as exc:  # e.g. a callable that does not import
-                raise ConfigError(
-                    f"challenger {name!r}: {exc} (check its callable in the configuration)"
-                ) from None
-            self.services.append(worker)
-        if roles.sink:
-            if warehouse_factory is None:
-                warehouse_factory = self._default_warehouse
-            self.services.append(
-                ClickHouseSinkService(
-                    kafka=kafka,
-                    topics=self.topics,
-                    warehouse_factory=warehouse_factory,
-                    batch_rows=settings.sink_batch_rows,
-                    batch_seconds=settings.sink_batch_seconds,
-                    raw_events=settings.sink_raw_events,
-                    max_message_bytes=settings.max_message_bytes,
-                    retention_days=settings.retention_days,
-                    event_time=event_time,
-                    redactor=storage_redactor,
-                )
-            )
-        if roles.judge:
-            self.services.append(
-                JudgeService(
-                    kafka=kafka,
-                    topics=self.topics,
-                    judges=configured_judges(settings),
-                    partitions=settings.partitions,
-                    commit_interval_s=settings.commit_interval_seconds,
-                    stats_interval_s=settings.stats_interval_seconds,
-                )
-            )
-        if not self.services:
-            raise ConfigError("nothing to run: no router, challenger or sink selected")
         if len(self.services) > 1:
             AgentService.share_process()
         session_s = (settings.kafka_session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS) / 1000
@@ -279,7 +95,7 @@ class Pipeline:
         self.watch = BrokerWatch(kafka, topic_specs(settings), create_missing=recreate_topics)
         self.watch.add_listener(self._on_broker_event)
         self.health = ProcessHealth(self.services, self.watch)
-        self._add_views()
+        add_pipeline_views(self.app, self)
 
     def _on_broker_event(self, event: str) -> None:
         """From the watch's thread: the broker is back, or came back without its data."""
@@ -310,45 +126,6 @@ class Pipeline:
     def warehouse(self) -> Warehouse:
         return self._default_warehouse()
 
-    def _add_views(self) -> None:
-        pipeline = self
-
-        registry = metrics_registry(lambda: pipeline.services)
-
-        class Metrics(View):
-            async def get(self, request: Request) -> Response:
-                body, content_type = exposition(registry, request.headers.get("Accept"))
-                # the full type has parameters (version, charset): a header, not content_type
-                return self.bytes(body, headers={"Content-Type": content_type})
-
-        class MetricsJson(View):
-            async def get(self, request: Request) -> Response:
-                return self.json(pipeline.metrics())
-
-        class Sql(View):
-            async def post(self, request: Request) -> Response:
-                owner = pipeline._owner_token
-                if owner is None:
-                    return self.json(
-                        {"error": "this process does not own a chDB directory"}, status=404
-                    )
-                body = await request.read()
-                status, payload = await asyncio.get_running_loop().run_in_executor(
-                    None,
-                    handle_sql,
-                    pipeline.warehouse,
-                    owner,
-                    body,
-                    request.headers.get("Authorization"),
-                )
-                return self.bytes(payload, content_type="application/json", status=status)
-
-        add_health_views(self.app, self.health)  # /livez, /readyz, /healthz
-        self.app.page("/metrics")(Metrics)  # Prometheus text format
-        self.app.page("/metrics.json")(MetricsJson)  # the same figures and more, for the CLI
-        self.app.page(SQL_PATH)(Sql)
-        self._owner_token: str | None = None
-
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         install_log_redaction()
@@ -374,7 +151,7 @@ class Pipeline:
             info = register_owner(
                 path, f"http://{self.settings.web_host}:{self.web_port}{SQL_PATH}"
             )
-            self._owner_token = info.token
+            self.owner_token = info.token
             self._owner_path = path
 
     def _follow_schemas(self) -> SchemaTopic:

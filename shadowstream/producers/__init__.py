@@ -19,7 +19,8 @@ Web services: ``app.add_middleware(ShadowMiddleware, emitter=emitter, routes=[..
 
 from shadowstream.producers.asgi import ShadowMiddleware
 from shadowstream.producers.capture import ChampionCall
-from shadowstream.producers.emitter import EmitterStats, ShadowEmitter
+from shadowstream.producers.emitter import ShadowEmitter
+from shadowstream.producers.emitter_stats import EmitterStats
 from shadowstream.producers.http_capture import HttpShadowStats, ShadowedRequest
 from shadowstream.producers.jsonable import JSONText
 

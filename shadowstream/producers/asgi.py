@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
-from shadowstream.producers.emitter import new_request_id
 from shadowstream.producers.http_capture import (
     Exchange,
     HttpShadowStats,
@@ -38,6 +37,7 @@ from shadowstream.producers.http_capture import (
     resolve_route,
 )
 from shadowstream.producers.jsonable import JSONText, to_json
+from shadowstream.producers.request_ids import new_request_id
 from shadowstream.producers.tracing import current_traceparent, request_id_from
 
 if TYPE_CHECKING:

@@ -9,18 +9,11 @@ queue is full (broker slow or down) or an event cannot be delivered before
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
-import itertools
 import json
 import logging
-import os
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,39 +23,23 @@ from shadowstream.core.errors import IncompatibleSchemaError
 from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.capture import ChampionCall
-from shadowstream.producers.jsonable import call_payload, call_shape, response_output, to_json
+from shadowstream.producers.emitter_stats import EmitterStats
+from shadowstream.producers.jsonable import to_json
+from shadowstream.producers.kafka_producer import producer_config
 from shadowstream.producers.redaction import RedactionPolicy, Redactor
+from shadowstream.producers.request_ids import new_request_id
 from shadowstream.producers.schema_announce import SchemaAnnouncer
+from shadowstream.producers.shadowed import CallExtractors, shadow_function
 from shadowstream.producers.tracing import RequestIdFromTrace, current_traceparent, request_id_from
-from shadowstream.schemas import REQUEST, RESPONSE, EventCodec
+from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 
 log = logging.getLogger(__name__)
 
+__all__ = ["EmitterStats", "ShadowEmitter", "new_request_id"]  # as before the split
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _RequestIds:
-    """Unique request ids without a syscall per id.
-
-    uuid4() reads os.urandom every time (~15 us on a VM); here a random
-    per-process 64-bit prefix (renewed after fork) plus a counter gives ids
-    that are just as unique, in UUID layout.
-    """
-
-    def __init__(self) -> None:
-        self._renew()
-        os.register_at_fork(after_in_child=self._renew)
-
-    def _renew(self) -> None:
-        self._prefix = os.urandom(8).hex()
-        self._counter = itertools.count(random.getrandbits(32))
-
-    def __call__(self) -> str:
-        h = f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-new_request_id = _RequestIds()
+E = TypeVar("E", RequestEvent, ResponseEvent)
 
 
 def _attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
@@ -74,64 +51,7 @@ def _attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
     return attributes if isinstance(attributes, dict) else dict(attributes)
 
 
-class _QuietLog:
-    """librdkafka's logger for the SDK: at most one line per kind of message per minute.
-
-    With the broker down, librdkafka reports every reconnect attempt; a
-    production service must not drown in them.
-    """
-
-    def __init__(self, logger: logging.Logger, every_s: float = 60.0) -> None:
-        self._logger = logger
-        self._every_s = every_s
-        self._last: dict[str, float] = {}
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        text = msg % args if args else msg
-        kind = text.split(":", 1)[0][:60]
-        now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self._every_s:
-            if len(self._last) > 1000:
-                self._last.clear()
-            self._last[kind] = now
-            self._logger.log(level, redact_text(text))
-
-
 _to_json = to_json  # pydantic models, dataclasses, attrs, enums: their JSON form
-
-
-@dataclass
-class EmitterStats:
-    """Counters; read them with :meth:`ShadowEmitter.stats`."""
-
-    emitted: int = 0  # accepted into the send queue
-    delivered: int = 0  # acknowledged by the broker
-    dropped_queue_full: int = 0
-    dropped_undeliverable: int = 0
-    dropped_invalid: int = 0
-    dropped_closed: int = 0
-    # the redaction stage failed (a hook raised, say): the event is dropped, never sent raw
-    dropped_redaction: int = 0
-    # values redacted so far, per rule ("hash:$.customer.id", "detector:email", "hook:scrub")
-    redacted: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def dropped(self) -> int:
-        return (
-            self.dropped_queue_full
-            + self.dropped_undeliverable
-            + self.dropped_invalid
-            + self.dropped_closed
-            + self.dropped_redaction
-        )
-
-
-def _bootstrap(broker_url: str) -> str:
-    url = broker_url
-    for scheme in ("kafka://", "tcp://", "plaintext://"):
-        if url.startswith(scheme):
-            url = url[len(scheme) :]
-    return url.rstrip("/")
 
 
 class ShadowEmitter:
@@ -193,25 +113,14 @@ class ShadowEmitter:
             RedactionPolicy.coerce(redaction), "sdk", to_jsonable=lambda v: json.loads(_to_json(v))
         )
         self._redactor: Redactor | None = redactor if redactor.active else None
-        conf: dict[str, Any] = {
-            "bootstrap.servers": _bootstrap(broker_url),
-            "partitioner": "murmur2_random",  # same partition as Java/aiokafka/Faust
-            "linger.ms": 50,  # off the request path; fewer, bigger batches for the broker
-            "queue.buffering.max.messages": queue_max_messages,
-            "queue.buffering.max.kbytes": 256 * 1024,
-            "message.timeout.ms": message_timeout_ms,
-            "socket.timeout.ms": min(message_timeout_ms, 10_000),
-            "acks": 1,
-            "enable.idempotence": False,
-            "error_cb": self._on_error,
-            "logger": _QuietLog(logging.getLogger("shadowstream.librdkafka.emitter")),
-            "on_delivery": self._on_delivery,
-            # a Python callback per delivered event would contend for the GIL with
-            # the service's own threads; only failures call back
-            "delivery.report.only.error": True,
-        }
-        if kafka_config:
-            conf.update(kafka_config)
+        conf = producer_config(
+            broker_url,
+            queue_max_messages=queue_max_messages,
+            message_timeout_ms=message_timeout_ms,
+            on_error=self._on_error,
+            on_delivery=self._on_delivery,
+            kafka_config=kafka_config,
+        )
         self._producer = Producer(conf)
         self._produce = self._producer.produce
         self._last_error_log = 0.0
@@ -253,7 +162,7 @@ class ShadowEmitter:
             return False
         if traceparent is None and self.trace_context:
             traceparent = current_traceparent()
-        record = {
+        record: RequestEvent = {
             "request_id": request_id,
             "timestamp_us": timestamp_us or time.time_ns() // 1000,
             "service": self.service,
@@ -264,7 +173,17 @@ class ShadowEmitter:
             "experiment_id": experiment_id,
             "traceparent": traceparent,
         }
-        return self._emit(REQUEST, self._requests_topic, record)
+        redactor = self._redactor  # the one place the redaction stage runs
+        if redactor is not None and not self._redact(redactor.request, record):
+            return False
+        try:
+            payload = record["payload"]
+            record["payload"] = payload if isinstance(payload, str) else _to_json(payload)
+            value = REQUEST.encode(record)
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._requests_topic, request_id, value)
 
     def emit_response(
         self,
@@ -285,7 +204,7 @@ class ShadowEmitter:
         """Emit the champion's ResponseEvent. Returns False (and counts) if dropped."""
         if not self.enabled:
             return False
-        record = {
+        record: ResponseEvent = {
             "request_id": request_id,
             "timestamp_us": time.time_ns() // 1000,
             "role": "champion",
@@ -293,7 +212,8 @@ class ShadowEmitter:
             "model": model or self.champion_model,
             "output": output,
             "latency_ms": latency_ms,
-            "status": status,
+            # an unknown status is refused by the encoder: counted as dropped_invalid
+            "status": status,  # type: ignore[typeddict-item]
             # credentials in an exception's text never leave the service
             "error": None if error is None else redact_text(str(error))[:2000],
             "usage": {
@@ -305,7 +225,19 @@ class ShadowEmitter:
             "tool_trace": tool_trace,
             "experiment_id": experiment_id,
         }
-        return self._emit(RESPONSE, self._responses_topic, record)
+        redactor = self._redactor
+        if redactor is not None and not self._redact(redactor.response, record):
+            return False
+        try:
+            output, trace = record["output"], record["tool_trace"]  # as redacted
+            record["output"] = None if output is None else _to_json(output)
+            record["tool_trace"] = None if trace is None else _to_json(trace)
+            record["latency_ms"] = float(record["latency_ms"])
+            value = RESPONSE.encode(record)
+        except Exception:
+            self._count("dropped_invalid")
+            return False
+        return self._send(self._responses_topic, request_id, value)
 
     def capture(
         self,
@@ -351,53 +283,8 @@ class ShadowEmitter:
         attrs classes and enums are recorded as their JSON form. A failing
         extractor loses that field, never the call.
         """
-
-        def decorate(fn: F) -> F:
-            shape = call_shape(fn)
-
-            def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ChampionCall:
-                try:
-                    body = (
-                        payload(*args, **kwargs) if payload else call_payload(shape, args, kwargs)
-                    )
-                except Exception:
-                    body = None
-                try:
-                    attrs = attributes(*args, **kwargs) if attributes else None
-                except Exception:
-                    attrs = None
-                return self.capture(endpoint, body, attributes=attrs)
-
-            def record(call: ChampionCall, result: Any) -> None:
-                try:
-                    call.output = output(result) if output else response_output(result)
-                except Exception:
-                    call.output = None
-                if usage is not None:
-                    with contextlib.suppress(Exception):
-                        call.usage(**dict(usage(result)))
-
-            if inspect.iscoroutinefunction(fn):
-
-                @functools.wraps(fn)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    with prepare(args, kwargs) as call:
-                        result = await fn(*args, **kwargs)
-                        record(call, result)
-                    return result
-
-                return async_wrapper  # type: ignore[return-value]
-
-            @functools.wraps(fn)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with prepare(args, kwargs) as call:
-                    result = fn(*args, **kwargs)
-                    record(call, result)
-                return result
-
-            return wrapper  # type: ignore[return-value]
-
-        return decorate
+        extractors = CallExtractors(payload, attributes, usage, output)
+        return lambda fn: shadow_function(self, endpoint, extractors, fn)
 
     def stats(self) -> EmitterStats:
         """Counters so far; ``delivered`` is exact once :meth:`flush` returned 0."""
@@ -435,33 +322,12 @@ class ShadowEmitter:
         self.close()
 
     # -- internals --------------------------------------------------------------
-    def _emit(self, codec: EventCodec, topic: str, record: dict[str, Any]) -> bool:
-        """Redact (the one place the redaction stage runs), encode, hand to librdkafka."""
-        redactor = self._redactor
-        if redactor is not None and not self._redact(redactor, codec, record):
-            return False
-        try:
-            if codec is REQUEST:
-                payload = record["payload"]
-                record["payload"] = payload if isinstance(payload, str) else _to_json(payload)
-            else:
-                output, trace = record["output"], record["tool_trace"]
-                record["output"] = None if output is None else _to_json(output)
-                record["tool_trace"] = None if trace is None else _to_json(trace)
-                record["latency_ms"] = float(record["latency_ms"])
-            value = codec.encode(record)
-        except Exception:
-            self._count("dropped_invalid")
-            return False
-        return self._send(topic, record["request_id"], value)
-
-    def _redact(self, redactor: Redactor, codec: EventCodec, record: dict[str, Any]) -> bool:
+    def _redact(self, redact: Callable[[E, dict[str, int]], None], record: E) -> bool:
+        """Redact ``record`` in place (the redactor's request or response stage); False
+        (counted) when redaction failed: the event is dropped, never sent raw."""
         counts: dict[str, int] = {}
         try:
-            if codec is REQUEST:
-                redactor.request(record, counts)
-            else:
-                redactor.response(record, counts)
+            redact(record, counts)
         except Exception:
             self._count("dropped_redaction")
             self._log_error("shadow event dropped: the redaction stage failed")

@@ -27,6 +27,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 from shadowstream.core.errors import BrokerError, BrokerUnavailableError
 from shadowstream.runtime.consumer import AssignCallback, BatchConsumer
 from shadowstream.schemas import DEAD_LETTER
+from shadowstream.schemas.records import DeadLetterEvent
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ class DeadLetters:
         if key is not None and len(key) > cap:
             detail += f" [original_key: the first {cap:,} of {len(key):,} bytes]"
             key = key[:cap]
-        record = {
+        record: DeadLetterEvent = {
             "source_topic": topic,
             "source_partition": partition,
             "source_offset": offset,

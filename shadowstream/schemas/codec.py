@@ -19,11 +19,10 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -34,21 +33,34 @@ from shadowstream.core.errors import (
     SchemaError,
     UnknownSchemaError,
 )
-from shadowstream.schemas.compat import read_problems
-from shadowstream.schemas.fastcodec import (
-    Decoder,
-    Unsupported,
-    compile_decoder,
-    compile_encoder,
-    compile_native,
-    compile_native_check,
+from shadowstream.schemas.body_errors import (
+    INVALID,
+    TRUNCATED,
+    read_with_fastavro,
+    trailing,
+    truncated,
+    undecodable,
 )
-from shadowstream.schemas.resolve import BodyDecoder, resolving_decoder
+from shadowstream.schemas.compat import read_problems
+from shadowstream.schemas.fastcodec import compile_encoder
+from shadowstream.schemas.fastdecoder import compile_decoder
+from shadowstream.schemas.native import compile_native, compile_native_check
+from shadowstream.schemas.records import (
+    ComparisonEvent,
+    DeadLetterEvent,
+    RequestEvent,
+    ResponseEvent,
+    StatsEvent,
+)
+from shadowstream.schemas.resolve import resolving_decoder
+from shadowstream.schemas.schema_shapes import Unsupported
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10
 
 Record = dict[str, Any]
+# the event type a codec encodes and decodes: a TypedDict of shadowstream.schemas.records
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -164,7 +176,7 @@ def _full_name(schema: dict[str, Any]) -> str:
 BACKENDS = ("auto", "c", "python", "fastavro")
 
 
-class EventCodec:
+class EventCodec(Generic[R]):
     """Encode/decode one event type; decode resolves other writer versions.
 
     ``backend`` picks the body codec for this schema's own version. Events of
@@ -174,6 +186,9 @@ class EventCodec:
     two differ only by added/removed fields (:mod:`shadowstream.schemas.resolve`),
     else with fastavro's schema resolution. ``version`` counts this schema's
     versions: 1 + the number of ``older_versions``.
+
+    The codec is typed by its event (``EventCodec[RequestEvent]``): ``encode`` takes
+    and ``decode`` returns that TypedDict (:mod:`shadowstream.schemas.records`).
     """
 
     def __init__(
@@ -194,10 +209,10 @@ class EventCodec:
             self.version += 1
         self._parsed = fastavro.parse_schema(schema)
         self._header = MAGIC + self.fingerprint
-        self._resolved: dict[bytes, BodyDecoder] = {}
+        self._resolved: dict[bytes, Callable[[bytes, int], R]] = {}
         self.resolution_paths: dict[bytes, str] = {}  # writer fingerprint -> compiled | fastavro
-        self._fast_encode: Callable[[Record, bytes], bytes] | None = None
-        self._fast_decode: Decoder | None = None
+        self._fast_encode: Callable[[R, bytes], bytes] | None = None
+        self._fast_decode: Callable[[bytes, int], tuple[R, int]] | None = None
         # walks a body with the C decoder's checks without building the record (validate)
         self._fast_check: Callable[[bytes, int], int] | None = None
         self.backend = "fastavro"
@@ -205,7 +220,8 @@ class EventCodec:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         if backend in ("auto", "c"):
             try:  # C (shadowstream/schemas/_cavro.c): ~3-6x faster than the generated Python
-                self._fast_encode, self._fast_decode = compile_native(schema)
+                self._fast_encode, native_decode = compile_native(schema)
+                self._fast_decode = cast("Callable[[bytes, int], tuple[R, int]]", native_decode)
                 self._fast_check = compile_native_check(schema)
                 self.backend = "c"
             except Unsupported:
@@ -215,14 +231,16 @@ class EventCodec:
             try:  # generated straight-line Python, ~2x faster than fastavro
                 encode = compile_encoder(schema)
                 self._fast_encode = lambda record, header: header + encode(record)
-                self._fast_decode = compile_decoder(schema)
+                self._fast_decode = cast(
+                    "Callable[[bytes, int], tuple[R, int]]", compile_decoder(schema)
+                )
                 self.backend = "python"
             except Unsupported:
                 if backend == "python":
                     raise
 
     # -- encoding -------------------------------------------------------------
-    def encode(self, record: Record) -> bytes:
+    def encode(self, record: R) -> bytes:
         if self._fast_encode is not None:
             try:
                 return self._fast_encode(record, self._header)
@@ -239,7 +257,7 @@ class EventCodec:
         return buf.getvalue()
 
     # -- decoding -------------------------------------------------------------
-    def decode(self, data: bytes) -> Record:
+    def decode(self, data: bytes) -> R:
         """Decode one event, resolving the writer's schema from its fingerprint.
 
         Raises MalformedEventError (not Avro / truncated / wrong event type),
@@ -274,53 +292,29 @@ class EventCodec:
             return
         try:
             end = check(data, HEADER_SIZE)
-        except (IndexError, EOFError, struct.error):
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
+        except TRUNCATED:
+            raise truncated(self.name) from None
+        except INVALID as exc:
+            raise undecodable(self.name, exc) from None
         if end != len(data):
-            raise MalformedEventError(
-                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-            )
+            raise trailing(self.name, len(data) - end)
 
-    def _decode_strict(self, decode: Decoder, data: bytes) -> Record:
+    def _decode_strict(self, decode: Callable[[bytes, int], tuple[R, int]], data: bytes) -> R:
         """The body through one of our strict decoders (C or generated Python)."""
         try:
             record, end = decode(data, HEADER_SIZE)
-        except (IndexError, EOFError, struct.error):
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
+        except TRUNCATED:
+            raise truncated(self.name) from None
+        except INVALID as exc:
+            raise undecodable(self.name, exc) from None
         if end != len(data):
-            raise MalformedEventError(
-                f"{len(data) - end} trailing bytes after the {self.name} body", "invalid"
-            )
+            raise trailing(self.name, len(data) - end)
         return record
 
-    def _read_own(self, data: bytes) -> Record:
-        buf = io.BytesIO(data)
-        buf.seek(HEADER_SIZE)
-        try:
-            decoded = fastavro.schemaless_reader(buf, self._parsed, None)
-        except EOFError:
-            raise MalformedEventError(f"truncated {self.name} body", "truncated") from None
-        except Exception as exc:  # fastavro raises many types on garbage bodies
-            raise MalformedEventError(
-                f"undecodable {self.name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
-        if buf.tell() != len(data):
-            raise MalformedEventError(
-                f"{len(data) - buf.tell()} trailing bytes after the {self.name} body", "invalid"
-            )
-        if not isinstance(decoded, dict):
-            raise MalformedEventError(f"{self.name} body is not a record", "invalid")
-        return decoded
+    def _read_own(self, data: bytes) -> R:
+        return cast(R, read_with_fastavro(data, HEADER_SIZE, self._parsed, None, self.name))
 
-    def _decoder_for(self, fp: bytes) -> BodyDecoder:
+    def _decoder_for(self, fp: bytes) -> Callable[[bytes, int], R]:
         """Build (once) the decoder of another writer version; raises if there is none."""
         name, writer_parsed, writer = self.registry.entry(fp)
         if name.split(".")[-1] != self.name.split(".")[-1]:
@@ -337,9 +331,9 @@ class EventCodec:
         decoder, path = resolving_decoder(
             writer, writer_parsed, self.schema, self._parsed, self.name
         )
-        self._resolved[fp] = decoder
+        self._resolved[fp] = typed = cast("Callable[[bytes, int], R]", decoder)
         self.resolution_paths[fp] = path
-        return decoder
+        return typed
 
     def header_fingerprint(self, data: bytes) -> bytes | None:
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
@@ -351,15 +345,15 @@ def default_registry() -> SchemaRegistry:
     return _REGISTRY
 
 
-def shipped_codec(name: str, registry: SchemaRegistry) -> EventCodec:
+def shipped_codec(name: str, registry: SchemaRegistry) -> EventCodec[Any]:
     """The codec of ``avro/<name>.avsc``, knowing every earlier version shipped."""
     return EventCodec(load_schema(name), registry, load_history(name))
 
 
 _REGISTRY = SchemaRegistry()
-REQUEST = shipped_codec("request_event", _REGISTRY)
-RESPONSE = shipped_codec("response_event", _REGISTRY)
-COMPARISON = shipped_codec("comparison_event", _REGISTRY)
-DEAD_LETTER = shipped_codec("dead_letter_event", _REGISTRY)
-STATS = shipped_codec("stats_event", _REGISTRY)
-CODECS = (REQUEST, RESPONSE, COMPARISON, DEAD_LETTER, STATS)
+REQUEST: EventCodec[RequestEvent] = shipped_codec("request_event", _REGISTRY)
+RESPONSE: EventCodec[ResponseEvent] = shipped_codec("response_event", _REGISTRY)
+COMPARISON: EventCodec[ComparisonEvent] = shipped_codec("comparison_event", _REGISTRY)
+DEAD_LETTER: EventCodec[DeadLetterEvent] = shipped_codec("dead_letter_event", _REGISTRY)
+STATS: EventCodec[StatsEvent] = shipped_codec("stats_event", _REGISTRY)
+CODECS: tuple[EventCodec[Any], ...] = (REQUEST, RESPONSE, COMPARISON, DEAD_LETTER, STATS)

@@ -13,22 +13,22 @@ fastavro's resolution.
 from __future__ import annotations
 
 import copy
-import io
 import json
-import struct
 from collections.abc import Callable
 from typing import Any
 
-import fastavro
-
-from shadowstream.core.errors import MalformedEventError
-from shadowstream.schemas.compat import PRIMITIVES
-from shadowstream.schemas.fastcodec import (
-    Decoder,
-    Unsupported,
-    compile_decoder,
-    compile_native,
+from shadowstream.schemas.body_errors import (
+    INVALID,
+    TRUNCATED,
+    read_with_fastavro,
+    trailing,
+    truncated,
+    undecodable,
 )
+from shadowstream.schemas.compat import PRIMITIVES
+from shadowstream.schemas.fastdecoder import compile_decoder
+from shadowstream.schemas.native import compile_native
+from shadowstream.schemas.schema_shapes import Decoder, Unsupported
 
 Record = dict[str, Any]
 BodyDecoder = Callable[[bytes, int], Record]  # (event bytes, body offset) -> record
@@ -113,16 +113,12 @@ def _fast(decode: Decoder, shape: Callable[[Record], Record], name: str) -> Body
     def read(data: bytes, offset: int) -> Record:
         try:
             record, end = decode(data, offset)
-        except (IndexError, EOFError, struct.error):
-            raise MalformedEventError(f"truncated {name} body", "truncated") from None
-        except (ValueError, UnicodeDecodeError, KeyError, OverflowError) as exc:
-            raise MalformedEventError(
-                f"undecodable {name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
+        except TRUNCATED:
+            raise truncated(name) from None
+        except INVALID as exc:
+            raise undecodable(name, exc) from None
         if end != len(data):
-            raise MalformedEventError(
-                f"{len(data) - end} trailing bytes after the {name} body", "invalid"
-            )
+            raise trailing(name, len(data) - end)
         return shape(record)
 
     return read
@@ -137,23 +133,7 @@ def _general(
     def read(data: bytes, offset: int) -> Record:
         if strict is not None:
             strict(data, offset)
-        buf = io.BytesIO(data)
-        buf.seek(offset)
-        try:
-            decoded = fastavro.schemaless_reader(buf, writer_parsed, reader_parsed)
-        except EOFError:
-            raise MalformedEventError(f"truncated {name} body", "truncated") from None
-        except Exception as exc:  # fastavro raises many types on garbage bodies
-            raise MalformedEventError(
-                f"undecodable {name} body: {type(exc).__name__}: {exc}", "invalid"
-            ) from None
-        if buf.tell() != len(data):
-            raise MalformedEventError(
-                f"{len(data) - buf.tell()} trailing bytes after the {name} body", "invalid"
-            )
-        if not isinstance(decoded, dict):
-            raise MalformedEventError(f"{name} body is not a record", "invalid")
-        return decoded
+        return read_with_fastavro(data, offset, writer_parsed, reader_parsed, name)
 
     return read
 

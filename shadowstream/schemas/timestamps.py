@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shadowstream.schemas.fastcodec import read_long
+from shadowstream.schemas.varint import read_long
 
 _DAY_S = 86_400.0
 

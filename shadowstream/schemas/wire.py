@@ -19,6 +19,8 @@ TARGETS_HEADER = "shadow.challengers"
 # challengers whose answers come along with a batch request (provider batch APIs): the
 # router records them as asked and never forwards the request to their workers
 ANSWERED_HEADER = "shadow.answered"
+# the champion's tool calls and results (JSON) with a record-replay challenger's request
+TOOL_TRACE_HEADER = "shadow.tool_trace"
 
 MARKERS_KEY = b"@markers"  # a changelog record holding many markers
 MARKERS_PER_RECORD = 2_000

@@ -29,73 +29,53 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from shadowstream.schemas.records import ComparisonEvent, Outcome, RequestEvent, ResponseEvent
 from shadowstream.stream_agents.comparators import (
     IDENTICAL,
     Comparator,
     JsonComparator,
     NoiseAware,
-    ToolCallComparator,
     Verdict,
-    build_comparator,
 )
 from shadowstream.stream_agents.comparators.base import clip
-from shadowstream.stream_agents.comparators.cascade import CascadeComparator
-from shadowstream.stream_agents.comparators.judge import JUDGE, JudgeComparator
+from shadowstream.stream_agents.comparators.judge import JUDGE
+from shadowstream.stream_agents.comparison_record import (
+    comparison_record,
+    parse_output,
+    trace_ids,
+)
 from shadowstream.stream_agents.control_coverage import ControlCoverage, ExperimentLookup
-from shadowstream.stream_agents.judge.prompt import cache_key
+from shadowstream.stream_agents.judge.jobs import JudgeJob, comparator_judge, judge_job
 from shadowstream.stream_agents.noise import NoiseLearner, Scope
+from shadowstream.stream_agents.tool_call_policy import (
+    ToolCallPolicy,
+    tool_call_verdict,
+    with_tool_calls,
+)
 
 if TYPE_CHECKING:
-    from shadowstream.core.config import JudgeSpec, Settings
+    from shadowstream.core.config import Settings
 
-Event = dict[str, Any]
+# importable from here as before the split
+__all__ = [
+    "PROVISIONAL_NOTE",
+    "BuilderStats",
+    "ComparisonBuilder",
+    "FormatCheck",
+    "ToolCallPolicy",
+    "build_comparison_builder",
+    "parse_output",
+    "trace_ids",
+]
+
 # output -> True (valid) / False (invalid); may also have explain(output) -> str | None
 FormatCheck = Callable[[Any], bool]
 
-ToolCallMode = str  # "off" | "report" | "diverge"
+_NO_REQUEST: dict[str, Any] = {}
 PROVISIONAL_NOTE = "provisional (noise model not ready; left out of divergence)"
-
-
-def parse_output(text: str | None) -> Any:
-    """Outputs travel as JSON text; a non-JSON string is compared as that string."""
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
-_NO_USAGE: dict[str, Any] = {}
-_HEX = frozenset("0123456789abcdef")
-
-
-def trace_ids(traceparent: str | None) -> tuple[str | None, str | None]:
-    """(trace id, span id) of a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``)."""
-    if not traceparent or len(traceparent) != 55:
-        return None, None
-    trace_id, span_id = traceparent[3:35], traceparent[36:52]
-    if not (set(trace_id) <= _HEX and set(span_id) <= _HEX):
-        return None, None
-    return trace_id, span_id
-
-
-def _usage(event: Event | None, key: str) -> Any:
-    if event is None:
-        return None
-    usage = event.get("usage")
-    return usage.get(key) if usage else None
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallPolicy:
-    mode: ToolCallMode = "report"
-    comparator: ToolCallComparator = field(default_factory=ToolCallComparator)
 
 
 @dataclass(slots=True)
@@ -160,8 +140,10 @@ class ComparisonBuilder:
         )
         self.stats = BuilderStats()
         # challenger -> its judge; jobs go to on_judge (the router sends them on)
-        self.judges = {n: j for n, c in self.comparators.items() if (j := _judge_of(c)) is not None}
-        self.on_judge: Callable[[dict[str, Any]], None] | None = None
+        self.judges = {
+            n: j for n, c in self.comparators.items() if (j := comparator_judge(c)) is not None
+        }
+        self.on_judge: Callable[[JudgeJob], None] | None = None
 
     @property
     def experiment_challengers(self) -> ExperimentLookup:
@@ -175,56 +157,9 @@ class ComparisonBuilder:
     @classmethod
     def from_settings(cls, settings: Settings) -> ComparisonBuilder:
         """Everything the challengers' config declares: comparators, formats, controls, noise."""
-        from shadowstream.stream_agents.formats import json_schema_check
+        from shadowstream.stream_agents.comparison_setup import builder_from_settings
 
-        comparators: dict[str, Comparator] = {}
-        format_checks: dict[str, FormatCheck] = {}
-        tool_calls: dict[str, ToolCallPolicy] = {}
-        for spec in settings.challengers:
-            comparators[spec.name] = build_comparator(spec.comparator.kind, spec.comparator.options)
-            if spec.output_schema is not None:
-                format_checks[spec.name] = json_schema_check(spec.output_schema)
-            tools = spec.comparator.tool_calls
-            tool_calls[spec.name] = ToolCallPolicy(
-                tools.mode,
-                ToolCallComparator(
-                    ordered=tools.ordered,
-                    compare_arguments=tools.compare_arguments,
-                    ignore_arguments=tools.ignore_arguments,
-                    abs_tol=tools.abs_tol,
-                    rel_tol=tools.rel_tol,
-                ),
-            )
-        controls = [s for s in settings.challengers if s.control]
-        noise = None
-        if settings.noise.enabled and controls:
-            noise = NoiseLearner(
-                min_rate=settings.noise.min_rate,
-                min_samples=settings.noise.min_samples,
-                window=settings.noise.window,
-                max_paths=settings.noise.max_paths,
-                per_endpoint=settings.noise.per_endpoint,
-            )
-        differs: dict[str, JsonComparator | None] = {}
-        for spec in controls:
-            # each control teaches its endpoints with its own structural options
-            comparator = comparators[spec.name]
-            differs[spec.name] = (
-                comparator.without_ignores() if isinstance(comparator, JsonComparator) else None
-            )
-        covered = {spec.name: tuple(spec.endpoints) for spec in controls}
-        return cls(
-            comparators,
-            format_checks,
-            {s.name: s.model_id for s in settings.challengers},
-            controls=frozenset(covered),
-            noise=noise,
-            tool_calls=tool_calls,
-            control_differs=differs,
-            control_endpoints=covered,
-            shadow_endpoints=tuple(settings.shadow_endpoints),
-            write_endpoints=tuple(settings.write_endpoints),
-        )
+        return builder_from_settings(cls, settings)
 
     def comparator_for(self, challenger: str) -> Comparator:
         return self.comparators.get(challenger, self.default)
@@ -250,7 +185,7 @@ class ComparisonBuilder:
             measures = self._measuring[name] = bool(getattr(comparator, "stores_measures", False))
         return measures
 
-    def _noise_scope(self, request: Event) -> Scope | None:
+    def _noise_scope(self, request: Mapping[str, Any]) -> Scope | None:
         if self.noise is None:
             return None
         return self.noise.scope(request.get("service", ""), request.get("endpoint", ""))
@@ -281,231 +216,166 @@ class ComparisonBuilder:
                     return comparator.compare_ignoring(a, b, noisy)  # type: ignore[attr-defined,no-any-return]
         return comparator.compare(a, b)
 
-    def _tool_verdict(
-        self, name: str, champion: Event, challenger: Event
-    ) -> tuple[str, Verdict] | None:
-        policy = self.tool_calls.get(name, self._default_tools)
-        if policy.mode == "off":
-            return None
-        a = _trace(champion)
-        if a is None:
-            return None
-        b = _trace(challenger)
-        if b is None:
-            return None
-        verdict = policy.comparator.compare(a, b)
-        if not verdict.diverged:
-            return None
-        self.stats.tool_call_diffs += 1
-        return policy.mode, verdict
-
     def __call__(
         self,
-        request: Event | None,
-        champion: Event | None,
-        challenger: Event | None,
+        request: RequestEvent | None,
+        champion: ResponseEvent | None,
+        challenger: ResponseEvent | None,
         name: str,
-        outcome: str,
-    ) -> Event:
-        champion_status = champion["status"] if champion is not None else "missing"
-        challenger_status = challenger["status"] if challenger is not None else "missing"
-        champion_latency = champion["latency_ms"] if champion is not None else None
-        challenger_latency = challenger["latency_ms"] if challenger is not None else None
-        comparator = self.comparator_for(name)
-        champion_ok = champion is not None and champion_status == "ok"
-        challenger_ok = challenger is not None and challenger_status == "ok"
+        outcome: Outcome,
+    ) -> ComparisonEvent:
+        champion_ok = champion is not None and champion["status"] == "ok"
+        challenger_ok = challenger is not None and challenger["status"] == "ok"
         champion_text: str | None = champion["output"] if champion_ok else None  # type: ignore[index]
         challenger_text: str | None = challenger["output"] if challenger_ok else None  # type: ignore[index]
         same_bytes = champion_ok and challenger_ok and champion_text == challenger_text
-
+        comparator = self.comparators.get(name, self.default)  # comparator_for, inlined
         verdict: Verdict | None = None
-        judge_job: tuple[str, str, str] | None = None
-        champion_out: Any = None
-        challenger_out: Any = None
-        parsed = False
         provisional = False
+        outputs: tuple[Any, Any] | None = None  # (champion, challenger) outputs, once parsed
         if champion_ok and challenger_ok:
             assert champion is not None and challenger is not None
-            self.stats.compared += 1
-            scope = self._noise_scope(request or {})
-            if (
-                same_bytes
-                and not (scope is not None and name in self.controls)
-                and not self._measures_identical(name, comparator)
-            ):
-                self.stats.identical_bytes += 1
-                verdict = IDENTICAL
-            else:
-                champion_out = parse_output(champion_text)
-                challenger_out = champion_out if same_bytes else parse_output(challenger_text)
-                parsed = True
-                try:
-                    verdict = self._judge(name, comparator, scope, champion_out, challenger_out)
-                except Exception as exc:  # a comparator bug must not stop the join
-                    self.stats.comparator_errors += 1
-                    verdict = Verdict(None, 0.0, f"comparator error: {type(exc).__name__}: {exc}")
-            try:
-                tools = self._tool_verdict(name, champion, challenger)
-            except Exception as exc:  # e.g. a trace nested too deeply: a note, not a stop
-                self.stats.comparator_errors += 1
-                tools = ("report", Verdict(None, 0.0, f"tool-call comparison error: {exc!r}"))
-            if tools is not None:
-                verdict = _with_tool_calls(verdict, *tools)
-            # after the control's own observation: it may have made the model ready
-            experiment = (request or {}).get("experiment_id") or "live"
-            provisional = self._provisional(name, comparator, scope, experiment)
-            if provisional:
-                self.stats.provisional += 1
-
+            verdict, provisional, outputs = self._compare(
+                request, champion, challenger, name, comparator, same_bytes
+            )
+        summary = verdict.summary if verdict is not None else ""
+        if provisional:
+            summary = clip(f"{PROVISIONAL_NOTE}: {summary}", 500)
         champion_valid: bool | None = None
         challenger_valid: bool | None = None
-        format_notes: list[str] = []
         check = self.format_checks.get(name)
         if check is not None and (champion_ok or challenger_ok):
-            if not parsed:
+            if outputs is None:
                 champion_out = parse_output(champion_text) if champion_ok else None
                 challenger_out = (
                     (champion_out if same_bytes else parse_output(challenger_text))
                     if challenger_ok
                     else None
                 )
-            try:
-                if champion_ok:
-                    champion_valid = check(champion_out)
-                    if not champion_valid:
-                        format_notes.append(_format_note("champion", check, champion_out))
-                if challenger_ok:
-                    challenger_valid = champion_valid if same_bytes else check(challenger_out)
-                    if not challenger_valid:
-                        format_notes.append(_format_note("challenger", check, challenger_out))
-            except Exception as exc:  # a validator that cannot cope: unknown, said so
-                self.stats.comparator_errors += 1
-                champion_valid = challenger_valid = None
-                format_notes.append(f"format check error: {type(exc).__name__}: {exc}")
-
-        summary = verdict.summary if verdict is not None else ""
-        if provisional:
-            summary = clip(f"{PROVISIONAL_NOTE}: {summary}", 500)
-        if format_notes:
-            summary = clip("; ".join([summary, *format_notes] if summary else format_notes), 500)
-        comparator_name = comparator.name
-        if verdict is not None and verdict.by and verdict.by != comparator_name:
-            comparator_name = f"{comparator_name}:{verdict.by}"
-
-        source = request or {}
-        trace_id, span_id = trace_ids(source.get("traceparent"))
-        if verdict is not None and verdict.by == JUDGE and name in self.judges:
-            judge_job = (
-                _prompt_text(str(source.get("payload", ""))),
-                _prompt_text(champion_text or ""),
-                _prompt_text(challenger_text or ""),
+                outputs = (champion_out, challenger_out)
+            champion_valid, challenger_valid, notes = self._check_formats(
+                check, outputs, champion_ok, challenger_ok, same_bytes
             )
-        response = champion or challenger or {}
-        cu = (champion.get("usage") if champion is not None else None) or _NO_USAGE
-        lu = (challenger.get("usage") if challenger is not None else None) or _NO_USAGE
-        result = {
-            "request_id": source.get("request_id") or response.get("request_id", ""),
-            "challenger": name,
-            "experiment_id": source.get("experiment_id") or response.get("experiment_id", "live"),
-            "outcome": outcome,
-            "service": source.get("service", ""),
-            "endpoint": source.get("endpoint", ""),
-            "champion_model": source.get("champion_model")
-            or (champion["model"] if champion is not None else ""),
-            "challenger_model": challenger["model"]
-            if challenger is not None
-            else self.models.get(name, name),
-            "request_ts_us": source.get("timestamp_us") or response.get("timestamp_us", 0),
-            "compared_at_us": int(self._clock() * 1_000_000),
-            "champion_status": champion_status,
-            "challenger_status": challenger_status,
-            "champion_latency_ms": champion_latency,
-            "challenger_latency_ms": challenger_latency,
-            "latency_delta_ms": challenger_latency - champion_latency
-            if champion_latency is not None and challenger_latency is not None
-            else None,
-            "diverged": verdict.diverged if verdict is not None and not provisional else None,
-            "divergence_score": verdict.score if verdict is not None and not provisional else None,
-            "comparator": comparator_name,
-            "diff_summary": summary,
-            "diff_paths": list(verdict.paths) if verdict is not None else [],
-            "ignored_paths": list(verdict.ignored) if verdict is not None else [],
-            "champion_format_valid": champion_valid,
-            "challenger_format_valid": challenger_valid,
-            "champion_tokens_in": cu.get("tokens_in"),
-            "champion_tokens_out": cu.get("tokens_out"),
-            "challenger_tokens_in": lu.get("tokens_in"),
-            "challenger_tokens_out": lu.get("tokens_out"),
-            "champion_tool_calls": cu.get("tool_calls"),
-            "challenger_tool_calls": lu.get("tool_calls"),
-            "champion_cost": cu.get("cost"),
-            "challenger_cost": lu.get("cost"),
-            "champion_error": champion.get("error") if champion is not None else None,
-            "challenger_error": challenger.get("error") if challenger is not None else None,
-            "attributes": source.get("attributes") or {},
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "measures": dict(verdict.measures)
-            if verdict is not None and verdict.measures
-            else None,
-            "noise_provisional": True if provisional else None,
-        }
-        if judge_job is not None and self.on_judge is not None:
-            self._send_to_judge(result, name, *judge_job)
+            if notes:
+                summary = clip("; ".join([summary, *notes] if summary else notes), 500)
+        result = comparison_record(
+            request,
+            champion,
+            challenger,
+            name,
+            outcome,
+            self.models.get(name, name),
+            int(self._clock() * 1_000_000),
+            verdict,
+            provisional,
+            summary,
+            comparator.name,
+            champion_valid,
+            challenger_valid,
+        )
+        if (
+            verdict is not None
+            and verdict.by == JUDGE
+            and name in self.judges
+            and self.on_judge is not None
+        ):
+            self._send_to_judge(result, name, request, champion_text, challenger_text)
         return result
 
+    def _compare(
+        self,
+        request: RequestEvent | None,
+        champion: ResponseEvent,
+        challenger: ResponseEvent,
+        name: str,
+        comparator: Comparator,
+        same_bytes: bool,
+    ) -> tuple[Verdict, bool, tuple[Any, Any] | None]:
+        """Both answered: the verdict (outputs, then tool calls), whether it is provisional,
+        and the parsed outputs (None when byte-identical outputs were not parsed)."""
+        self.stats.compared += 1
+        scope = self._noise_scope(request or {}) if self.noise is not None else None
+        outputs: tuple[Any, Any] | None = None
+        if (
+            same_bytes
+            and not (scope is not None and name in self.controls)
+            and not self._measures_identical(name, comparator)
+        ):
+            self.stats.identical_bytes += 1
+            verdict = IDENTICAL
+        else:
+            champion_out = parse_output(champion["output"])
+            challenger_out = champion_out if same_bytes else parse_output(challenger["output"])
+            outputs = (champion_out, challenger_out)
+            try:
+                verdict = self._judge(name, comparator, scope, champion_out, challenger_out)
+            except Exception as exc:  # a comparator bug must not stop the join
+                self.stats.comparator_errors += 1
+                verdict = Verdict(None, 0.0, f"comparator error: {type(exc).__name__}: {exc}")
+        try:
+            policy = self.tool_calls.get(name, self._default_tools)
+            tools = tool_call_verdict(policy, champion, challenger)
+            if tools is not None:
+                self.stats.tool_call_diffs += 1
+        except Exception as exc:  # e.g. a trace nested too deeply: a note, not a stop
+            self.stats.comparator_errors += 1
+            tools = ("report", Verdict(None, 0.0, f"tool-call comparison error: {exc!r}"))
+        if tools is not None:
+            verdict = with_tool_calls(verdict, *tools)
+        # after the control's own observation: it may have made the model ready
+        provisional = scope is not None and self._provisional(
+            name, comparator, scope, (request or _NO_REQUEST).get("experiment_id") or "live"
+        )
+        if provisional:
+            self.stats.provisional += 1
+        return verdict, provisional, outputs
+
+    def _check_formats(
+        self,
+        check: FormatCheck,
+        outputs: tuple[Any, Any],
+        champion_ok: bool,
+        challenger_ok: bool,
+        same_bytes: bool,
+    ) -> tuple[bool | None, bool | None, list[str]]:
+        """(champion valid, challenger valid, notes for the summary) of the declared format."""
+        champion_out, challenger_out = outputs
+        champion_valid: bool | None = None
+        challenger_valid: bool | None = None
+        notes: list[str] = []
+        try:
+            if champion_ok:
+                champion_valid = check(champion_out)
+                if not champion_valid:
+                    notes.append(_format_note("champion", check, champion_out))
+            if challenger_ok:
+                challenger_valid = champion_valid if same_bytes else check(challenger_out)
+                if not challenger_valid:
+                    notes.append(_format_note("challenger", check, challenger_out))
+        except Exception as exc:  # a validator that cannot cope: unknown, said so
+            self.stats.comparator_errors += 1
+            champion_valid = challenger_valid = None
+            notes.append(f"format check error: {type(exc).__name__}: {exc}")
+        return champion_valid, challenger_valid, notes
+
     def _send_to_judge(
-        self, comparison: Event, name: str, task_input: str, champion: str, challenger: str
+        self,
+        comparison: ComparisonEvent,
+        name: str,
+        request: RequestEvent | None,
+        champion_text: str | None,
+        challenger_text: str | None,
     ) -> None:
-        spec = self.judges[name]
-        limit = spec.max_chars  # the prompt shows no more: keep the job message small
-        job = {
-            "comparison": comparison,
-            "input": task_input[:limit],
-            "champion": champion[:limit],
-            "challenger": challenger[:limit],
-            "key": cache_key(spec, task_input, champion, challenger),
-        }
+        """A pair its comparator left to the LLM judge, as a job for the judge agent."""
         assert self.on_judge is not None
+        payload = str((request or _NO_REQUEST).get("payload", ""))
+        job = judge_job(self.judges[name], comparison, payload, champion_text, challenger_text)
         self.on_judge(job)
-
-
-def _prompt_text(text: str) -> str:
-    """What the judge reads: a JSON string as its text, anything else as JSON."""
-    if text.startswith('"'):
-        value = parse_output(text)
-        if isinstance(value, str):
-            return value
-    return text
-
-
-def _judge_of(comparator: Comparator) -> JudgeSpec | None:
-    """The judge a comparator defers to (itself, or a cascade's last step)."""
-    if isinstance(comparator, CascadeComparator):
-        comparator = comparator.steps[-1].comparator
-    return comparator.spec if isinstance(comparator, JudgeComparator) else None
 
 
 def build_comparison_builder(settings: Settings) -> ComparisonBuilder:
     """The builder a router uses for these settings (see ComparisonBuilder.from_settings)."""
     return ComparisonBuilder.from_settings(settings)
-
-
-def _trace(event: Event) -> Any:
-    """A response's tool calls: its trace, ``[]`` if it reports zero calls, else None."""
-    trace = event.get("tool_trace")
-    if trace is not None:
-        return parse_output(trace)
-    return [] if _usage(event, "tool_calls") == 0 else None
-
-
-def _with_tool_calls(verdict: Verdict, mode: str, tools: Verdict) -> Verdict:
-    paths = (*verdict.paths, *tools.paths)
-    summary = clip(f"{verdict.summary}; {tools.summary}" if verdict.summary else tools.summary, 500)
-    if mode == "diverge":
-        return replace(verdict, diverged=True, score=max(verdict.score, tools.score),
-                       summary=summary, paths=paths)  # fmt: skip
-    return replace(verdict, summary=summary, paths=paths)
 
 
 def _format_note(side: str, check: FormatCheck, output: Any) -> str:

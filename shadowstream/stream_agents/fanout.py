@@ -24,14 +24,16 @@ import hashlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.endpoints import endpoint_matches
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 
 _TWO_64 = float(1 << 64)
+_NO_USAGE: dict[str, Any] = {}
 
 
 def sample_point(request_id: str) -> float:
@@ -235,12 +237,12 @@ class FanOut:
                 self._endpoint_cache[key] = allowed
         return allowed
 
-    def record_usage(self, challenger: str, response: dict[str, Any]) -> None:
+    def record_usage(self, challenger: str, response: ResponseEvent) -> None:
         """Feed a challenger's response into its budget (every response, errors too)."""
         spend = self._spend.get(challenger)
         if spend is None:
             return
-        usage = response.get("usage") or {}
+        usage: Mapping[str, Any] = response.get("usage") or _NO_USAGE
         tokens_in, tokens_out, cost = (
             usage.get("tokens_in"),
             usage.get("tokens_out"),
@@ -259,7 +261,7 @@ class FanOut:
 
     def route(
         self,
-        request: dict[str, Any],
+        request: RequestEvent,
         targets: Sequence[str] | None = None,
         answered: frozenset[str] = frozenset(),
     ) -> list[str]:

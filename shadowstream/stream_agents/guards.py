@@ -13,12 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from shadowstream.schemas import COMPARISON
+from shadowstream.schemas.records import (
+    ComparisonEvent,
+    Outcome,
+    RequestEvent,
+    ResponseEvent,
+)
 
-Event = dict[str, Any]
-Build = Callable[[Event | None, Event | None, Event | None, str, str], Event]
+Build = Callable[
+    [RequestEvent | None, ResponseEvent | None, ResponseEvent | None, str, Outcome],
+    ComparisonEvent,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +44,7 @@ class BuildFailure:
     challenger: str
     outcome: str
     error: str
-    request: Event | None  # for a dead letter when no message is at hand (window expiry)
+    request: RequestEvent | None  # for a dead letter when no message is at hand (window expiry)
 
     def describe(self) -> str:
         return (
@@ -49,7 +56,7 @@ class BuildFailure:
 Emitted = Built | BuildFailure
 
 
-def _request_id(*events: Event | None) -> str:
+def _request_id(*events: RequestEvent | ResponseEvent | None) -> str:
     for event in events:
         if event is not None and event.get("request_id"):
             return str(event["request_id"])
@@ -71,11 +78,11 @@ class GuardedBuilder:
 
     def __call__(
         self,
-        request: Event | None,
-        champion: Event | None,
-        challenger: Event | None,
+        request: RequestEvent | None,
+        champion: ResponseEvent | None,
+        challenger: ResponseEvent | None,
         name: str,
-        outcome: str,
+        outcome: Outcome,
     ) -> Emitted:
         try:
             comparison = self._build(request, champion, challenger, name, outcome)
@@ -89,11 +96,11 @@ class GuardedBuilder:
 
     def _failed(
         self,
-        request: Event | None,
-        champion: Event | None,
-        challenger: Event | None,
+        request: RequestEvent | None,
+        champion: ResponseEvent | None,
+        challenger: ResponseEvent | None,
         name: str,
-        outcome: str,
+        outcome: Outcome,
         error: Exception | str,
     ) -> BuildFailure:
         self.failures += 1

@@ -30,25 +30,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from shadowstream.schemas.records import ComparisonEvent, Outcome, RequestEvent, ResponseEvent
 from shadowstream.schemas.wire import Marker
 
 CHAMPION = "@champion"  # the champion's side name; challenger names cannot start with '@'
 _NO_SIDES: frozenset[str] = frozenset()
 
-Event = dict[str, Any]
-Comparison = dict[str, Any]
+Comparison = ComparisonEvent
 # What the builder makes of a joined pair: a ComparisonEvent record, or whatever the
 # caller wants the engine to hand back (the router: the encoded event, or why not)
 C = TypeVar("C")
 # build(request, champion, challenger_response, challenger_name, outcome) -> C
-ComparisonBuilder = Callable[[Event | None, Event | None, Event | None, str, str], C]
+ComparisonBuilder = Callable[
+    [RequestEvent | None, ResponseEvent | None, ResponseEvent | None, str, Outcome], C
+]
 # route(request) -> names of the challengers the request was sent to
-Router = Callable[[Event], Sequence[str]]
+Router = Callable[[RequestEvent], Sequence[str]]
 # dispatch(request, champion, names): send the request to challengers that replay the
 # champion's tool calls, once the champion's answer (with its tool trace) is known
-Dispatcher = Callable[[Event, Event, tuple[str, ...]], None]
+Dispatcher = Callable[[RequestEvent, ResponseEvent, tuple[str, ...]], None]
 
 
 @dataclass(slots=True)
@@ -57,10 +59,10 @@ class Entry:
 
     request_id: str
     first_seen: float
-    request: Event | None = None
+    request: RequestEvent | None = None
     asked: tuple[str, ...] | None = None
-    champion: Event | None = None
-    challengers: dict[str, Event] = field(default_factory=dict)
+    champion: ResponseEvent | None = None
+    challengers: dict[str, ResponseEvent] = field(default_factory=dict)
     emitted: set[str] | frozenset[str] = field(default_factory=set)
     skipped: set[str] | frozenset[str] = field(default_factory=set)
     awaiting_champion: tuple[str, ...] = ()
@@ -158,7 +160,7 @@ class JoinEngine(Generic[C]):
 
     # -- input ------------------------------------------------------------------
     def add_request(
-        self, request: Event, route: Router, source: int = 0, offset: int = -1
+        self, request: RequestEvent, route: Router, source: int = 0, offset: int = -1
     ) -> list[C]:
         """A request event. ``route`` is called once per new request to fan it out."""
         self.stats.requests += 1
@@ -193,7 +195,7 @@ class JoinEngine(Generic[C]):
         self._maybe_close(entry)
         return out
 
-    def add_response(self, response: Event, source: int = 2, offset: int = -1) -> list[C]:
+    def add_response(self, response: ResponseEvent, source: int = 2, offset: int = -1) -> list[C]:
         """A champion or challenger response event."""
         self.stats.responses += 1
         rid: str = response["request_id"]
@@ -252,7 +254,7 @@ class JoinEngine(Generic[C]):
         if challenger is None:
             return
         status = challenger["status"]
-        outcome = "challenger_missing" if status == "timeout" else "both_answered"
+        outcome: Outcome = "challenger_missing" if status == "timeout" else "both_answered"
         out.append(self._build(entry.request, entry.champion, challenger, name, outcome))
         entry.emitted.add(name)  # type: ignore[union-attr]
         self.stats.comparisons += 1
@@ -293,7 +295,7 @@ class JoinEngine(Generic[C]):
             shared = self._sides[sides] = sides
         return shared
 
-    def _after_close(self, rid: str, marker: Marker, side: str, response: Event) -> list[C]:
+    def _after_close(self, rid: str, marker: Marker, side: str, response: ResponseEvent) -> list[C]:
         if side in marker.received:
             self.stats.duplicates += 1
             return []
@@ -339,6 +341,7 @@ class JoinEngine(Generic[C]):
                 if name in entry.emitted:
                     continue
                 challenger = entry.challengers.get(name)
+                outcome: Outcome
                 if entry.champion is None:
                     outcome = "both_missing" if challenger is None else "champion_missing"
                 else:

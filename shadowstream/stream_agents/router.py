@@ -33,10 +33,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
-from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
 from shadowstream.producers.redaction import Redactor
@@ -50,14 +48,12 @@ from shadowstream.runtime.kafka_io import (
 )
 from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 from shadowstream.schemas.timestamps import EventTimeWindow
 from shadowstream.schemas.wire import (
     ANSWERED_HEADER,
-    MARKERS_KEY,
-    MARKERS_PER_RECORD,
     TARGETS_HEADER,
     Marker,
-    encode_markers,
     iter_markers,
 )
 from shadowstream.stream_agents.changelog import read_changelog
@@ -66,23 +62,27 @@ from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import FanOut
 from shadowstream.stream_agents.guards import Emitted, GuardedBuilder
 from shadowstream.stream_agents.join import JoinEngine
-from shadowstream.stream_agents.noise_store import encode_scope, restore_noise
+from shadowstream.stream_agents.noise_store import restore_noise
 from shadowstream.stream_agents.outbox import Outbox
+from shadowstream.stream_agents.router_commit import committable_offsets, write_markers, write_noise
+from shadowstream.stream_agents.router_intake import accept_event, header
+from shadowstream.stream_agents.router_outputs import RouterOutputs
+from shadowstream.stream_agents.router_stats import engine_gauges, stats_increments
 
 log = logging.getLogger(__name__)
 
 SOURCE_REQUESTS, SOURCE_BATCH, SOURCE_RESPONSES = 0, 1, 2
-TOOL_TRACE_HEADER = "shadow.tool_trace"
-
-
 NOISE_WRITE_INTERVAL_S = 5.0  # learned noise goes to its topic at most this often
-
-
-def _header(msg: Message, name: str) -> bytes | None:
-    for key, value in msg.headers() or []:  # type: ignore[str-unpack]
-        if key == name and isinstance(value, bytes):
-            return value
-    return None
+COUNTERS = (
+    "consumed",
+    "fanned_out",
+    "comparisons",
+    "commits",
+    "restored_markers",
+    "replayed_tool_traces",
+    "restored_noise_scopes",
+    "judge_jobs",
+)
 
 
 class RouterService(AgentService):
@@ -142,33 +142,15 @@ class RouterService(AgentService):
             topics.responses: SOURCE_RESPONSES,
         }
         self._topic_of = {v: k for k, v in self._source_of.items()}
-        self._fanout_topics = {
-            s.name: (topics.challenger(s.name), topics.challenger_batch(s.name))
-            for s in fanout.specs
-        }
-        # challengers that answer with the champion's recorded tool calls (record-replay):
-        # their request goes out once the champion's response, with its tool trace, is in
-        self._replay = frozenset(s.name for s in fanout.specs if s.replay_tools)
         self._next_commit = 0.0
         self._next_noise_write = 0.0
         self._next_expire = 0.0
         self._next_control = 0.0
         self._next_stats = time.monotonic() + stats_interval_s
         self.stats_interval_s = stats_interval_s
-        self.counters: dict[str, int] = {
-            "consumed": 0,
-            "fanned_out": 0,
-            "comparisons": 0,
-            "commits": 0,
-            "restored_markers": 0,
-            "replayed_tool_traces": 0,
-            "restored_noise_scopes": 0,
-            "judge_jobs": 0,
-        }
-        self._current: (
-            tuple[bytes, bytes | None, int, Sequence[str] | None, bool, frozenset[str]] | None
-        ) = None
-        self._judge_jobs: list[dict[str, Any]] = []  # pairs for the LLM judge, this step
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # fan-out, comparisons and judge jobs: what the router sends
+        self.outputs = RouterOutputs(fanout, topics, self.counters)
         self._last_failure_log = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -190,6 +172,7 @@ class RouterService(AgentService):
         self.deadletters = DeadLetters(self.producer, self.topics.deadletter, "router", limit)
         # this step's fan-out and comparison messages (one produce_batch per partition)
         self.outbox = Outbox(self.producer, self.deadletters, self.topics)
+        self.outputs.start(self.producer, self.outbox)
         self.stats = StatsReporter(self.producer, self.topics.stats, "router")
         self.control = ControlFollower(self.kafka, self.topics.control, self.fanout.experiments)
         if self.builder.noise is not None:  # what was learned before a restart
@@ -197,7 +180,8 @@ class RouterService(AgentService):
                 self.kafka, self.topics.noise, self.builder.noise
             )
         if self.builder.judges:
-            self.builder.on_judge = lambda job: self._judge_jobs.append(job)
+            outputs = self.outputs
+            self.builder.on_judge = lambda job: outputs.judge_jobs.append(job)
 
     async def teardown(self) -> None:
         self._report_stats()
@@ -246,8 +230,7 @@ class RouterService(AgentService):
     def drop_uncommitted(self) -> None:
         """Fenced: every open request and position since the last commit is the next
         owner's to replay (closed requests are in the changelog already)."""
-        self.outbox.clear()
-        self._judge_jobs.clear()
+        self.outputs.clear()
         self._forget(sorted(self.engines))
 
     def _forget(self, numbers: Sequence[int]) -> None:
@@ -259,15 +242,15 @@ class RouterService(AgentService):
 
     def _new_engine(self, partition: int) -> JoinEngine[Emitted]:
         def dispatch(
-            request: dict[str, Any], champion: dict[str, Any], names: tuple[str, ...]
+            request: RequestEvent, champion: ResponseEvent, names: tuple[str, ...]
         ) -> None:
-            self._dispatch_replay(partition, request, champion, names)
+            self.outputs.dispatch_replay(partition, request, champion, names)
 
         return JoinEngine(
             window_s=self.window_s,
             late_retention_s=self.late_retention_s,
             build=self._guarded,
-            replay=self._replay,
+            replay=self.outputs.replay,
             dispatch=dispatch,
             clock=self.clock,
         )
@@ -295,8 +278,8 @@ class RouterService(AgentService):
             self.clock.tick()
             self._next_expire = now + self.expire_interval_s
             for partition, engine in list(self.engines.items()):
-                self._emit(engine.expire(), partition)
-        self._send_out()
+                self.outputs.emit(engine.expire(), partition)
+        self.outbox.send()
         if now >= self._next_control:
             self._next_control = now + 1.0
             await self.consumer.run(self.control.poll_sync, 0.0)
@@ -319,25 +302,33 @@ class RouterService(AgentService):
         engine = self.engines.get(partition)
         if engine is None:  # a message outside our assignment callbacks (should not happen)
             engine = self.engines[partition] = self._new_engine(partition)
-        event = self._accept(msg, source)
-        if event is None:
-            return
+        limit, window = self.max_message_bytes, self.event_time
+        request: RequestEvent | None = None
+        response: ResponseEvent | None = None
+        if source == SOURCE_RESPONSES:
+            response = accept_event(msg, RESPONSE, self.deadletters, limit, window)
+            if response is None:
+                return
+        else:
+            request = accept_event(msg, REQUEST, self.deadletters, limit, window)
+            if request is None:
+                return
         self.outbox.handling = msg
         try:
-            if self.redactor is not None:  # [redaction] storage_only rules, before the join
-                if source == SOURCE_RESPONSES:
-                    self.redactor.response(event, self.redacted)
-                else:
-                    self.redactor.request(event, self.redacted)
-            if source == SOURCE_RESPONSES:
-                outputs = engine.add_response(event, SOURCE_RESPONSES, offset)
-                if event["role"] == "challenger":
-                    self.fanout.record_usage(event["challenger"], event)
+            if response is not None:
+                if self.redactor is not None:  # [redaction] storage_only rules, before the join
+                    self.redactor.response(response, self.redacted)
+                emitted = engine.add_response(response, SOURCE_RESPONSES, offset)
+                if response["role"] == "challenger":
+                    self.fanout.record_usage(response["challenger"], response)
             else:
-                header = _header(msg, TARGETS_HEADER)
-                targets = header.decode().split(",") if header else None
-                answered = _header(msg, ANSWERED_HEADER)
-                self._current = (
+                assert request is not None
+                if self.redactor is not None:
+                    self.redactor.request(request, self.redacted)
+                targets_header = header(msg, TARGETS_HEADER)
+                targets = targets_header.decode().split(",") if targets_header else None
+                answered = header(msg, ANSWERED_HEADER)
+                self.outputs.current = (
                     msg.value() or b"",
                     msg.key(),
                     partition,
@@ -345,9 +336,9 @@ class RouterService(AgentService):
                     source == SOURCE_BATCH,
                     frozenset(answered.decode().split(",")) if answered else frozenset(),
                 )
-                outputs = engine.add_request(event, self._route, source, offset)
-            if outputs:
-                self._emit(outputs, partition)
+                emitted = engine.add_request(request, self.outputs.route, source, offset)
+            if emitted:
+                self.outputs.emit(emitted, partition)
         except Exception as exc:  # one event must never stop the router
             now = time.monotonic()
             if now - self._last_failure_log > 10.0:  # a traceback now and then, not a flood
@@ -356,101 +347,7 @@ class RouterService(AgentService):
             self.deadletters.send(msg, "processing_failed", f"{type(exc).__name__}: {exc}")
         finally:
             self.outbox.handling = None
-            self._current = None
-
-    def _accept(self, msg: Message, source: int) -> dict[str, Any] | None:
-        """The decoded event, or None once the message has been dead-lettered."""
-        value = msg.value()
-        if not value:
-            self.deadletters.send(msg, "empty", "message has no value")
-            return None
-        if len(value) > self.max_message_bytes:
-            self.deadletters.send(
-                msg, "oversized", f"{len(value)} bytes > limit {self.max_message_bytes}"
-            )
-            return None
-        try:
-            event = (RESPONSE if source == SOURCE_RESPONSES else REQUEST).decode(value)
-        except SchemaError as exc:
-            self.deadletters.send(msg, getattr(exc, "reason", "invalid"), str(exc))
-            return None
-        if not event.get("request_id"):
-            self.deadletters.send(msg, "missing_request_id", "request_id is empty")
-            return None
-        if self.event_time is not None:
-            problem = self.event_time.problem(event["timestamp_us"])
-            if problem is not None:
-                self.deadletters.send(msg, "bad_timestamp", problem)
-                return None
-        return event
-
-    def _route(self, request: dict[str, Any]) -> list[str]:
-        """Called by the join once per new request: choose challengers, forward the bytes."""
-        assert self._current is not None
-        value, key, partition, targets, batch, answered = self._current
-        asked = self.fanout.route(request, targets, answered)
-        for name in asked:
-            if name in self._replay or name in answered:
-                continue  # sent by _dispatch_replay when the champion's answer is in
-            live_topic, batch_topic = self._fanout_topics[name]
-            self._queue(
-                batch_topic if batch else live_topic,
-                partition,
-                value,
-                key or request["request_id"].encode(),
-            )
-        self.counters["fanned_out"] += len(asked)
-        return asked
-
-    def _dispatch_replay(
-        self,
-        partition: int,
-        request: dict[str, Any],
-        champion: dict[str, Any],
-        names: tuple[str, ...],
-    ) -> None:
-        trace = champion.get("tool_trace")
-        batch = (request.get("experiment_id") or "live") != "live"
-        try:
-            value = REQUEST.encode(request)
-            headers = [(TOOL_TRACE_HEADER, trace.encode())] if trace else None
-        except (SchemaError, UnicodeError) as exc:
-            self.outbox.fanout_failed(f"record-replay request to {', '.join(names)}: {exc}")
-            return
-        refused: list[str] = []
-        for name in names:
-            live_topic, batch_topic = self._fanout_topics[name]
-            try:
-                self.producer.produce(
-                    batch_topic if batch else live_topic,
-                    value,
-                    request["request_id"],
-                    partition=partition,
-                    headers=headers,
-                )
-            except KafkaException as exc:  # refused for good (too large with its trace)
-                refused.append(f"{name}: {exc.args[0] if exc.args else exc}")
-        if refused:
-            self.outbox.fanout_failed("record-replay request not produced: " + "; ".join(refused))
-        sent = len(names) - len(refused)
-        self.counters["fanned_out"] += sent
-        self.counters["replayed_tool_traces"] += sent if trace else 0
-
-    def _emit(self, outputs: list[Emitted], partition: int) -> None:
-        self.counters["comparisons"] += self.outbox.comparisons(outputs, partition)
-        if self._judge_jobs:  # pairs the builder deferred to the LLM judge agent
-            jobs, self._judge_jobs = self._judge_jobs, []
-            for job in jobs:
-                rid = job["comparison"]["request_id"]
-                self._queue(self.topics.judge, partition, orjson.dumps(job), rid)
-            self.counters["judge_jobs"] += len(jobs)
-
-    def _queue(self, topic: str, partition: int, value: bytes, key: bytes | str) -> None:
-        self.outbox.queue(topic, partition, value, key)
-
-    def _send_out(self) -> None:
-        """Hand this step's outputs to the producer: one call per (topic, partition)."""
-        self.outbox.send()
+            self.outputs.current = None
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit_sync(self) -> None:
@@ -461,28 +358,13 @@ class RouterService(AgentService):
         was queued stays queued and the next commit waits for it again."""
         if self.consumer.fenced:
             return  # dropped: the next owner replays from the last commit
-        self._send_out()
+        self.outbox.send()  # this step's outputs: one call per (topic, partition)
         self.producer.flush_sync(self.flush_timeout_s)
-        markers = {p: engine.drain_markers() for p, engine in self.engines.items()}
-        changelog = self.topics.router_changelog
-        wrote = 0
-        for partition, items in markers.items():
-            for start in range(0, len(items), MARKERS_PER_RECORD):
-                chunk = items[start : start + MARKERS_PER_RECORD]
-                self.producer.produce(
-                    changelog, encode_markers(chunk), MARKERS_KEY, partition=partition
-                )
-                wrote += 1
+        wrote = write_markers(self.producer, self.topics.router_changelog, self.engines)
         wrote += self._write_noise()
         if wrote:
             self.producer.flush_sync(self.flush_timeout_s)
-        offsets = []
-        for (source, partition), next_offset in self._consumed.items():
-            engine = self.engines.get(partition)
-            if engine is None:
-                continue
-            position = engine.commit_offset(source, next_offset)
-            offsets.append(TopicPartition(self._topic_of[source], partition, position))
+        offsets = committable_offsets(self._consumed, self.engines, self._topic_of)
         self.consumer.commit_sync(offsets)
         self.counters["commits"] += 1
 
@@ -493,43 +375,18 @@ class RouterService(AgentService):
         if noise is None or now < self._next_noise_write:
             return 0
         self._next_noise_write = now + NOISE_WRITE_INTERVAL_S
-        wrote = 0
-        for scope in noise.drain_dirty():
-            record = encode_scope(noise, scope)
-            if record is not None:
-                self.producer.produce(self.topics.noise, record[1], record[0], partition=0)
-                wrote += 1
-        return wrote
+        return write_noise(self.producer, self.topics.noise, noise)
 
     def _report_stats(self) -> None:
         """Fan-out decisions per challenger and join outcomes, as increments (to ClickHouse)."""
-        per_challenger: dict[str, dict[str, int]] = {
-            name: dict(vars(c)) for name, c in self.fanout.counters.items()
-        }
-        join: dict[str, int] = {}
-        for engine in self.engines.values():
-            for key, value in engine.stats.as_dict().items():
-                join[key] = join.get(key, 0) + value
-        for reason, n in self.deadletters.counter.by_reason.items():
-            join[f"deadletter_{reason}"] = n
-        per_challenger[""] = join
-        self.stats.report(per_challenger)
+        self.stats.report(stats_increments(self.fanout, self.engines, self.deadletters))
 
     # -- introspection -------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
         """Read from another thread (the web endpoint): work on a snapshot of the engines."""
-        engines = dict(self.engines)
-        join: dict[str, int] = {}
-        for engine in engines.values():
-            for key, value in engine.stats.as_dict().items():
-                join[key] = join.get(key, 0) + value
         return {
             **self.counters,
-            "partitions": sorted(engines),
-            "open_requests": sum(e.open_entries for e in engines.values()),
-            "markers": sum(e.markers for e in engines.values()),
-            "held_events": sum(e.held_events() for e in engines.values()),
-            "join": join,
+            **engine_gauges(dict(self.engines)),
             "comparison": self.builder.metrics(),
             "deadletters": deadletter_counts(self),
             "fanout": {name: vars(c) for name, c in self.fanout.counters.items()},

@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from shadowstream.schemas.fastcodec import zz
+from shadowstream.schemas.varint import zz
 
 MAGIC = b"Obj\x01"
 

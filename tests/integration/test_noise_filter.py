@@ -36,7 +36,7 @@ def _pipeline_uses_the_full_builder(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     # The runtime still builds comparisons without controls/noise/tool-call policies;
     # until it calls ComparisonBuilder.from_settings, route it there for these tests.
     monkeypatch.setattr(
-        "shadowstream.pipeline.app.build_comparison_builder", build_comparison_builder
+        "shadowstream.pipeline.services.build_comparison_builder", build_comparison_builder
     )
     monkeypatch.chdir(tmp_path)  # Faust's data directory lands here, not in the repository
 

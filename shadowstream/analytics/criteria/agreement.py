@@ -11,7 +11,7 @@ is plain agreement over compared pairs.
 from __future__ import annotations
 
 from shadowstream.analytics.criteria.base import Criterion, GateContext, decide
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 
 
 def beyond_control(context: GateContext) -> bool:

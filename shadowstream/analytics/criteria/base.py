@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from shadowstream.analytics.bounds import BoundMethod
 from shadowstream.analytics.model import Counts
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 from shadowstream.warehouse.client import QueryResult
 
 Status = Literal["pass", "fail", "undecided", "skipped"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shadowstream.analytics.criteria.base import Criterion, GateContext, decide
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 
 
 class ErrorIncreaseCriterion:

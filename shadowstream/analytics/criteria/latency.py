@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from shadowstream.analytics.criteria.base import Criterion, GateContext, Status
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 
 LATENCY_QUANTILE = 0.95
 NAME = "latency p95 regression"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shadowstream.analytics.criteria.base import Criterion, GateContext, decide
-from shadowstream.core.config import GateSpec
+from shadowstream.core.decision_config import GateSpec
 
 
 @dataclass(frozen=True)

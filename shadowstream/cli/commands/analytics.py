@@ -12,7 +12,8 @@ import click
 
 from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
-from shadowstream.cli.main import load, parse_duration, parse_time
+from shadowstream.cli.context import load
+from shadowstream.cli.parsing import parse_duration, parse_time
 
 
 def register(cli: click.Group) -> None:
@@ -315,7 +316,8 @@ def gate(
     from shadowstream.analytics.export import gate_json
     from shadowstream.analytics.gate import overall_exit_code, run_gate
     from shadowstream.analytics.queries import Scope
-    from shadowstream.cli.output import console, gate_table, gate_verdict
+    from shadowstream.cli.gate_output import gate_table, gate_verdict
+    from shadowstream.cli.output import console
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     window = time_range(since, start, end)

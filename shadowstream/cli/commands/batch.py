@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import signal
 import sys
@@ -25,30 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich import box
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from shadowstream.cli import exit_codes
+from shadowstream.cli.commands.batch_progress import ProgressView, print_plan, print_result
 from shadowstream.cli.commands.batch_providers import (
     cancel_provider_batches,
-    chunk_json,
-    chunks_table,
-    provider_chunks,
 )
+from shadowstream.cli.commands.batch_status import status
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
-from shadowstream.cli.main import load, parse_duration, parse_time
-from shadowstream.core.errors import ExperimentError, NotFoundError
+from shadowstream.cli.context import load
+from shadowstream.cli.parsing import parse_duration, parse_time
+from shadowstream.core.errors import ExperimentError
 
 CAPTURED = ("captured", "clickhouse")
 
@@ -68,6 +54,9 @@ def batch(ctx: click.Context) -> None:
     if not (ctx.obj or {}).get("debug") and (ctx.obj or {}).get("log_level") != "debug":
         # broker trouble ends in one error line of ours, not in librdkafka's retry log
         logging.getLogger("shadowstream.librdkafka").setLevel(logging.CRITICAL)
+
+
+batch.add_command(status)  # shadow batch status (batch_status.py)
 
 
 # -- run --------------------------------------------------------------------------------------
@@ -181,9 +170,9 @@ def run(ctx: click.Context, /, **options: Any) -> None:
         )
     if plan.record.total == 0:
         raise ExperimentError(f"nothing to replay: no items in {plan.source.describe()}")
-    _print_plan(plan)
+    print_plan(plan)
     result = asyncio.run(_execute(settings, store, plan, options))
-    _print_result(result)
+    print_result(result)
     if result.status == "interrupted":
         sys.exit(130)
     if result.status == "incomplete":
@@ -287,7 +276,7 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, first_signal, sig)
-    view = _ProgressView()
+    view = ProgressView()
     runner = BatchRunner(
         settings,
         store,
@@ -303,277 +292,6 @@ async def _execute(settings: Any, store: Any, plan: Any, options: dict[str, Any]
     )
     with view:
         return await runner.run()
-
-
-# -- progress ---------------------------------------------------------------------------------
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text("")
-        shown = f"{speed:,.0f}" if speed >= 10 else f"{speed:.1f}"
-        return Text(f"{shown}/s", style="progress.data.speed")
-
-
-class _ProgressView:
-    """Two bars: requests submitted, and results (compared, or known never to come)."""
-
-    def __init__(self) -> None:
-        from shadowstream.cli.output import console
-
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description:<10}"),
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[detail]}", style="dim"),
-            console=console,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _ProgressView:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, p: Any) -> None:
-        r = p.results
-        submit_detail = f"{r.in_flight:,} in flight (≤{p.in_flight_limit:,}, ≤{p.rate:g}/s)"
-        result_detail = f"{r.compared:,} compared, {r.failed:,} failed"
-        if r.unrouted:
-            result_detail += f", {r.unrouted:,} not routed"
-        if r.skipped:
-            result_detail += f", {r.skipped:,} skipped"
-        if not self.tasks:
-            self.tasks["submit"] = self.progress.add_task(
-                "submitted", total=p.to_submit, detail=submit_detail
-            )
-            self.tasks["results"] = self.progress.add_task(
-                "results", total=p.expected, completed=r.final, detail=result_detail
-            )
-        self.progress.update(
-            self.tasks["submit"], completed=p.submitted, total=p.to_submit, detail=submit_detail
-        )
-        self.progress.update(self.tasks["results"], completed=r.final, detail=result_detail)
-        for provider in p.providers:
-            key = f"provider:{provider.challenger}"
-            done = provider.succeeded + provider.errored + provider.expired + provider.cancelled
-            detail = (
-                f"{provider.provider}: {provider.ended}/{provider.batches} batches ended "
-                f"({provider.statuses}); {provider.errored:,} errored, {provider.expired:,} expired"
-            )
-            if key not in self.tasks:
-                self.tasks[key] = self.progress.add_task(
-                    provider.challenger[:10], total=provider.requests, detail=detail
-                )
-            self.progress.update(
-                self.tasks[key], completed=done, total=provider.requests, detail=detail
-            )
-
-
-def _print_plan(plan: Any) -> None:
-    from shadowstream.cli.output import console
-
-    record = plan.record
-    verb = "resuming" if plan.resumed else "starting"
-    console.print(
-        f"{verb} batch run [bold]{record.experiment_id}[/]: {record.total:,} items from "
-        f"{record.source} through {', '.join(record.challengers)}",
-        highlight=False,
-    )
-    if record.source_kind == "eval":
-        scanned = plan.source.scan()
-        missing = scanned.items - scanned.with_reference
-        if missing:
-            console.print(
-                f"  {missing:,} of {scanned.items:,} items have no reference: they are compared "
-                "as champion_missing after the join window (challenger latency, status, format)",
-                style="dim",
-                highlight=False,
-            )
-    for note in plan.notes:
-        console.print(f"  note: {note}", style="dim", highlight=False)
-
-
-def _print_result(result: Any) -> None:
-    from shadowstream.cli.output import console
-
-    record, p = result.record, result.progress
-    r = p.results
-    run_id = record.experiment_id
-    console.print(
-        f"{run_id}: [bold]{record.status}[/] - {p.submitted:,} submitted now "
-        f"({p.already_done:,} already done), {r.compared:,}/{p.expected:,} compared, "
-        f"{r.failed:,} failed",
-        highlight=False,
-    )
-    if record.message:
-        console.print(f"  {record.message}", highlight=False)
-    if record.status in ("interrupted", "incomplete", "cancelled"):
-        console.print(f"  continue with: shadow batch run --resume {run_id}", highlight=False)
-    console.print(
-        f"  report: shadow report --experiment {run_id}    status: shadow batch status {run_id}",
-        style="dim",
-        highlight=False,
-    )
-
-
-# -- status -----------------------------------------------------------------------------------
-@batch.command("status")
-@click.argument("experiment_id", required=False)
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option(
-    "--refresh",
-    is_flag=True,
-    help="Ask the providers for the state of the run's batch API jobs now (default: as the "
-    "run last polled them).",
-)
-@connection_options
-@click.pass_context
-def status(
-    ctx: click.Context,
-    experiment_id: str | None,
-    limit: int,
-    fmt: str,
-    refresh: bool,
-    broker_url: str | None,
-    clickhouse_url: str | None,
-) -> None:
-    """Submitted / answered / compared / failed counts of one run, or of the latest runs.
-
-    With a run id, also each provider batch (OpenAI Batch API, Anthropic Message
-    Batches) of the run: its state and request counts.
-    """
-    from shadowstream.cli.output import console
-    from shadowstream.experiments.status import fetch_status
-    from shadowstream.experiments.store import ExperimentStore
-
-    settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
-    # only reads, unless --refresh records what the providers say now
-    store = ExperimentStore(open_settings_warehouse(settings, readonly=not refresh))
-    if not store.has_schema():
-        if not store.has_runs_table():
-            console.print("no batch runs yet")
-            return
-        store.require_schema()  # an older schema: says to migrate
-    if experiment_id:
-        record = store.get(experiment_id)
-        if record is None:
-            raise NotFoundError(f"no batch run {experiment_id!r} (the runs: `shadow batch status`)")
-        records = [record]
-    else:
-        records = store.latest(limit)
-    runs = fetch_status(store.warehouse, records)
-    chunks = provider_chunks(settings, store, experiment_id, refresh) if experiment_id else []
-    if fmt == "json":
-        out = [_status_json(run) for run in runs]
-        if experiment_id and out:
-            out[0]["provider_batches"] = [chunk_json(c) for c in chunks]
-        click.echo(json.dumps(out, indent=2))
-        return
-    if not runs:
-        console.print("no batch runs yet")
-        return
-    console.print(_status_table(runs) if console.width >= 110 else _status_lines(runs))
-    if experiment_id:
-        record = runs[0].record
-        console.print(
-            f"source: {record.source}\ncreated {record.created_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"rate {record.rate:g}/s, last update by {record.owner or '-'} "
-            f"{record.heartbeat_age_s:,.0f}s ago",
-            highlight=False,
-        )
-        if record.message:
-            console.print(f"note: {record.message}", highlight=False)
-        if chunks:
-            console.print(chunks_table(chunks))
-        if runs[0].status in ("interrupted", "incomplete", "cancelled"):
-            console.print(f"continue with: shadow batch run --resume {record.experiment_id}")
-
-
-def _status_json(run: Any) -> dict[str, Any]:
-    record = run.record
-    return {
-        "experiment_id": record.experiment_id,
-        "status": run.status,
-        "source": record.source,
-        "total": record.total,
-        "submitted": run.submitted,
-        "created_at": record.created_at.isoformat(),
-        "message": record.message,
-        "challengers": {name: vars(counts) for name, counts in run.challengers.items()},
-    }
-
-
-def _status_table(runs: list[Any]) -> Table:
-    table = Table(title="Batch runs", title_justify="left", box=box.SIMPLE_HEAD)
-    for header, justify in [
-        ("run", "left"),
-        ("status", "left"),
-        ("challenger", "left"),
-        ("items", "right"),
-        ("submitted", "right"),
-        ("answered", "right"),
-        ("compared", "right"),
-        ("failed", "right"),
-        ("diverged", "right"),
-        ("not routed", "right"),
-    ]:
-        table.add_column(header, justify=justify, no_wrap=header in ("run", "status"))  # type: ignore[arg-type]
-    for run in runs:
-        record = run.record
-        for i, (name, c) in enumerate(run.challengers.items()):
-            first = i == 0
-            table.add_row(
-                record.experiment_id if first else "",
-                _styled_status(run.status) if first else "",
-                name,
-                f"{record.total:,}" if first else "",
-                f"{run.submitted:,}" if first else "",
-                f"{c.answered:,}" + (f" +{c.skipped:,} skipped" if c.skipped else ""),
-                f"{c.compared:,}",
-                f"{c.failed:,}",
-                f"{c.diverged / c.compared:.1%}" if c.compared else "-",
-                f"{c.not_routed:,}",
-            )
-    return table
-
-
-def _status_lines(runs: list[Any]) -> Text:
-    """The same numbers for a narrow terminal: a line per run, then one per challenger."""
-    text = Text()
-    for run in runs:
-        record = run.record
-        text.append(record.experiment_id, style="bold")
-        text.append("  ")
-        text.append_text(_styled_status(run.status))
-        text.append(f"  {record.total:,} items, {run.submitted:,} submitted\n")
-        for name, c in run.challengers.items():
-            skipped = f" (+{c.skipped:,} skipped)" if c.skipped else ""
-            diverged = f"{c.diverged / c.compared:.1%}" if c.compared else "-"
-            not_routed = f", not routed {c.not_routed:,}" if c.not_routed else ""
-            text.append(
-                f"  {name}: answered {c.answered:,}{skipped}, compared {c.compared:,}, "
-                f"failed {c.failed:,}, diverged {diverged}{not_routed}\n"
-            )
-    return text
-
-
-def _styled_status(value: str) -> Text:
-    style = {
-        "completed": "green",
-        "running": "cyan",
-        "submitted": "cyan",
-        "interrupted": "yellow",
-        "incomplete": "yellow",
-        "cancelled": "red",
-    }.get(value, "")
-    return Text(value, style=style)
 
 
 # -- cancel -----------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from shadowstream.cli.commands.agents import create_topics_option
 from shadowstream.cli.connection import connection_options
-from shadowstream.cli.main import create_topics_option
 from shadowstream.core.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ def worker_judge(ctx: click.Context, /, create_topics: bool, **connection: Any) 
     the comparisons; `shadow report` shows them. `shadow run` includes this
     agent when a challenger's comparator has a judge.
     """
-    from shadowstream.cli.main import _run_roles
+    from shadowstream.cli.commands.agents import run_roles
     from shadowstream.pipeline.app import Roles
     from shadowstream.stream_agents.judge import configured_judges
 
@@ -40,4 +40,4 @@ def worker_judge(ctx: click.Context, /, create_topics: bool, **connection: Any) 
             )
         return Roles(judge=True)
 
-    _run_roles(ctx, roles, create_topics, **connection)
+    run_roles(ctx, roles, create_topics, **connection)

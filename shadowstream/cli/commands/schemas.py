@@ -15,7 +15,7 @@ import click
 
 from shadowstream.cli import exit_codes
 from shadowstream.cli.connection import connection_options
-from shadowstream.cli.main import load
+from shadowstream.cli.context import load
 
 
 def register(cli: click.Group) -> None:
@@ -71,7 +71,7 @@ def list_schemas(ctx: click.Context, /, **connection: Any) -> None:
 @click.pass_context
 def check(ctx: click.Context, /, schema_file: Path, **connection: Any) -> None:
     """Would SCHEMA_FILE (.avsc) be accepted next to the versions on the topic?"""
-    from shadowstream.cli.main import fail
+    from shadowstream.cli.command_group import fail
     from shadowstream.cli.output import console
 
     try:

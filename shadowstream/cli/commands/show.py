@@ -63,7 +63,7 @@ def show(
     """Show a request's input and every answer side by side, differences highlighted."""
     from shadowstream.analytics.model import to_jsonable
     from shadowstream.analytics.sidebyside import fetch_request
-    from shadowstream.cli.main import load
+    from shadowstream.cli.context import load
     from shadowstream.cli.output import console
 
     settings = load(ctx, **connection)

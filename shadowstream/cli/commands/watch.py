@@ -13,7 +13,8 @@ import click
 from shadowstream.cli import exit_codes
 from shadowstream.cli.commands.analytics import check_names, control_names
 from shadowstream.cli.connection import connection_options, open_settings_warehouse
-from shadowstream.cli.main import load, parse_duration, parse_time
+from shadowstream.cli.context import load
+from shadowstream.cli.parsing import parse_duration, parse_time
 
 
 def register(cli: click.Group) -> None:

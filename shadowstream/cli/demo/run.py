@@ -24,7 +24,8 @@ from shadowstream.analytics.resources import ResourceOptions
 from shadowstream.cli.demo.retrieval import retrieval_settings
 from shadowstream.cli.demo.retrieval import serve_one as serve_search
 from shadowstream.cli.demo.traffic import WRITE_ENDPOINT, generate
-from shadowstream.cli.output import console, gate_verdict, report_renderable
+from shadowstream.cli.gate_output import gate_verdict
+from shadowstream.cli.output import console, report_renderable
 from shadowstream.core.config import Settings, load_settings
 from shadowstream.pipeline.app import Pipeline, Roles, create_topics
 from shadowstream.pipeline.embedded import EmbeddedBroker

@@ -10,7 +10,7 @@ The stage that runs them inside a batch run is :mod:`shadowstream.experiments.pr
 
 from __future__ import annotations
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.experiments.providers.base import (
     BatchProvider,
     BatchState,

@@ -13,15 +13,19 @@ cannot be found again (:meth:`find` returns None).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from shadowstream.core.config import ChallengerSpec
-from shadowstream.core.errors import ConfigError
-from shadowstream.experiments.providers.base import BatchState, ItemResult, ProviderError
+from shadowstream.core.challenger_config import ChallengerSpec
+from shadowstream.experiments.providers.base import (
+    BatchState,
+    ItemResult,
+    ProviderError,
+    api_key,
+    batch_limits,
+)
 
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256_000_000
@@ -33,16 +37,12 @@ class AnthropicBatchProvider:
     def __init__(self, challenger: ChallengerSpec, client: Any = None) -> None:
         spec = challenger.batch_api
         assert spec is not None
-        self.max_requests = min(spec.max_requests_per_batch or MAX_REQUESTS, MAX_REQUESTS)
-        self.max_bytes = min(spec.max_bytes_per_batch or MAX_BYTES, MAX_BYTES)
+        self.max_requests, self.max_bytes = batch_limits(spec, MAX_REQUESTS, MAX_BYTES)
         self.where = f"Anthropic Message Batches{f' at {spec.base_url}' if spec.base_url else ''}"
         if client is None:
             import anthropic
 
-            env = spec.api_key_env or "ANTHROPIC_API_KEY"
-            key = os.environ.get(env)
-            if not key:
-                raise ConfigError(f"challenger {challenger.name!r}: env var {env} is not set")
+            key = api_key(challenger, "ANTHROPIC_API_KEY")
             client = anthropic.Anthropic(
                 api_key=key, base_url=spec.base_url, timeout=spec.timeout_seconds, max_retries=3
             )

@@ -9,11 +9,13 @@ the provider's message, never a client-library exception.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from shadowstream.core.errors import ExperimentError
+from shadowstream.core.challenger_config import BatchApiSpec, ChallengerSpec
+from shadowstream.core.errors import ConfigError, ExperimentError
 
 ResultKind = Literal["succeeded", "errored", "expired", "canceled"]
 
@@ -77,3 +79,23 @@ class BatchProvider(Protocol):
 def custom_id(request_id: str) -> str:
     """A provider-safe id for a request (Anthropic: ``^[a-zA-Z0-9_-]{1,64}$``)."""
     return "s" + hashlib.blake2b(request_id.encode(), digest_size=20).hexdigest()
+
+
+def batch_limits(spec: BatchApiSpec, max_requests: int, max_bytes: int) -> tuple[int, int]:
+    """(requests, bytes) per batch: as configured, never above the provider's limits."""
+    return (
+        min(spec.max_requests_per_batch or max_requests, max_requests),
+        min(spec.max_bytes_per_batch or max_bytes, max_bytes),
+    )
+
+
+def api_key(challenger: ChallengerSpec, default_env: str) -> str:
+    """The provider key from the env var ``batch_api.api_key_env`` names (default
+    ``default_env``); ConfigError when it is not set."""
+    spec = challenger.batch_api
+    assert spec is not None
+    env = spec.api_key_env or default_env
+    key = os.environ.get(env)
+    if not key:
+        raise ConfigError(f"challenger {challenger.name!r}: env var {env} is not set")
+    return key

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from shadowstream.core.config import BatchApiSpec, ChallengerSpec
+from shadowstream.core.challenger_config import BatchApiSpec, ChallengerSpec
 from shadowstream.experiments.items import BatchItem
 from shadowstream.stream_agents.challengers.base import ChallengeContext
 from shadowstream.stream_agents.challengers.http_adapter import dig, render

@@ -16,15 +16,19 @@ Limits: 50,000 requests and 200 MB per input file.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from shadowstream.core.config import ChallengerSpec
-from shadowstream.core.errors import ConfigError
-from shadowstream.experiments.providers.base import BatchState, ItemResult, ProviderError
+from shadowstream.core.challenger_config import ChallengerSpec
+from shadowstream.experiments.providers.base import (
+    BatchState,
+    ItemResult,
+    ProviderError,
+    api_key,
+    batch_limits,
+)
 
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200_000_000
@@ -46,16 +50,12 @@ class OpenAIBatchProvider:
         spec = challenger.batch_api
         assert spec is not None
         self.endpoint = spec.endpoint
-        self.max_requests = min(spec.max_requests_per_batch or MAX_REQUESTS, MAX_REQUESTS)
-        self.max_bytes = min(spec.max_bytes_per_batch or MAX_BYTES, MAX_BYTES)
+        self.max_requests, self.max_bytes = batch_limits(spec, MAX_REQUESTS, MAX_BYTES)
         self.where = f"OpenAI batch API{f' at {spec.base_url}' if spec.base_url else ''}"
         if client is None:
             import openai
 
-            env = spec.api_key_env or "OPENAI_API_KEY"
-            key = os.environ.get(env)
-            if not key:
-                raise ConfigError(f"challenger {challenger.name!r}: env var {env} is not set")
+            key = api_key(challenger, "OPENAI_API_KEY")
             client = openai.OpenAI(
                 api_key=key, base_url=spec.base_url, timeout=spec.timeout_seconds, max_retries=3
             )

@@ -22,9 +22,11 @@ from typing import Any
 from shadowstream.experiments.filters import ItemFilter, glob_to_like
 from shadowstream.experiments.ids import LIVE, check_source_id
 from shadowstream.experiments.items import BatchItem, Reference
+from shadowstream.schemas.records import Status
 from shadowstream.warehouse.client import Warehouse
 
-_STATUSES = {"ok", "error", "timeout"}
+# the stored statuses a reference keeps (any other is an error)
+_STATUSES: dict[str, Status] = {"ok": "ok", "error": "error", "timeout": "timeout"}
 
 
 def _fmt_us(us: int) -> str:
@@ -171,7 +173,7 @@ def _reference(row: tuple[Any, ...] | None) -> Reference | None:
         output=None if output is None else str(output),
         model=str(model),
         latency_ms=float(latency),
-        status=str(status) if str(status) in _STATUSES else "error",
+        status=_STATUSES.get(str(status), "error"),
         error=None if error is None else str(error),
         tokens_in=None if t_in is None else int(t_in),
         tokens_out=None if t_out is None else int(t_out),

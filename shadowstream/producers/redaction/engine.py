@@ -21,11 +21,12 @@ import itertools
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from shadowstream.producers.redaction.detectors import ORDER, Detector
 from shadowstream.producers.redaction.paths import RuleMatcher, key_segment
 from shadowstream.producers.redaction.policy import DetectorRule, PathRule, RedactionPolicy
+from shadowstream.schemas.records import RequestEvent, ResponseEvent
 
 Counts = dict[str, int]
 STAGES = ("sdk", "storage", "all")
@@ -111,7 +112,7 @@ class Redactor:
         self.active = bool(self.rules or self._detectors or self.hooks)
 
     # -- events --------------------------------------------------------------------------------
-    def request(self, record: dict[str, Any], counts: Counts) -> None:
+    def request(self, record: RequestEvent, counts: Counts) -> None:
         """Redact a RequestEvent dict in place (payload, attributes, endpoint)."""
         record["payload"] = self.field(record.get("payload"), "payload", counts, json_text=True)
         attributes = record.get("attributes")
@@ -126,7 +127,7 @@ class Redactor:
         if isinstance(endpoint, str) and self._scan:
             record["endpoint"] = self._text(endpoint, counts)
 
-    def response(self, record: dict[str, Any], counts: Counts) -> None:
+    def response(self, record: ResponseEvent, counts: Counts) -> None:
         """Redact a ResponseEvent dict in place (output, tool trace, error text)."""
         record["output"] = self.field(record.get("output"), "output", counts, json_text=True)
         record["tool_trace"] = self.field(
@@ -322,15 +323,23 @@ def scrub_values(value: Any, values: set[str], token: str = "[REDACTED]") -> Any
     return value
 
 
-def scrub_answer(storage: Redactor, request: dict[str, Any], record: dict[str, Any]) -> bool:
+# a challenger's answer: its JSON text fields, and the error text
+ANSWER_TEXT_FIELDS: tuple[Literal["output", "tool_trace", "error"], ...] = (
+    "output",
+    "tool_trace",
+    "error",
+)
+
+
+def scrub_answer(storage: Redactor, request: RequestEvent, record: ResponseEvent) -> bool:
     """In a challenger's ResponseEvent (JSON text fields), replace every value the
     storage_only rules take from its request. True if anything was replaced."""
     tally = Tally()
-    storage.request(dict(request), tally)
+    storage.request(request.copy(), tally)
     if not tally.seen:
         return False
     changed = False
-    for field in ("output", "tool_trace", "error"):
+    for field in ANSWER_TEXT_FIELDS:
         text = record.get(field)
         if text is None:
             continue

@@ -30,11 +30,12 @@ def key_segment(key: str) -> str:
     return "[" + json.dumps(key, ensure_ascii=False) + "]"
 
 
-def glob_regex(pattern: str) -> str:
-    """A glob as a regular expression over rendered paths (no anchors)."""
+def glob_regex(pattern: str, empty_error: str = "empty redaction path") -> str:
+    """A glob as a regular expression over rendered paths (no anchors); the comparators'
+    path patterns use it too. An empty pattern raises ConfigError(``empty_error``)."""
     text = pattern.strip()
     if not text:
-        raise ConfigError("empty redaction path")
+        raise ConfigError(empty_error)
     if not text.startswith(("$", "*")):
         text = ("$" if text.startswith("[") else "$.") + text
     out: list[str] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from shadowstream.core.errors import SchemaError, WarehouseRejectedError
 from shadowstream.schemas.codec import MAGIC, EventCodec
@@ -78,7 +79,7 @@ def _message(exc: WarehouseRejectedError) -> str:
     return text.removeprefix("ClickHouse error: ")
 
 
-def strict_check(codec: EventCodec) -> Check:
+def strict_check(codec: EventCodec[Any]) -> Check:
     """A body that our strict decoder refuses, with its reason; no insert needed."""
     header = MAGIC + codec.fingerprint
 

@@ -33,17 +33,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message, TopicPartition
-from prometheus_client import Histogram
 
 from shadowstream.core.errors import (
     BrokerError,
     SchemaError,
     WarehouseError,
-    WarehouseRejectedError,
 )
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.secrets import redact_text
@@ -56,45 +53,21 @@ from shadowstream.runtime.kafka_io import (
     OutputProducer,
     deadletter_counts,
 )
-from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE, STATS, EventCodec
 from shadowstream.schemas.timestamps import EventTimeWindow, peek_second_long
-from shadowstream.sinks.clickhouse.isolation import RowIsolation, strict_check
+from shadowstream.sinks.clickhouse.inserts import BatchInserter
 from shadowstream.sinks.clickhouse.migrations import migrate
+from shadowstream.sinks.clickhouse.sink_batch import (
+    RAW_KINDS,
+    SinkBatch,
+    insert_histogram,
+    sink_counters,
+    sink_kinds,
+)
 from shadowstream.warehouse.client import Warehouse
 
 log = logging.getLogger(__name__)
 
 HEADER = 10
-INSERT_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-# comparisons first: they are what users wait for
-_INSERT_ORDER = ["comparisons", "responses", "requests", "batch_requests", "stats"]
-_RAW_KINDS = frozenset({"requests", "batch_requests", "responses"})
-
-
-@dataclass
-class _Kind:
-    name: str
-    table: str
-    codec: EventCodec
-    keyed: bool = True  # events keyed by request_id (stats events are not)
-    timestamped: bool = False  # raw events: timestamp_us right after request_id, checked
-
-
-@dataclass
-class _Batch:
-    bodies: dict[str, list[bytes]] = field(default_factory=dict)
-    sources: dict[str, list[Message]] = field(default_factory=dict)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    rows: int = 0
-    started: float = 0.0
-    inserted: set[str] = field(default_factory=set)
-    # rows set aside while storing (source, reason, detail): dead-lettered by the loop
-    rejected: list[tuple[Message, str, str]] = field(default_factory=list)
-
-    def add(self, kind: str, body: bytes, source: Message) -> None:
-        self.bodies.setdefault(kind, []).append(body)
-        self.sources.setdefault(kind, []).append(source)
-        self.rows += 1
 
 
 class ClickHouseSinkService(AgentService):
@@ -136,59 +109,23 @@ class ClickHouseSinkService(AgentService):
         self.auto_migrate = auto_migrate
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.kinds = {
-            topics.comparisons: _Kind("comparisons", "comparisons_in", COMPARISON),
-            topics.stats: _Kind("stats", "stats_in", STATS, keyed=False),
-        }
-        if raw_events:
-            self.kinds[topics.requests] = _Kind("requests", "requests_in", REQUEST, True, True)
-            # batch experiments' requests are stored too (keyed by experiment and id)
-            self.kinds[topics.batch_requests] = _Kind(
-                "batch_requests", "requests_in", REQUEST, True, True
-            )
-            self.kinds[topics.responses] = _Kind("responses", "responses_in", RESPONSE, True, True)
+        self.kinds = sink_kinds(topics, raw_events)
         self._by_name = {k.name: k for k in self.kinds.values()}
-        self._batch = _Batch()  # being filled
+        self._batch = SinkBatch()  # being filled
         self._store: asyncio.Future[None] | None = None  # storing the previous batch
-        self._storing: tuple[_Batch, int] | None = None  # that batch, its generation
-        self._failed: _Batch | None = None  # a batch waiting for ClickHouse to come back
+        self._storing: tuple[SinkBatch, int] | None = None  # that batch, its generation
+        self._failed: SinkBatch | None = None  # a batch waiting for ClickHouse to come back
         self._generation = 0  # bumped by each revocation
         self._warehouse: Warehouse | None = None
         self._commit_error: BrokerError | None = None  # raised by the next step
         self._paused = False
         self._retry_at = 0.0
         self._backoff = backoff_initial_s
-        self.counters: dict[str, int] = {
-            "inserted_comparisons": 0,
-            "inserted_requests": 0,
-            "inserted_batch_requests": 0,
-            "inserted_responses": 0,
-            "inserted_stats": 0,
-            "batches": 0,
-            # wall time spent storing (inserts by kind) and committing, in ms
-            "insert_ms_comparisons": 0,
-            "insert_ms_requests": 0,
-            "insert_ms_batch_requests": 0,
-            "insert_ms_responses": 0,
-            "insert_ms_stats": 0,
-            "commit_ms": 0,
-            "insert_failures": 0,
-            "reencoded": 0,
-            # batches ClickHouse refused for some of their rows, the inserts it took to
-            # find them, and the rows set aside (dead-lettered)
-            "isolated_batches": 0,
-            "isolation_inserts": 0,
-            "rejected_rows": 0,
-        }
+        self.counters = sink_counters()
         self.last_error: str | None = None
-        # seconds per INSERT by table, for /metrics (not registered anywhere: the
-        # process's collector exports it)
-        self.insert_seconds = Histogram(
-            "shadowstream_sink_insert_duration_seconds",
-            "Time per ClickHouse INSERT, by table.",
-            ["table"],
-            registry=None,
-            buckets=INSERT_SECONDS_BUCKETS,
+        self.insert_seconds = insert_histogram()  # per INSERT by table, for /metrics
+        self.inserter = BatchInserter(
+            lambda: self.warehouse, self._by_name, self.counters, self.insert_seconds
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -253,7 +190,7 @@ class ClickHouseSinkService(AgentService):
         # being stored right now finishes its insert but does not commit (its
         # generation is over).
         self._generation += 1
-        self._batch = _Batch()
+        self._batch = SinkBatch()
         self._failed = None
         self._paused = False
 
@@ -300,7 +237,7 @@ class ClickHouseSinkService(AgentService):
             batch.rows >= self.batch_rows
             or (batch.offsets and time.monotonic() - batch.started >= self.batch_seconds)
         ):
-            self._batch = _Batch()
+            self._batch = SinkBatch()
             self._start_store(batch)
         self.producer.poll()
 
@@ -321,7 +258,7 @@ class ClickHouseSinkService(AgentService):
             self.deadletters.send(msg, "oversized", f"{len(value)} bytes")
             return
         codec = kind.codec
-        redact = self.redactor is not None and kind.name in _RAW_KINDS
+        redact = self.redactor is not None and kind.name in RAW_KINDS
         if not redact and value[2:HEADER] == codec.fingerprint and value[:2] == b"\xc3\x01":
             # Fast path: today's schema. request_id is the first field of every
             # request/response/comparison; an empty Avro string is the byte 0x00.
@@ -368,7 +305,7 @@ class ClickHouseSinkService(AgentService):
         self.deadletters.send(msg, "bad_timestamp", problem)
         return True
 
-    def _start_store(self, batch: _Batch) -> None:
+    def _start_store(self, batch: SinkBatch) -> None:
         self._store = asyncio.ensure_future(self._store_batch(batch, self._generation))
         self._storing = (batch, self._generation)
 
@@ -395,7 +332,7 @@ class ClickHouseSinkService(AgentService):
         else:
             raise exc
 
-    def _back_off(self, batch: _Batch, exc: Exception) -> None:
+    def _back_off(self, batch: SinkBatch, exc: Exception) -> None:
         """Pause consumption and schedule a retry of the same batch (nothing is committed)."""
         self._failed = batch
         self.counters["insert_failures"] += 1
@@ -408,11 +345,11 @@ class ClickHouseSinkService(AgentService):
             self._paused = True
         log.warning("sink: insert failed, retrying in %.1fs: %s", delay, self.last_error)
 
-    async def _store_batch(self, batch: _Batch, generation: int) -> None:
+    async def _store_batch(self, batch: SinkBatch, generation: int) -> None:
         """Insert the batch, then commit its offsets unless a rebalance came in between."""
         if batch.rows:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self._insert_batch, batch)
+                await asyncio.get_running_loop().run_in_executor(None, self.inserter.insert, batch)
             finally:
                 self._dead_letter_rejected(batch, generation)
             self.counters["batches"] += 1
@@ -432,49 +369,7 @@ class ClickHouseSinkService(AgentService):
         if generation == self._generation:
             self.consumer.commit_sync(offsets)
 
-    def _insert_batch(self, batch: _Batch) -> None:
-        """On an executor thread: insert each kind, isolating rows ClickHouse refuses."""
-        for name in sorted(batch.bodies, key=_INSERT_ORDER.index):
-            bodies = batch.bodies[name]
-            if name in batch.inserted:
-                continue
-            kind = self._by_name[name]
-            started = time.monotonic()
-            try:
-                self.warehouse.insert_avro(kind.table, kind.codec.schema, bodies)
-                stored = len(bodies)
-            except WarehouseRejectedError as exc:
-                log.warning("sink: ClickHouse refused rows of %s (%s); isolating them", name, exc)
-                stored = self._isolate(batch, name, kind)
-            batch.inserted.add(name)
-            self.counters[f"inserted_{name}"] += stored
-            elapsed = time.monotonic() - started
-            self.counters[f"insert_ms_{name}"] += round(elapsed * 1000)
-            self.insert_seconds.labels(name).observe(elapsed)
-
-    def _isolate(self, batch: _Batch, name: str, kind: _Kind) -> int:
-        """Store the rows of one kind ClickHouse accepts, set the others aside; how many
-        stored. Stopped by an outage, it leaves only the rows still to store in the batch."""
-        bodies, sources = batch.bodies[name], batch.sources[name]
-        isolation = RowIsolation(
-            bodies,
-            lambda part: self.warehouse.insert_avro(kind.table, kind.codec.schema, part),
-            strict_check(kind.codec),
-        )
-        self.counters["isolated_batches"] += 1
-        try:
-            isolation.run()
-        finally:
-            self.counters["isolation_inserts"] += isolation.inserts
-            for i, reason, detail in isolation.rejected:
-                batch.rejected.append((sources[i], reason, detail))
-            left = isolation.remaining()
-            batch.bodies[name] = [bodies[i] for i in left]
-            batch.sources[name] = [sources[i] for i in left]
-            batch.rows -= len(bodies) - len(left)
-        return len(isolation.stored)
-
-    def _dead_letter_rejected(self, batch: _Batch, generation: int) -> None:
+    def _dead_letter_rejected(self, batch: SinkBatch, generation: int) -> None:
         """On the loop: dead-letter the rows set aside while storing (unless the partitions
         were revoked meanwhile: the next owner reads them again, and decides)."""
         rejected, batch.rejected = batch.rejected, []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.errors import ChallengerError
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shadowstream.core.errors import ShadowstreamError
+from shadowstream.schemas.records import Usage
 
 if TYPE_CHECKING:
-    from shadowstream.core.config import ChallengerSpec
+    from shadowstream.core.challenger_config import ChallengerSpec
 
 
 class ChallengerCallError(ShadowstreamError):
@@ -62,7 +63,7 @@ class ChallengerAdapter(Protocol):
     async def close(self) -> None: ...
 
 
-def answer_usage(answer: ModelAnswer | None, spec: ChallengerSpec) -> dict[str, Any]:
+def answer_usage(answer: ModelAnswer | None, spec: ChallengerSpec) -> Usage:
     """The ResponseEvent usage of an answer, completed from the challenger's prices.
 
     Cost the model did not report is computed from ``cost_per_1k_tokens_in`` /

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from shadowstream.core.config import HttpAdapterSpec
+from shadowstream.core.challenger_config import HttpAdapterSpec
 from shadowstream.core.errors import ChallengerError, ConfigError
 from shadowstream.core.secrets import redact_text, redact_url, register_secret, register_url_secrets
 from shadowstream.producers.tracing import current_traceparent

@@ -21,18 +21,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from confluent_kafka import Message, TopicPartition
 
-from shadowstream.core.config import ChallengerSpec
+from shadowstream.core.challenger_config import ChallengerSpec
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
-from shadowstream.core.secrets import redact_text
 from shadowstream.core.topics import TopicNames
-from shadowstream.producers.redaction import Redactor, scrub_answer
+from shadowstream.producers.redaction import Redactor
 from shadowstream.runtime.agent import AgentService
 from shadowstream.runtime.kafka_io import (
     BatchConsumer,
@@ -42,47 +39,40 @@ from shadowstream.runtime.kafka_io import (
     deadletter_counts,
 )
 from shadowstream.runtime.stats import StatsReporter
-from shadowstream.runtime.threads import PoolSaturatedError
-from shadowstream.schemas import REQUEST, RESPONSE
+from shadowstream.schemas import REQUEST
+from shadowstream.schemas.records import Status
+from shadowstream.schemas.wire import TOOL_TRACE_HEADER
 from shadowstream.stream_agents.challengers import build_adapter
 from shadowstream.stream_agents.challengers.base import (
     ChallengeContext,
     ChallengerAdapter,
     ModelAnswer,
-    answer_usage,
 )
-from shadowstream.stream_agents.challengers.callable_adapter import BatchProgress, load_callable
+from shadowstream.stream_agents.challengers.callable_adapter import load_callable
+from shadowstream.stream_agents.challengers.invocation import (
+    Outcome,
+    PendingCall,
+    call_batch,
+    invoke,
+)
+from shadowstream.stream_agents.challengers.responses import ResponsePublisher
 from shadowstream.stream_agents.challengers.tracing import ChallengerTracer
+from shadowstream.stream_agents.comparison_record import parse_output
 from shadowstream.stream_agents.control import ControlFollower
 from shadowstream.stream_agents.fanout import ExperimentRegistry
 
 log = logging.getLogger(__name__)
 
-TOOL_TRACE_HEADER = "shadow.tool_trace"
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
-def _to_json(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
-
-
-@dataclass(slots=True)
-class _Call:
-    """A request on its way to the model."""
-
-    request: dict[str, Any]
-    topic: str
-    partition: int
-    offset: int
-    is_batch: bool
-    context: ChallengeContext
-    epoch: int  # the tracker's epoch for the partition when the call started
+COUNTERS = (
+    "received",
+    "ok",
+    "error",
+    "timeout",
+    "skipped_stale",
+    "skipped_cancelled",
+    "replayed_tool_traces",  # requests that came with the champion's tool trace
+    "commits",
+)
 
 
 class ChallengerWorkerService(AgentService):
@@ -109,13 +99,9 @@ class ChallengerWorkerService(AgentService):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # the service's redaction rules, applied to the challenger's answer too (its
-        # output, tool trace and error text), so both sides are redacted alike
-        self.redactor = redactor
-        # storage_only rules: the challenger saw those values; its answer must not
-        # carry them on (quoted in an error message, echoed in free text)
-        self.storage_redactor = storage_redactor
-        self.redacted: dict[str, int] = {}
+        # answers are redacted like the champion's, then produced
+        self.responses = ResponsePublisher(spec, topics.responses, redactor, storage_redactor)
+        self.redacted = self.responses.redacted
         self.kafka = kafka
         self.topics = topics
         self.spec = spec
@@ -145,16 +131,7 @@ class ChallengerWorkerService(AgentService):
         self._next_control = 0.0
         self._next_stats = time.monotonic() + stats_interval_s
         self.stats_interval_s = stats_interval_s
-        self.counters: dict[str, int] = {
-            "received": 0,
-            "ok": 0,
-            "error": 0,
-            "timeout": 0,
-            "skipped_stale": 0,
-            "skipped_cancelled": 0,
-            "replayed_tool_traces": 0,  # requests that came with the champion's tool trace
-            "commits": 0,
-        }
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.latency_ms_total = 0.0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -182,6 +159,7 @@ class ChallengerWorkerService(AgentService):
         )
         self.producer = OutputProducer(self.kafka.producer(), f"challenger-{self.spec.name}")
         self.producer.on_wait = self.beat
+        self.responses.start(self.producer)
         self.deadletters = DeadLetters(
             self.producer, self.topics.deadletter, f"challenger:{self.spec.name}"
         )
@@ -288,7 +266,7 @@ class ChallengerWorkerService(AgentService):
             self.consumer.resume(batch_partitions)
             self._batch_paused = False
 
-    def _prepare(self, msg: Message) -> _Call | None:
+    def _prepare(self, msg: Message) -> PendingCall | None:
         """Validate one request message; None when it needs no model call."""
         topic = msg.topic() or ""
         partition = msg.partition() or 0
@@ -312,7 +290,7 @@ class ChallengerWorkerService(AgentService):
         experiment = request["experiment_id"]
         if experiment != "live" and experiment in self.registry.cancelled:
             self.counters["skipped_cancelled"] += 1
-            self._publish(request, partition, None, 0.0, "skipped", "experiment cancelled")
+            self.responses.publish(request, partition, None, 0.0, "skipped", "experiment cancelled")
             self.tracker.skip(topic, partition, offset)
             return None
         _, sent_ms = msg.timestamp()
@@ -324,7 +302,7 @@ class ChallengerWorkerService(AgentService):
         trace: Any = None
         for key, header_value in msg.headers() or []:  # type: ignore[str-unpack]
             if key == TOOL_TRACE_HEADER and isinstance(header_value, bytes):
-                trace = _json_or_text(header_value.decode())
+                trace = parse_output(header_value.decode())
                 self.counters["replayed_tool_traces"] += 1
         epoch = self.tracker.start(topic, partition, offset)
         is_batch = topic == self.batch_topic
@@ -339,9 +317,9 @@ class ChallengerWorkerService(AgentService):
             tool_trace=trace,
             traceparent=request.get("traceparent"),
         )
-        return _Call(request, topic, partition, offset, is_batch, context, epoch)
+        return PendingCall(request, topic, partition, offset, is_batch, context, epoch)
 
-    def _dispatch(self, calls: list[_Call]) -> None:
+    def _dispatch(self, calls: list[PendingCall]) -> None:
         """One task per call for async models; small batches per thread for sync ones."""
         if self._thread_batches:
             # Batch only what is cheap: a batch should take ~2 ms of model time, so a
@@ -360,54 +338,35 @@ class ChallengerWorkerService(AgentService):
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
-    def _done(self, call: _Call) -> None:
+    def _done(self, call: PendingCall) -> None:
         self.tracker.finish(call.topic, call.partition, call.offset, call.epoch)
         self._in_flight -= 1
         if call.is_batch:
             self._batch_in_flight -= 1
         self._slot_freed.set()
 
-    async def _call(self, call: _Call) -> None:
+    async def _call(self, call: PendingCall) -> None:
         try:
-            payload = _json_or_text(call.request["payload"])
+            payload = parse_output(call.request["payload"])
             with self.tracer.span(call.context) as span:
                 answer, status, error, latency_ms = await self._invoke(payload, call.context)
                 self.tracer.finish(span, status, error)
             self._record(call, answer, status, error, latency_ms)
         except Exception as exc:  # never lose the offset: publish an error response
             log.exception("%s: unexpected failure", self.agent_name)
-            self._publish(call.request, call.partition, None, 0.0, "error", f"worker: {exc}")
+            self.responses.publish(
+                call.request, call.partition, None, 0.0, "error", f"worker: {exc}"
+            )
         finally:
             self._done(call)
 
-    async def _call_batch(self, calls: list[_Call]) -> None:
+    async def _call_batch(self, calls: list[PendingCall]) -> None:
         """Sync model: the calls of a small batch run back to back on one pool thread."""
-        adapter: Any = self.adapter
-        timeout = self.spec.timeout_seconds
-        items = [(_json_or_text(c.request["payload"]), c.context) for c in calls]
-        progress = BatchProgress(started=time.perf_counter())
-        check_every = min(max(timeout / 4, 0.005), 0.25)
+        items = [(parse_output(c.request["payload"]), c.context) for c in calls]
         try:
-            future = adapter.call_batch(items, progress)
-            while not future.done():
-                await asyncio.wait({future}, timeout=check_every)
-                if not future.done() and time.perf_counter() - progress.started > timeout:
-                    break  # the current call hangs: give up on it and the rest of the batch
-            results = list(progress.results)
-            for call, (answer, exc, latency_ms) in zip(calls, results, strict=False):
-                if exc is not None:
-                    error = f"{type(exc).__name__}: {exc}"[:2000]
-                    self._record(call, None, "error", error, latency_ms)
-                elif latency_ms > timeout * 1000:
-                    self._record(call, None, "timeout", f"no answer within {timeout}s", latency_ms)
-                else:
-                    self._record(call, answer, "ok", None, latency_ms)
-            for call in calls[len(results) :]:
-                self._record(call, None, "timeout", f"no answer within {timeout}s", timeout * 1000)
-        except PoolSaturatedError as exc:
-            # every thread is stuck in a call that never returned: no answer in time
-            for call in calls:
-                self._record(call, None, "timeout", str(exc)[:2000], 0.0)
+            outcomes = await call_batch(self.adapter, items, self.spec.timeout_seconds)
+            for call, (answer, status, error, latency_ms) in zip(calls, outcomes, strict=True):
+                self._record(call, answer, status, error, latency_ms)
         except Exception as exc:
             for call in calls:
                 self._record(call, None, "error", f"{type(exc).__name__}: {exc}"[:2000], 0.0)
@@ -415,88 +374,24 @@ class ChallengerWorkerService(AgentService):
             for call in calls:
                 self._done(call)
 
+    async def _invoke(self, payload: Any, context: ChallengeContext) -> Outcome:
+        """The model's answer within the challenger's timeout, over its retries."""
+        return await invoke(
+            self.adapter, payload, context, self.spec.timeout_seconds, self.spec.retries
+        )
+
     def _record(
         self,
-        call: _Call,
+        call: PendingCall,
         answer: ModelAnswer | None,
-        status: str,
+        status: Status,
         error: str | None,
         latency_ms: float,
     ) -> None:
         self.counters[status] += 1
         self.latency_ms_total += latency_ms
         self._sync_latency_ms += (latency_ms - self._sync_latency_ms) * 0.05
-        self._publish(call.request, call.partition, answer, latency_ms, status, error)
-
-    async def _invoke(
-        self, payload: Any, context: ChallengeContext
-    ) -> tuple[ModelAnswer | None, str, str | None, float]:
-        attempts = 1 + self.spec.retries
-        started = time.perf_counter()
-        deadline = started + self.spec.timeout_seconds
-        error: str | None = None
-        for _ in range(attempts):
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            try:
-                async with asyncio.timeout(remaining):  # no extra task, unlike wait_for
-                    answer = await self.adapter.invoke(payload, context)
-                return answer, "ok", None, (time.perf_counter() - started) * 1000
-            except TimeoutError:
-                return (
-                    None,
-                    "timeout",
-                    f"no answer within {self.spec.timeout_seconds}s",
-                    (time.perf_counter() - started) * 1000,
-                )
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:2000]
-        return None, "error", error, (time.perf_counter() - started) * 1000
-
-    def _publish(
-        self,
-        request: dict[str, Any],
-        partition: int,
-        answer: ModelAnswer | None,
-        latency_ms: float,
-        status: str,
-        error: str | None,
-    ) -> None:
-        output = None
-        if answer is not None and answer.output is not None:
-            output = _to_json(answer.output)
-        record = {
-            "request_id": request["request_id"],
-            "timestamp_us": time.time_ns() // 1000,
-            "role": "challenger",
-            "challenger": self.spec.name,
-            "model": self.spec.model_id,
-            "output": output,
-            "latency_ms": latency_ms,
-            "status": status,
-            # an endpoint that echoes credentials (a 401 body quoting the Authorization
-            # header) must not get them stored
-            "error": None if error is None else redact_text(error),
-            "usage": answer_usage(answer, self.spec),
-            "tool_trace": _to_json(answer.tool_trace)
-            if answer is not None and answer.tool_trace is not None
-            else None,
-            "experiment_id": request["experiment_id"],
-        }
-        if self.redactor is not None:
-            self.redactor.response(record, self.redacted)
-        if self.storage_redactor is not None and scrub_answer(
-            self.storage_redactor, request, record
-        ):
-            name = "storage_only_values_in_answers"
-            self.redacted[name] = self.redacted.get(name, 0) + 1
-        self.producer.produce(
-            self.topics.responses,
-            RESPONSE.encode(record),
-            request["request_id"],
-            partition=partition,
-        )
+        self.responses.publish(call.request, call.partition, answer, latency_ms, status, error)
 
     def metrics(self) -> dict[str, Any]:
         answered = self.counters["ok"] + self.counters["error"] + self.counters["timeout"]

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shadowstream.core.config import ChallengerSpec, JudgeSpec
+from shadowstream.core.challenger_config import ChallengerSpec, JudgeSpec
 from shadowstream.core.errors import ConfigError
 from shadowstream.stream_agents.comparators.base import Verdict
 

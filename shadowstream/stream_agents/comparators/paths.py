@@ -29,6 +29,7 @@ from typing import Any, Final
 import orjson
 
 from shadowstream.core.errors import ConfigError
+from shadowstream.producers.redaction.paths import glob_regex
 
 ROOT: Final = "$"
 _PLAIN_KEY = re.compile(r"^[^.\[\]\"*\s]+$")
@@ -137,25 +138,8 @@ class PathSelector:
 
 
 def _glob_to_regex(pattern: str) -> str:
-    text = pattern.strip()
-    if not text:
-        raise ConfigError("empty path pattern")
-    if not text.startswith((ROOT, "*")):
-        text = ("$" if text.startswith("[") else "$.") + text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text.startswith("[*]", i):
-            out.append(r"\[\d+\]")
-            i += 3
-        elif text[i] == "*":
-            while i < len(text) and text[i] == "*":
-                i += 1
-            out.append(".*")
-        else:
-            out.append(re.escape(text[i]))
-            i += 1
-    return "".join(out)
+    """The redaction rules' globs: one syntax for every path pattern."""
+    return glob_regex(pattern, "empty path pattern")
 
 
 class PathMatcher:

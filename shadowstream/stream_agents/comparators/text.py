@@ -73,6 +73,20 @@ def similarity_band(
     return float(undecided_between[0]), float(undecided_between[1])
 
 
+def settled_verdict(
+    a: str | None, b: str | None, where: str, paths: tuple[str, ...]
+) -> Verdict | None:
+    """The verdict when there is nothing to measure (a side has no text, or the texts are
+    equal); None when the texts must be compared."""
+    if a is None:
+        return Verdict(None, 0.0, f"champion has no text{where}")
+    if b is None:
+        return Verdict(True, 1.0, f"challenger has no text{where}", paths)
+    if a == b:
+        return IDENTICAL
+    return None
+
+
 class TextComparator:
     name = "text"
 
@@ -127,14 +141,11 @@ class TextComparator:
 
     def compare(self, champion: Any, challenger: Any) -> Verdict:
         where = f" at {self.path}" if self.path else ""
-        a = self._text(champion)
-        if a is None:
-            return Verdict(None, 0.0, f"champion has no text{where}")
-        b = self._text(challenger)
-        if b is None:
-            return Verdict(True, 1.0, f"challenger has no text{where}", self._paths())
-        if a == b:
-            return IDENTICAL
+        a, b = self._text(champion), self._text(challenger)
+        settled = settled_verdict(a, b, where, self._paths())
+        if settled is not None:
+            return settled
+        assert a is not None and b is not None
         sim = clamp01(self._similarity(a, b))
         score = round(1.0 - sim, 6)
         if sim >= self.high:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shadowstream.core.config import JudgeSpec, Settings
+from shadowstream.core.challenger_config import JudgeSpec
+from shadowstream.core.config import Settings
 from shadowstream.stream_agents.comparators.judge import judge_spec_of
 
 

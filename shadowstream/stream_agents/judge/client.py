@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shadowstream.core.config import JudgeSpec
+from shadowstream.core.challenger_config import JudgeSpec
 from shadowstream.core.errors import ConfigError
 from shadowstream.stream_agents.fanout import RollingSpend
 from shadowstream.stream_agents.judge.prompt import (

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shadowstream.core.config import JudgeSpec
+from shadowstream.core.challenger_config import JudgeSpec
 
 BETTER, SAME, WORSE, UNDECIDED = "better", "same", "worse", "undecided"
 SKIPPED, ERROR = "skipped", "error"

@@ -22,12 +22,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from confluent_kafka import Message, TopicPartition
 
-from shadowstream.core.config import JudgeSpec
+from shadowstream.core.challenger_config import JudgeSpec
 from shadowstream.core.errors import SchemaError
 from shadowstream.core.kafka import KafkaClientConfig
 from shadowstream.core.topics import TopicNames
@@ -37,6 +37,7 @@ from shadowstream.runtime.stats import StatsReporter
 from shadowstream.schemas import COMPARISON
 from shadowstream.stream_agents.judge.cache import VerdictCache, encode_entry, restore
 from shadowstream.stream_agents.judge.client import JudgeClient, JudgeOutcome
+from shadowstream.stream_agents.judge.jobs import JudgeJob
 from shadowstream.stream_agents.judge.prompt import DECIDED, SKIPPED
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class JudgeService(AgentService):
         self._judging.add(task)
         task.add_done_callback(self._judging.discard)
 
-    def _job(self, msg: Message) -> dict[str, Any] | None:
+    def _job(self, msg: Message) -> JudgeJob | None:
         try:
             job = orjson.loads(msg.value() or b"")
             comparison = job["comparison"]
@@ -211,14 +212,12 @@ class JudgeService(AgentService):
                     raise TypeError(f"{field} is not a string")
             if not isinstance(comparison, dict) or not comparison.get("request_id"):
                 raise TypeError("comparison without a request id")
-            return dict(job)
+            return cast(JudgeJob, dict(job))  # checked above: a JSON object of that shape
         except (ValueError, KeyError, TypeError) as exc:
             self.deadletters.send(msg, "invalid", f"judge job: {exc}")
             return None
 
-    async def _judge(
-        self, msg: Message, job: dict[str, Any], name: str, client: JudgeClient
-    ) -> None:
+    async def _judge(self, msg: Message, job: JudgeJob, name: str, client: JudgeClient) -> None:
         counters = self.counters[name]
         try:
             async with self._slots[name]:
@@ -250,8 +249,8 @@ class JudgeService(AgentService):
         counters["tokens_out"] += outcome.tokens_out
         counters["cost_micro"] += round(outcome.cost * 1_000_000)
 
-    def _emit(self, msg: Message, job: dict[str, Any], verdict: str, rationale: str) -> None:
-        comparison = dict(job["comparison"])
+    def _emit(self, msg: Message, job: JudgeJob, verdict: str, rationale: str) -> None:
+        comparison = job["comparison"].copy()
         comparison["judge_verdict"] = verdict
         comparison["judge_rationale"] = rationale
         # later than the router's copy: ClickHouse keeps this version
