@@ -19,7 +19,6 @@ from shadowstream.cli.connection import connection_options
 from shadowstream.cli.context import load, run_async
 
 
-
 def register(cli: click.Group) -> None:
     cli.add_command(run)
     cli.add_command(worker)
