@@ -39,6 +39,8 @@ import fastavro
 from confluent_kafka import Producer
 
 from benchmarks.common import machine, quantile, rss_mb
+from shadowstream.core.config import load_settings
+from shadowstream.pipeline.app import create_topics
 from shadowstream.pipeline.embedded import EmbeddedBroker, free_port
 from shadowstream.producers import ShadowEmitter
 from shadowstream.schemas import REQUEST, RESPONSE
@@ -298,6 +300,8 @@ def main() -> None:
     n = args.events
     print(f"SDK overhead - {machine()}; {n:,} requests (x2 events) per row; microseconds")
     with EmbeddedBroker() as broker:
+        # the topics a deployment has (the SDK's default prefix), the schema topic included
+        create_topics(load_settings(None, broker_url=broker.url))
         dead = f"127.0.0.1:{free_port()}"
         emitters = {
             "shadowstream, broker up": ShadowEmitter(broker.url, service="svc"),
