@@ -45,9 +45,14 @@ def test_two_challengers_yield_exactly_one_comparison_per_request(make_settings:
             assert quarter[4] >= 20.0
             assert 20.0 <= quarter[5] < 200.0
             assert same[5] < quarter[5]
-            # raw events landed as well
-            requests = wh.query(f"SELECT count() FROM {wh.database}.requests FINAL").scalar()
-            assert requests == 2000
+
+            # raw events landed as well (the sink stores a batch's comparisons first)
+            def requests() -> int:
+                sql = f"SELECT count() FROM {wh.database}.requests FINAL"
+                return int(wh.query(sql).scalar() or 0)
+
+            await wait_for(lambda: requests() >= 2000, 60, what="2000 requests stored")
+            assert requests() == 2000
             # every request's champion usage is carried over
             assert (
                 wh.query(

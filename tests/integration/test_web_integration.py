@@ -25,6 +25,12 @@ from tests.support.harness import count, start_pipeline, wait_for
 from tests.support.otel import global_tracing
 from tests.support.web_app import ServerThread, build_service
 
+
+def stored_requests(warehouse: Any) -> int:
+    sql = f"SELECT count() FROM {warehouse.database}.requests FINAL"
+    return int(warehouse.query(sql).scalar() or 0)
+
+
 TEXTS = ["refund please", "Rechnung falsch", "hello there", "invoice missing for order 7"]
 
 
@@ -96,6 +102,10 @@ def test_a_traced_fastapi_service_through_the_pipeline(make_settings: Any) -> No
             assert emitter.flush(30) == 0
             wh = pipeline.warehouse
             await wait_for(lambda: count(wh) >= 36, 120, what="36 comparisons")
+            # the sink stores a batch's comparisons before its raw events
+            await wait_for(
+                lambda: stored_requests(wh) >= 36, 60, what="36 requests stored by the sink"
+            )
             assert (stats.shadowed, stats.skipped_streaming, stats.skipped_non_json) == (30, 3, 3)
             db = wh.database
 
