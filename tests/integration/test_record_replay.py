@@ -54,6 +54,11 @@ def test_challenger_receives_the_champions_tool_trace(make_settings: Any) -> Non
                 FROM {db}.comparisons FINAL WHERE is_late = 0"""
             ).rows[0]
             assert rows == (100, 0, 100)
+            # the sink stores a batch's comparisons before its raw events
+            answers = f"SELECT count() FROM {db}.responses FINAL WHERE role = 'challenger'"
+            await wait_for(
+                lambda: int(wh.query(answers).scalar() or 0) >= 100, 60, what="challenger answers"
+            )
             seen = wh.query(
                 f"""SELECT count() FROM {db}.responses FINAL
                 WHERE role = 'challenger' AND JSONLength(output, 'tools_seen') = 1 + toUInt32(
