@@ -815,25 +815,36 @@ fail:
     return NULL;
 }
 
+/* decode(data, pos) and check(data, pos): the buffer (released by the caller once
+   r is no longer read) and a reader at pos; -1 with the exception set. */
+static int open_reader(PyObject *const *args, Py_ssize_t nargs, const char *usage,
+                       Py_buffer *view, Reader *r) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) return -1;
+    if (PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE) < 0) return -1;
+    if (pos < 0 || pos > view->len) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_EOFError, "position outside the data");
+        return -1;
+    }
+    r->p = (const unsigned char *)view->buf;
+    r->pos = pos;
+    r->len = view->len;
+    return 0;
+}
+
 PyDoc_STRVAR(decode_doc,
 "decode(data, pos) -> (record, end)\n\n"
 "Decode one value starting at data[pos]; end is the offset after it.");
 
 static PyObject *codec_decode(CodecObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decode(data, pos)");
-        return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred()) return NULL;
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (pos < 0 || pos > view.len) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_EOFError, "position outside the data");
-        return NULL;
-    }
-    Reader r = {(const unsigned char *)view.buf, pos, view.len};
+    Reader r;
+    if (open_reader(args, nargs, "decode(data, pos)", &view, &r) < 0) return NULL;
     PyObject *value = decode_node(&r, self->root);
     PyBuffer_Release(&view);
     if (value == NULL) return NULL;
@@ -854,20 +865,9 @@ PyDoc_STRVAR(check_doc,
 "building the value: end is the offset after it.");
 
 static PyObject *codec_check(CodecObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "check(data, pos)");
-        return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred()) return NULL;
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (pos < 0 || pos > view.len) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_EOFError, "position outside the data");
-        return NULL;
-    }
-    Reader r = {(const unsigned char *)view.buf, pos, view.len};
+    Reader r;
+    if (open_reader(args, nargs, "check(data, pos)", &view, &r) < 0) return NULL;
     int rc = check_node(&r, self->root);
     PyBuffer_Release(&view);
     if (rc < 0) return NULL;

@@ -81,27 +81,26 @@ def _spec(schema: Any, named: dict[str, Any], open_records: frozenset[str]) -> t
 
 def compile_native(schema: dict[str, Any]) -> tuple[Callable[..., bytes], Decoder]:
     """(encode(record, prefix=b""), decode(buf, pos)) in C, or Unsupported if not built."""
-    if schema.get("type") != "record":
-        raise Unsupported("top level must be a record")
-    try:
-        from shadowstream.schemas import _cavro  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise Unsupported(f"the C extension is not built ({exc})") from None
-    codec = _cavro.compile(native_spec(schema))
+    codec = _compiled(schema)
     return codec.encode, codec.decode
 
 
 def compile_native_check(schema: dict[str, Any]) -> Callable[[bytes, int], int]:
     """``check(buf, pos) -> end`` in C: what the decoder accepts or refuses, with the
     same errors, without building the value (a few times cheaper than decoding)."""
+    check: Callable[[bytes, int], int] = _compiled(schema).check
+    return check
+
+
+def _compiled(schema: dict[str, Any]) -> Any:
+    """The C codec of a record schema, or Unsupported if it is not one or not built."""
     if schema.get("type") != "record":
         raise Unsupported("top level must be a record")
     try:
         from shadowstream.schemas import _cavro  # type: ignore[attr-defined]
     except ImportError as exc:
         raise Unsupported(f"the C extension is not built ({exc})") from None
-    check: Callable[[bytes, int], int] = _cavro.compile(native_spec(schema)).check
-    return check
+    return _cavro.compile(native_spec(schema))
 
 
 def native_available() -> bool:
