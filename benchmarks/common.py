@@ -340,6 +340,20 @@ class NaiveWorkers:
             assert proc.stdout is not None
             os.set_blocking(proc.stdout.fileno(), False)
 
+    @classmethod
+    def spawn(
+        cls, stack: Stack, challengers: list[str], partitions: int, codec: str, count: int
+    ) -> NaiveWorkers:
+        """``count`` worker processes of the naive app in one group, on this stack's broker."""
+        bootstrap = stack.settings.broker_url.removeprefix("kafka://")
+        prefix = stack.settings.topic_prefix
+        return cls(
+            [
+                run_naive(bootstrap, prefix, challengers, partitions, stack.workdir, codec, i)
+                for i in range(count)
+            ]
+        )
+
     def poll(self) -> int:
         """Read what each worker printed; the comparisons stored by all of them."""
         for i, proc in enumerate(self.procs):

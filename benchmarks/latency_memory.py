@@ -50,7 +50,6 @@ from benchmarks.common import (
     produce,
     quantiles_counting_missing,
     rss_mb,
-    run_naive,
     stack,
 )
 
@@ -251,21 +250,7 @@ def naive(
     """The naive Faust pipeline at its own steady rate: RSS over time, and latency from the
     request being produced to its comparison being stored, every request counted."""
     with stack([challenger("a"), challenger("b")], partitions=partitions) as s:
-        bootstrap = s.settings.broker_url.removeprefix("kafka://")
-        fleet = NaiveWorkers(
-            [
-                run_naive(
-                    bootstrap,
-                    s.settings.topic_prefix,
-                    ["a", "b"],
-                    partitions,
-                    s.workdir,
-                    codec,
-                    worker=i,
-                )
-                for i in range(workers)
-            ]
-        )
+        fleet = NaiveWorkers.spawn(s, ["a", "b"], partitions, codec, workers)
         try:
             warmed = warm_up(s.settings, fleet.poll)
             print(f"  warm-up: {PROBES} requests' comparisons stored after {warmed:.1f} s")

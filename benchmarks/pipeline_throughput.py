@@ -43,7 +43,6 @@ from benchmarks.common import (
     Timeline,
     machine,
     produce,
-    run_naive,
     seconds,
     stack,
     timeline,
@@ -115,21 +114,7 @@ def naive(n: int, partitions: int, codec: str, workers: int) -> dict[str, Any]:
         total = 2 * n
         samples: list[tuple[float, int]] = []
         spawned = time.monotonic()
-        bootstrap = s.settings.broker_url.removeprefix("kafka://")
-        fleet = NaiveWorkers(
-            [
-                run_naive(
-                    bootstrap,
-                    s.settings.topic_prefix,
-                    ["a", "b"],
-                    partitions,
-                    s.workdir,
-                    codec,
-                    worker=i,
-                )
-                for i in range(workers)
-            ]
-        )
+        fleet = NaiveWorkers.spawn(s, ["a", "b"], partitions, codec, workers)
         meter = CpuMeter({**fleet.pids(), "broker": s.broker.pid or 0})
         meter.start()
         deadline = time.monotonic() + DEADLINE_S
