@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from shadowstream.cli.formatting import rate_ci
+from shadowstream.cli.formatting import rate_ci, titled_table
 
 if TYPE_CHECKING:
     from shadowstream.analytics.model import Report
@@ -19,26 +19,23 @@ def _money(value: float | None) -> str:
 
 
 def judge_table(report: Report) -> Table:
-    table = Table(
-        title="LLM judge: the challenger's answer vs the champion's, where the cheaper "
+    table = titled_table(
+        "LLM judge: the challenger's answer vs the champion's, where the cheaper "
         "comparators could not decide",
-        title_justify="left",
+        [
+            ("challenger", "left"),
+            ("exp.", "left"),
+            ("judged", "right"),
+            ("better [CI]", "right"),
+            ("same [CI]", "right"),
+            ("worse [CI]", "right"),
+            ("undecided", "right"),
+            ("skipped", "right"),
+            ("errors", "right"),
+        ],
         caption="shares of the judged pairs with Wilson intervals; undecided = the two orders "
         "(answers swapped) disagree; skipped = over the judge's budget",
-        caption_justify="left",
     )
-    for header, justify in [
-        ("challenger", "left"),
-        ("exp.", "left"),
-        ("judged", "right"),
-        ("better [CI]", "right"),
-        ("same [CI]", "right"),
-        ("worse [CI]", "right"),
-        ("undecided", "right"),
-        ("skipped", "right"),
-        ("errors", "right"),
-    ]:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for j in report.judge:
         table.add_row(
             j.challenger,
@@ -55,22 +52,19 @@ def judge_table(report: Report) -> Table:
 
 
 def costs_table(report: Report) -> Table:
-    table = Table(
-        title="Cost per 1,000 answered requests: this batch run vs live",
-        title_justify="left",
+    table = titled_table(
+        "Cost per 1,000 answered requests: this batch run vs live",
+        [
+            ("challenger", "left"),
+            ("exp.", "left"),
+            ("batch run", "right"),
+            ("live", "right"),
+            ("basis", "left"),
+            ("saving", "right"),
+        ],
         caption="batch: at the batch price (provider batch APIs charge ~50%); live: measured on "
         "the challenger's live traffic in range, else its tokens here at the configured live price",
-        caption_justify="left",
     )
-    for header, justify in [
-        ("challenger", "left"),
-        ("exp.", "left"),
-        ("batch run", "right"),
-        ("live", "right"),
-        ("basis", "left"),
-        ("saving", "right"),
-    ]:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for c in report.costs:
         saving = c.saving
         table.add_row(
