@@ -7,6 +7,8 @@ so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +41,32 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """chDB runs one engine per process: every in-process test shares this path."""
     return f"chdb://{tmp_path_factory.mktemp('chdb') / 'data'}"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip wheel --no-deps .` from the whole source tree, as the Dockerfile builds it
+    (once per session: the packaging and installed-CLI tests share it)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--wheel-dir",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (built,) = out.glob("shadowstream-*.whl")
+    return built
 
 
 @pytest.fixture

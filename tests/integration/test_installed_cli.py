@@ -27,34 +27,10 @@ import pytest
 
 from shadowstream.pipeline.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 DEV_SITE = Path(site.getsitepackages()[0])
 NOT_OURS = ("shadowstream", "__editable__", "__pycache__")
 TIMEOUT = 300
 PIP = (sys.executable, "-m", "pip")
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pip wheel --no-deps .` from the whole source tree, as in the Dockerfile."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            *PIP,
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "--wheel-dir",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    (built,) = out.glob("shadowstream-*.whl")
-    return built
 
 
 def make_env(root: Path, wheel: Path, keep: Callable[[str], bool]) -> Path:

@@ -7,35 +7,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, built from the whole source tree as the Dockerfile builds it."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "--wheel-dir",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    (built,) = out.glob("shadowstream-*.whl")
-    return built
-
 
 def test_the_wheel_has_one_top_level_package_and_its_data(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
