@@ -24,7 +24,7 @@ from shadowstream.producers import ShadowEmitter
 from shadowstream.producers.redaction import RedactionPolicy, Redactor
 from shadowstream.warehouse.client import Warehouse
 from tests.support import pii
-from tests.support.harness import count, start_pipeline, wait_for
+from tests.support.harness import count, dump_tables, start_pipeline, wait_for
 
 N = 40
 KEY = "redaction-key-for-the-pii-test-0123"
@@ -62,30 +62,6 @@ def read_topics(bootstrap: str, prefix: str) -> dict[str, bytes]:
             out[topic] = b"\x00".join(chunks)
     finally:
         consumer.close()
-    return out
-
-
-def dump_tables(warehouse: Warehouse) -> dict[str, str]:
-    """Every stored row of every table of the test's database, as text."""
-    db = warehouse.database
-    tables = warehouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} "
-        "AND engine NOT IN ('Null', 'MaterializedView', 'View')",
-        {"db": db},
-    ).rows
-    out = {}
-    for (name,) in tables:
-        columns = warehouse.query(
-            "SELECT name, type FROM system.columns WHERE database = {db:String} "
-            "AND table = {t:String} ORDER BY position",
-            {"db": db, "t": name},
-        ).rows
-        # aggregate states (the rollups) finalized into what a query would show
-        select = ", ".join(
-            f"finalizeAggregation(`{c}`)" if str(t).startswith("AggregateFunction") else f"`{c}`"
-            for c, t in columns
-        )
-        out[str(name)] = repr(warehouse.query(f"SELECT {select} FROM {db}.`{name}`").rows)
     return out
 
 

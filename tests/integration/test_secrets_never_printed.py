@@ -31,6 +31,7 @@ from shadowstream.pipeline.embedded import free_port
 from shadowstream.pipeline.processes import ROOT, AgentProcess, settings_env
 from shadowstream.producers import ShadowEmitter
 from shadowstream.warehouse.client import open_warehouse
+from tests.support.harness import dump_tables
 
 N = 20
 SECRETS = {
@@ -255,22 +256,4 @@ def fetch(url: str) -> str:
 
 def dump(warehouse: Any) -> str:
     """Every row of every table, through the owner endpoint (read-only)."""
-    db = warehouse.database
-    tables = warehouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} "
-        "AND engine NOT IN ('Null', 'MaterializedView', 'View')",
-        {"db": db},
-    ).rows
-    parts = []
-    for (name,) in tables:
-        columns = warehouse.query(
-            "SELECT name, type FROM system.columns WHERE database = {db:String} "
-            "AND table = {t:String} ORDER BY position",
-            {"db": db, "t": name},
-        ).rows
-        select = ", ".join(
-            f"finalizeAggregation(`{c}`)" if str(t).startswith("AggregateFunction") else f"`{c}`"
-            for c, t in columns
-        )
-        parts.append(repr(warehouse.query(f"SELECT {select} FROM {db}.`{name}`").rows))
-    return "\n".join(parts) + os.linesep
+    return "\n".join(dump_tables(warehouse).values()) + os.linesep

@@ -71,3 +71,27 @@ def count(warehouse: Warehouse, where: str = "1", **params: Any) -> int:
         f"WHERE is_late = 0 AND ({where})"
     )
     return int(warehouse.query(sql, params).scalar() or 0)
+
+
+def dump_tables(warehouse: Warehouse) -> dict[str, str]:
+    """Every stored row of every table of the test's database, as text."""
+    db = warehouse.database
+    tables = warehouse.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND engine NOT IN ('Null', 'MaterializedView', 'View')",
+        {"db": db},
+    ).rows
+    out = {}
+    for (name,) in tables:
+        columns = warehouse.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} "
+            "AND table = {t:String} ORDER BY position",
+            {"db": db, "t": name},
+        ).rows
+        # aggregate states (the rollups) finalized into what a query would show
+        select = ", ".join(
+            f"finalizeAggregation(`{c}`)" if str(t).startswith("AggregateFunction") else f"`{c}`"
+            for c, t in columns
+        )
+        out[str(name)] = repr(warehouse.query(f"SELECT {select} FROM {db}.`{name}`").rows)
+    return out
