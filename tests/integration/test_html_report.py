@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +23,8 @@ from shadowstream.analytics.report import ReportOptions, build_report
 from shadowstream.sinks.clickhouse.migrations import migrate
 from shadowstream.warehouse.client import Warehouse, connect
 from tests.support import synthetic
+from tests.support.chromium import CHROMIUM, headless_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
@@ -40,24 +38,7 @@ def planted(chdb_url: str) -> Iterator[Warehouse]:
 
 
 def chromium(page: Path, profile: Path, *extra: str) -> str:
-    assert CHROMIUM is not None
-    args = [
-        CHROMIUM,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1600",
-        *extra,
-        page.as_uri(),
-    ]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return headless_chromium(page.as_uri(), profile, *extra)
 
 
 def rendered(dom: str) -> tuple[int, int, str]:

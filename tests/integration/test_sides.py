@@ -12,8 +12,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,8 +30,8 @@ from shadowstream.cli.main import cli
 from shadowstream.schemas import COMPARISON, REQUEST, RESPONSE
 from shadowstream.sinks.clickhouse.migrations import migrate
 from shadowstream.warehouse.client import Warehouse, connect
+from tests.support.chromium import CHROMIUM, headless_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DELETED, INSERTED = (254, 202, 202), (187, 247, 208)  # del.d / ins.i backgrounds
 
 CASES = {  # request -> input, champion output, challenger output, challenger status/error
@@ -175,24 +173,7 @@ def test_shadow_show_puts_both_answers_side_by_side(stored: Warehouse) -> None:
 
 
 def _chromium(url: str, profile: Path, *extra: str) -> str:
-    assert CHROMIUM is not None
-    args = [
-        CHROMIUM,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,4000",
-        *extra,
-        url,
-    ]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=90, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return headless_chromium(url, profile, *extra, window="1400,4000", timeout=90)
 
 
 def _pixels(png: Path, colour: tuple[int, int, int]) -> int:
