@@ -24,6 +24,7 @@ from shadowstream.warehouse.commands import write_statement
 
 RUNNING, INTERRUPTED, SUBMITTED = "running", "interrupted", "submitted"
 COMPLETED, INCOMPLETE, CANCELLED = "completed", "incomplete", "cancelled"
+RESUMABLE = frozenset({INTERRUPTED, INCOMPLETE, CANCELLED})  # `shadow batch run --resume` goes on
 TABLES = ("experiments", "experiment_submissions")
 
 

@@ -112,6 +112,7 @@ def print_plan(plan: Any) -> None:
 
 def print_result(result: Any) -> None:
     from shadowstream.cli.output import console
+    from shadowstream.experiments.store import RESUMABLE
 
     record, p = result.record, result.progress
     r = p.results
@@ -124,7 +125,7 @@ def print_result(result: Any) -> None:
     )
     if record.message:
         console.print(f"  {record.message}", highlight=False)
-    if record.status in ("interrupted", "incomplete", "cancelled"):
+    if record.status in RESUMABLE:
         console.print(f"  continue with: shadow batch run --resume {run_id}", highlight=False)
     console.print(
         f"  report: shadow report --experiment {run_id}    status: shadow batch status {run_id}",

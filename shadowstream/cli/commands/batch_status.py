@@ -45,7 +45,7 @@ def status(
     """
     from shadowstream.cli.output import console
     from shadowstream.experiments.status import fetch_status
-    from shadowstream.experiments.store import ExperimentStore
+    from shadowstream.experiments.store import RESUMABLE, ExperimentStore
 
     settings = load(ctx, broker_url=broker_url, clickhouse_url=clickhouse_url)
     # only reads, unless --refresh records what the providers say now
@@ -86,7 +86,7 @@ def status(
             console.print(f"note: {record.message}", highlight=False)
         if chunks:
             console.print(chunks_table(chunks))
-        if runs[0].status in ("interrupted", "incomplete", "cancelled"):
+        if runs[0].status in RESUMABLE:
             console.print(f"continue with: shadow batch run --resume {record.experiment_id}")
 
 
